@@ -1,0 +1,100 @@
+"""Builds the aiohttp Application: opens the layers, wires them into the gateway, closes them on exit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import string
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiohttp import web
+
+from s3server.config import Settings
+from s3server.gateway.server import Gateway
+from s3server.identity.store import IdentityStore
+from s3server.metadata.sqlite import SqliteMetadataStore
+from s3server.s3.context import Services
+from s3server.saga import Saga
+from s3server.storage.local import LocalBlobStore
+
+log = logging.getLogger("s3server")
+
+ROOT_CREDENTIALS_FILE = "root-credentials.json"
+IO_THREADS = 32  # disk writes block in fsync; enough threads that concurrent PUTs fsync in parallel
+SERVICES_KEY = web.AppKey("services", Services)
+
+
+def root_credentials(settings: Settings) -> tuple[str, str, bool]:
+    """Root access key and secret: from the environment, else generated once and kept in the data dir.
+
+    Returns (access_key, secret, generated_now).
+    """
+    if settings.root_user and settings.root_password:
+        return settings.root_user, settings.root_password, False
+    path = settings.data_path / ROOT_CREDENTIALS_FILE
+    if path.exists():
+        stored = json.loads(path.read_text())
+        return stored["access_key"], stored["secret_key"], False
+    alphabet = string.ascii_uppercase + string.digits
+    access_key = "AK" + "".join(secrets.choice(alphabet) for _ in range(18))
+    secret = secrets.token_urlsafe(30)[:40]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"access_key": access_key, "secret_key": secret}, fh)
+    return access_key, secret, True
+
+
+async def open_services(settings: Settings) -> Services:
+    data = settings.data_path
+    data.mkdir(parents=True, exist_ok=True)
+    executor = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="s3io")
+    meta = SqliteMetadataStore(Path(data) / "metadata.db")
+    identity = IdentityStore(Path(data) / "identity.db")
+    blobs = LocalBlobStore(Path(data) / "storage", executor)
+    await meta.open()
+    await identity.open()
+    await blobs.open()
+    access_key, secret, generated = root_credentials(settings)
+    await identity.ensure_root(access_key, secret)
+    if generated:
+        print(
+            "s3server: generated root credentials, stored in "
+            f"{data / ROOT_CREDENTIALS_FILE}:\n"
+            f"  S3SERVER_ROOT_USER={access_key}\n  S3SERVER_ROOT_PASSWORD={secret}",
+            flush=True,
+        )
+    return Services(
+        settings=settings,
+        meta=meta,
+        blobs=blobs,
+        saga=Saga(meta, blobs, executor),
+        identity=identity,
+    )
+
+
+async def close_services(services: Services) -> None:
+    await services.blobs.close()
+    await services.identity.close()
+    await services.meta.close()
+
+
+def build_app(settings: Settings) -> web.Application:
+    """The S3 application; layers open on startup and close after in-flight requests finish."""
+    app = web.Application(client_max_size=1024**2, handler_args={"max_field_size": 65536})
+    gateway = Gateway(settings)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        services = await open_services(settings)
+        app[SERVICES_KEY] = services
+        gateway.services = services
+        yield
+        await close_services(services)
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_route("*", "/{tail:.*}", gateway.handle)
+    return app

@@ -1,0 +1,147 @@
+"""Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+
+from s3server.metadata.base import Bucket
+from s3server.s3 import xml
+from s3server.s3.common import now, owner_id
+from s3server.s3.context import S3Request, S3Response
+from s3server.s3.errors import S3Error
+
+_BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+XML_HEADERS = {"Content-Type": "application/xml"}
+
+
+def validate_bucket_name(name: str) -> None:
+    """AWS's general-purpose bucket naming rules → InvalidBucketName."""
+    ok = (
+        bool(_BUCKET_CHARS.match(name))
+        and ".." not in name
+        and ".-" not in name
+        and "-." not in name
+        and not name.startswith(_RESERVED_PREFIXES)
+        and not name.endswith(_RESERVED_SUFFIXES)
+    )
+    if ok:
+        try:
+            ipaddress.IPv4Address(name)
+            ok = False
+        except ValueError:
+            pass
+    if not ok:
+        raise S3Error("InvalidBucketName", BucketName=name)
+
+
+async def require_bucket(req: S3Request) -> Bucket:
+    """The request's bucket, or NoSuchBucket."""
+    assert req.bucket is not None
+    bucket = await req.services.meta.get_bucket(req.bucket)
+    if bucket is None:
+        raise S3Error("NoSuchBucket", BucketName=req.bucket)
+    return bucket
+
+
+def _owner(parent: object, user: str) -> None:
+    owner = xml.sub(parent, "Owner")  # type: ignore[arg-type]
+    xml.sub(owner, "ID", owner_id(user))
+    xml.sub(owner, "DisplayName", user)
+
+
+async def list_buckets(req: S3Request) -> S3Response:
+    assert req.principal is not None
+    buckets = await req.services.meta.list_buckets()
+    prefix = req.query.get("prefix", "")
+    if prefix:
+        buckets = [b for b in buckets if b.name.startswith(prefix)]
+    token = req.query.get("continuation-token")
+    if token:
+        try:
+            after = base64.urlsafe_b64decode(token.encode()).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+            raise S3Error("InvalidArgument", "The continuation token provided is incorrect") from exc
+        buckets = [b for b in buckets if b.name > after]
+    max_buckets = _int_param(req, "max-buckets", 10000, 1, 10000)
+    page, truncated = buckets[:max_buckets], len(buckets) > max_buckets
+
+    root = xml.element("ListAllMyBucketsResult")
+    _owner(root, req.principal.user)
+    container = xml.sub(root, "Buckets")
+    for b in page:
+        entry = xml.sub(container, "Bucket")
+        xml.sub(entry, "Name", b.name)
+        xml.sub(entry, "CreationDate", xml.iso8601(b.created))
+        xml.sub(entry, "BucketRegion", b.region)
+    if truncated:
+        xml.sub(root, "ContinuationToken", base64.urlsafe_b64encode(page[-1].name.encode()).decode())
+    if prefix:
+        xml.sub(root, "Prefix", prefix)
+    return S3Response(body=xml.render(root), headers=dict(XML_HEADERS))
+
+
+def _int_param(req: S3Request, name: str, default: int, low: int, high: int) -> int:
+    raw = req.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise S3Error("InvalidArgument", f"Provided {name} not an integer or within integer range",
+                      ArgumentName=name, ArgumentValue=raw) from exc
+    if value < low:
+        raise S3Error("InvalidArgument", f"Argument {name} must be an integer between {low} and {high}",
+                      ArgumentName=name, ArgumentValue=raw)
+    return min(value, high)
+
+
+async def create_bucket(req: S3Request) -> S3Response:
+    assert req.bucket is not None and req.principal is not None
+    validate_bucket_name(req.bucket)
+    region = req.services.settings.region
+    body = await req.body.read(64 * 1024)
+    if body.strip():
+        root = xml.parse(body)
+        if xml.local(root) != "CreateBucketConfiguration":
+            raise S3Error("MalformedXML")
+        constraint = xml.child_text(root, "LocationConstraint")
+        if constraint:
+            region = constraint
+    await req.services.meta.create_bucket(
+        Bucket(name=req.bucket, owner=req.principal.user, region=region, created=now())
+    )
+    return S3Response(headers={"Location": f"/{req.bucket}"})
+
+
+async def head_bucket(req: S3Request) -> S3Response:
+    bucket = await require_bucket(req)
+    return S3Response(headers={"x-amz-bucket-region": bucket.region}, length=0)
+
+
+async def delete_bucket(req: S3Request) -> S3Response:
+    assert req.bucket is not None
+    await req.services.meta.delete_bucket(req.bucket)
+    return S3Response(status=204)
+
+
+async def get_bucket_location(req: S3Request) -> S3Response:
+    bucket = await require_bucket(req)
+    root = xml.element("LocationConstraint")
+    # AWS reports us-east-1 as an empty constraint.
+    if bucket.region != "us-east-1":
+        root.text = bucket.region
+    return S3Response(body=xml.render(root), headers=dict(XML_HEADERS))
+
+
+HANDLERS = {
+    "ListBuckets": list_buckets,
+    "CreateBucket": create_bucket,
+    "HeadBucket": head_bucket,
+    "DeleteBucket": delete_bucket,
+    "GetBucketLocation": get_bucket_location,
+}

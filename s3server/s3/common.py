@@ -1,0 +1,86 @@
+"""Small pieces several operation families share: owners, dates, object headers, key rules."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from functools import lru_cache
+
+from s3server.metadata.base import ObjectRecord
+from s3server.s3.errors import S3Error
+
+MAX_KEY_BYTES = 1024
+MAX_USER_METADATA = 2048
+META_PREFIX = "x-amz-meta-"
+# Representation headers stored with the object and returned as sent.
+STORED_HEADERS = ("Content-Encoding", "Content-Disposition", "Content-Language", "Cache-Control", "Expires")
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+
+
+@lru_cache(maxsize=1024)
+def owner_id(user: str) -> str:
+    """A stable 64-hex canonical user id, shaped like AWS's."""
+    return hashlib.sha256(f"s3server-owner:{user}".encode()).hexdigest()
+
+
+def http_date(when: datetime) -> str:
+    return format_datetime(when.astimezone(UTC).replace(microsecond=0), usegmt=True)
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP date as an aware datetime, or None when absent or unparseable (then the header is ignored)."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def validate_key(key: str) -> None:
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise S3Error("KeyTooLongError", Size=str(len(key.encode("utf-8", "surrogatepass"))), MaxSizeAllowed="1024")
+
+
+def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    """x-amz-meta-* headers (prefix removed, names lower-cased); over 2 KB → MetadataTooLarge."""
+    meta: dict[str, str] = {}
+    total = 0
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower.startswith(META_PREFIX):
+            short = lower[len(META_PREFIX) :]
+            total += len(short.encode()) + len(value.encode())
+            meta[short] = f"{meta[short]},{value}" if short in meta else value
+    if total > MAX_USER_METADATA:
+        raise S3Error("MetadataTooLarge", Size=str(total), MaxSizeAllowed=str(MAX_USER_METADATA))
+    return meta
+
+
+def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: headers[name] for name in STORED_HEADERS if name in headers}
+
+
+def object_headers(record: ObjectRecord) -> dict[str, str]:
+    """The headers GetObject and HeadObject return for a record (before response-* overrides)."""
+    out = {
+        "ETag": f'"{record.etag}"',
+        "Last-Modified": http_date(record.last_modified),
+        "Content-Type": record.content_type,
+        "Accept-Ranges": "bytes",
+    }
+    out.update(record.headers)
+    for name, value in record.user_metadata.items():
+        out[META_PREFIX + name] = value
+    if record.storage_class != "STANDARD":
+        out["x-amz-storage-class"] = record.storage_class
+    return out

@@ -1,0 +1,162 @@
+"""ListObjects (v1) and ListObjectsV2: prefix, delimiter, pagination, encoding-type=url."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from urllib.parse import quote
+
+from s3server.metadata.base import ListPage
+from s3server.s3 import xml
+from s3server.s3.buckets import XML_HEADERS, require_bucket
+from s3server.s3.common import owner_id
+from s3server.s3.context import S3Request, S3Response
+from s3server.s3.errors import S3Error
+
+MAX_KEYS = 1000
+
+
+def _encoder(req: S3Request):  # type: ignore[no-untyped-def]
+    """Identity, or URL-encoding of keys and prefixes when encoding-type=url."""
+    encoding = req.query.get("encoding-type")
+    if encoding is None:
+        return lambda s: s
+    if encoding.lower() != "url":
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid Encoding Method specified in Request",
+            ArgumentName="encoding-type",
+            ArgumentValue=encoding,
+        )
+    return lambda s: quote(s, safe="/")
+
+
+def _max_keys(req: S3Request) -> int:
+    raw = req.query.get("max-keys")
+    if raw is None or raw == "":
+        return MAX_KEYS
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise S3Error(
+            "InvalidArgument", "Provided max-keys not an integer or within integer range",
+            ArgumentName="max-keys", ArgumentValue=raw,
+        ) from exc
+    if value < 0:
+        raise S3Error(
+            "InvalidArgument", "Argument maxKeys must be an integer between 0 and 2147483647",
+            ArgumentName="maxKeys", ArgumentValue=raw,
+        )
+    return value
+
+
+def encode_token(marker: str) -> str:
+    return base64.urlsafe_b64encode(marker.encode("utf-8", "surrogatepass")).decode()
+
+
+def decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode("utf-8", "surrogatepass")
+    except (binascii.Error, UnicodeError, ValueError) as exc:
+        raise S3Error(
+            "InvalidArgument", "The continuation token provided is incorrect",
+            ArgumentName="continuation-token", ArgumentValue=token,
+        ) from exc
+
+
+def _contents(root, page: ListPage, enc, with_owner: bool) -> None:  # type: ignore[no-untyped-def]
+    for rec in page.objects:
+        entry = xml.sub(root, "Contents")
+        xml.sub(entry, "Key", enc(rec.key))
+        xml.sub(entry, "LastModified", xml.iso8601(rec.last_modified))
+        xml.sub(entry, "ETag", f'"{rec.etag}"')
+        for algorithm in rec.checksums:
+            if algorithm != "type":
+                xml.sub(entry, "ChecksumAlgorithm", algorithm)
+        if "type" in rec.checksums:
+            xml.sub(entry, "ChecksumType", rec.checksums["type"])
+        xml.sub(entry, "Size", rec.size)
+        if with_owner:
+            owner = xml.sub(entry, "Owner")
+            xml.sub(owner, "ID", owner_id(rec.owner))
+            xml.sub(owner, "DisplayName", rec.owner)
+        xml.sub(entry, "StorageClass", rec.storage_class)
+    for cp in page.common_prefixes:
+        xml.sub(xml.sub(root, "CommonPrefixes"), "Prefix", enc(cp))
+
+
+async def _page(req: S3Request, after: str, max_keys: int) -> ListPage:
+    assert req.bucket is not None
+    await require_bucket(req)
+    return await req.services.meta.list_objects(
+        req.bucket,
+        prefix=req.query.get("prefix", ""),
+        delimiter=req.query.get("delimiter", ""),
+        after=after,
+        max_keys=min(max_keys, MAX_KEYS),
+    )
+
+
+async def list_objects(req: S3Request) -> S3Response:
+    enc = _encoder(req)
+    max_keys = _max_keys(req)
+    marker = req.query.get("marker", "")
+    page = await _page(req, marker, max_keys)
+    prefix, delimiter = req.query.get("prefix", ""), req.query.get("delimiter", "")
+
+    root = xml.element("ListBucketResult")
+    xml.sub(root, "Name", req.bucket)
+    xml.sub(root, "Prefix", enc(prefix))
+    xml.sub(root, "Marker", enc(marker))
+    if page.is_truncated and delimiter and page.next_marker is not None:
+        xml.sub(root, "NextMarker", enc(page.next_marker))
+    xml.sub(root, "MaxKeys", max_keys)
+    if delimiter:
+        xml.sub(root, "Delimiter", enc(delimiter))
+    xml.sub(root, "IsTruncated", page.is_truncated)
+    if "encoding-type" in req.query:
+        xml.sub(root, "EncodingType", "url")
+    _contents(root, page, enc, with_owner=True)
+    return S3Response(body=xml.render(root), headers=dict(XML_HEADERS))
+
+
+async def list_objects_v2(req: S3Request) -> S3Response:
+    enc = _encoder(req)
+    max_keys = _max_keys(req)
+    token = req.query.get("continuation-token")
+    start_after = req.query.get("start-after", "")
+    if token is not None:
+        if token == "":
+            raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
+                          ArgumentName="continuation-token", ArgumentValue=token)
+        after = max(decode_token(token), start_after)
+    else:
+        after = start_after
+    page = await _page(req, after, max_keys)
+    prefix, delimiter = req.query.get("prefix", ""), req.query.get("delimiter", "")
+    fetch_owner = req.query.get("fetch-owner", "").lower() == "true"
+
+    root = xml.element("ListBucketResult")
+    xml.sub(root, "Name", req.bucket)
+    xml.sub(root, "Prefix", enc(prefix))
+    xml.sub(root, "MaxKeys", max_keys)
+    xml.sub(root, "KeyCount", len(page.objects) + len(page.common_prefixes))
+    if delimiter:
+        xml.sub(root, "Delimiter", enc(delimiter))
+    xml.sub(root, "IsTruncated", page.is_truncated)
+    if "encoding-type" in req.query:
+        xml.sub(root, "EncodingType", "url")
+    if token is not None:
+        xml.sub(root, "ContinuationToken", token)
+    if page.is_truncated and page.next_marker is not None:
+        xml.sub(root, "NextContinuationToken", encode_token(page.next_marker))
+    if start_after:
+        xml.sub(root, "StartAfter", enc(start_after))
+    _contents(root, page, enc, with_owner=fetch_owner)
+    return S3Response(body=xml.render(root), headers=dict(XML_HEADERS))
+
+
+HANDLERS = {
+    "ListObjects": list_objects,
+    "ListObjectsV2": list_objects_v2,
+}

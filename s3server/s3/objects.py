@@ -1,0 +1,194 @@
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from s3server.gateway.checksums import PayloadDigests, parse_content_md5
+from s3server.metadata.base import ObjectRecord, Segment
+from s3server.s3.buckets import require_bucket
+from s3server.s3.common import (
+    DEFAULT_CONTENT_TYPE,
+    now,
+    object_headers,
+    stored_headers,
+    user_metadata,
+    validate_key,
+)
+from s3server.s3.conditions import check_preconditions, parse_range
+from s3server.s3.context import S3Request, S3Response
+from s3server.s3.errors import S3Error
+from s3server.storage.base import BlobStore, BlobWriter, StorageError
+
+MAX_PUT_SIZE = 5 * 1024**3
+SMALL_READ = 256 * 1024  # at or below this, a GET reads the range in one thread hop
+STORAGE_CLASSES = frozenset(
+    {
+        "STANDARD",
+        "REDUCED_REDUNDANCY",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER",
+        "DEEP_ARCHIVE",
+        "OUTPOSTS",
+        "GLACIER_IR",
+        "SNOW",
+        "EXPRESS_ONEZONE",
+        "FSX_OPENZFS",
+    }
+)
+RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+
+
+def storage_class(req: S3Request) -> str:
+    value = req.headers.get("x-amz-storage-class", "STANDARD")
+    if value not in STORAGE_CLASSES:
+        raise S3Error("InvalidStorageClass", StorageClassRequested=value)
+    return value
+
+
+def require_length(req: S3Request, limit: int) -> None:
+    """S3 needs the size up front (Content-Length, or the decoded length of an aws-chunked body)."""
+    length = req.body.length
+    if length is None:
+        if "chunked" not in req.headers.get("Transfer-Encoding", "").lower():
+            raise S3Error("MissingContentLength")
+    elif length > limit:
+        raise S3Error("EntityTooLarge", ProposedSize=str(length), MaxSizeAllowed=str(limit))
+
+
+async def put_object(req: S3Request) -> S3Response:
+    assert req.bucket is not None and req.key is not None and req.principal is not None
+    validate_key(req.key)
+    require_length(req, MAX_PUT_SIZE)
+    meta = user_metadata(req.headers)
+    headers = stored_headers(req.headers)
+    content_type = req.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE
+    sclass = storage_class(req)
+    await require_bucket(req)
+    digests = PayloadDigests(
+        content_md5=parse_content_md5(req.headers), expected_sha256=req.body.expected_sha256
+    )
+    owner = req.principal.user
+
+    def build(writer: BlobWriter) -> ObjectRecord:
+        return ObjectRecord(
+            bucket=req.bucket or "",
+            key=req.key or "",
+            size=writer.size,
+            etag=digests.md5_hex,
+            last_modified=now(),
+            segments=[Segment(writer.blob_id, writer.size)],
+            content_type=content_type,
+            headers=headers,
+            user_metadata=meta,
+            storage_class=sclass,
+            owner=owner,
+        )
+
+    record = await req.services.saga.put_object(req.body.chunks(), digests, build)
+    return S3Response(headers={"ETag": f'"{record.etag}"'})
+
+
+async def _require_object(req: S3Request) -> ObjectRecord:
+    assert req.bucket is not None and req.key is not None
+    record = await req.services.meta.get_object(req.bucket, req.key)
+    if record is None:
+        await require_bucket(req)
+        raise S3Error("NoSuchKey", Key=req.key)
+    return record
+
+
+async def stream_segments(
+    blobs: BlobStore, segments: list[Segment], start: int, length: int
+) -> AsyncIterator[bytes]:
+    """The bytes [start, start+length) of an object made of consecutive segments."""
+    offset = 0
+    remaining = length
+    for seg in segments:
+        if remaining <= 0:
+            break
+        seg_end = offset + seg.size
+        if start < seg_end:
+            inner = max(0, start - offset)
+            take = min(seg.size - inner, remaining)
+            async for piece in blobs.read(seg.blob_id, inner, take):
+                yield piece
+            remaining -= take
+        offset = seg_end
+
+
+def _read_headers(req: S3Request, record: ObjectRecord) -> tuple[dict[str, str], tuple[int, int] | None]:
+    check_preconditions(req.headers, record.etag, record.last_modified)
+    headers = object_headers(record)
+    for param, header in RESPONSE_OVERRIDES.items():
+        if param in req.query:
+            headers[header] = req.query[param]
+    rng = parse_range(req.headers.get("Range"), record.size)
+    return headers, rng
+
+
+async def get_object(req: S3Request) -> S3Response:
+    blobs = req.services.blobs
+    for attempt in (1, 2):
+        record = await _require_object(req)
+        headers, rng = _read_headers(req, record)
+        start, end = rng if rng is not None else (0, record.size - 1)
+        length = end - start + 1 if record.size else 0
+        status = 206 if rng is not None else 200
+        if rng is not None:
+            headers["Content-Range"] = f"bytes {start}-{end}/{record.size}"
+        if length == 0:
+            return S3Response(status=status, headers=headers, body=b"")
+        try:
+            if length <= SMALL_READ and len(record.segments) == 1:
+                data = await blobs.read_small(record.segments[0].blob_id, start, length)
+                return S3Response(status=status, headers=headers, body=data)
+            stream = stream_segments(blobs, record.segments, start, length)
+            # Open the first piece before answering, so a missing blob is still an error response.
+            first = await anext(stream)
+        except StorageError:
+            if attempt == 1:
+                continue  # the key may have been overwritten between lookup and read; look again
+            raise
+        return S3Response(status=status, headers=headers, body=_prepend(first, stream), length=length)
+    raise AssertionError("unreachable")
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for piece in rest:
+        yield piece
+
+
+async def head_object(req: S3Request) -> S3Response:
+    record = await _require_object(req)
+    headers, rng = _read_headers(req, record)
+    if rng is not None:
+        start, end = rng
+        headers["Content-Range"] = f"bytes {start}-{end}/{record.size}"
+        return S3Response(status=206, headers=headers, length=end - start + 1)
+    return S3Response(headers=headers, length=record.size)
+
+
+async def delete_object(req: S3Request) -> S3Response:
+    assert req.bucket is not None and req.key is not None
+    await require_bucket(req)
+    await req.services.saga.delete_object(req.bucket, req.key)
+    return S3Response(status=204)
+
+
+HANDLERS = {
+    "PutObject": put_object,
+    "GetObject": get_object,
+    "HeadObject": head_object,
+    "DeleteObject": delete_object,
+}

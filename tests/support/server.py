@@ -1,0 +1,95 @@
+"""Start a real `s3server serve` process on a free loopback port, the way users and later checks do."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ACCESS_KEY = "AKIAS3SERVERTESTROOT"
+SECRET_KEY = "s3server-test-secret-key-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    endpoint: str
+    port: int
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    access_key: str = ACCESS_KEY
+    secret_key: str = SECRET_KEY
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_server(
+    data_dir: Path,
+    *,
+    args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    root: bool = True,
+    port: int | None = None,
+    timeout: float = 30,
+) -> RunningServer:
+    """`s3server serve --address 127.0.0.1 --port P --data-dir D` with the root credentials in the env."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("S3SERVER_")}
+    if root:
+        full_env["S3SERVER_ROOT_USER"] = ACCESS_KEY
+        full_env["S3SERVER_ROOT_PASSWORD"] = SECRET_KEY
+    full_env.update(env or {})
+    log_path = data_dir.parent / f"{data_dir.name}-server-{port}.log"
+    log_file = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
+    cmd = [
+        sys.executable, "-m", "s3server", "serve",
+        "--address", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
+        *(args or []),
+    ]
+    process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=full_env)
+    server = RunningServer(f"http://127.0.0.1:{port}", port, data_dir, process, log_path)
+    wait_ready(server, timeout)
+    return server
+
+
+def wait_ready(server: RunningServer, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"s3server exited with {server.process.returncode}:\n{server.log()}")
+        try:
+            with contextlib.closing(urllib.request.urlopen(server.endpoint + "/", timeout=2)):
+                return
+        except urllib.error.HTTPError:
+            return  # any HTTP answer (403 for anonymous) means it is serving
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            time.sleep(0.05)
+    server.stop(signal.SIGKILL)
+    raise RuntimeError(f"s3server did not start within {timeout}s:\n{server.log()}")

@@ -1,0 +1,1 @@
+"""Benchmarks for s3server: `python -m bench WORKLOAD`."""

@@ -1,0 +1,246 @@
+"""IdentityStore: users, access keys, the root bootstrap and the lookup cache."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from s3server.identity.model import (
+    AccessKeyExists,
+    Credential,
+    IdentityError,
+    IdentityUnavailable,
+    InvalidIdentityName,
+    NoSuchAccessKey,
+    NoSuchUser,
+    ProtectedUser,
+    UserExists,
+)
+from s3server.identity.store import IdentityStore, generate_access_key, generate_secret_key
+from s3server.metadata.base import MetadataError
+
+ROOT_KEY = "rootaccess"
+ROOT_SECRET = "rootsecret123"
+
+
+@pytest.fixture
+async def ids(tmp_path: Path) -> AsyncIterator[IdentityStore]:
+    store = IdentityStore(tmp_path / "identity.db")
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def test_generated_keys_are_aws_shaped() -> None:
+    keys = {generate_access_key() for _ in range(200)}
+    assert len(keys) == 200
+    for key in keys:
+        assert re.fullmatch(r"AK[A-Z0-9]{18}", key)
+    secret = generate_secret_key()
+    assert len(secret) == 40 and secret.isalnum()
+    assert generate_secret_key() != secret
+
+
+async def test_ensure_root(ids: IdentityStore) -> None:
+    cred = await ids.ensure_root(ROOT_KEY, ROOT_SECRET)
+    assert cred == Credential(ROOT_KEY, ROOT_SECRET, "root", is_admin=True, active=True)
+    assert await ids.lookup(ROOT_KEY) == cred
+    [root] = await ids.list_users()
+    assert root.name == "root" and root.is_admin and root.created.utcoffset() is not None
+
+    # Idempotent, and it reactivates a key someone switched off.
+    await ids.set_access_key_active(ROOT_KEY, False)
+    assert await ids.ensure_root(ROOT_KEY, ROOT_SECRET) == cred
+    assert await ids.lookup(ROOT_KEY) == cred
+    assert len(await ids.list_users()) == 1
+
+    # A new secret for the same key replaces the old secret.
+    await ids.ensure_root(ROOT_KEY, "another-secret")
+    found = await ids.lookup(ROOT_KEY)
+    assert found is not None and found.secret_key == "another-secret"
+
+
+async def test_ensure_root_rotates_the_key(ids: IdentityStore) -> None:
+    await ids.ensure_root(ROOT_KEY, ROOT_SECRET)
+    assert await ids.lookup(ROOT_KEY) is not None  # now cached
+    await ids.ensure_root("newroot", "newsecret123")
+    assert await ids.lookup(ROOT_KEY) is None
+    assert await ids.lookup("newroot") == Credential("newroot", "newsecret123", "root", True, True)
+    assert [c.access_key for c in await ids.list_access_keys("root")] == ["newroot"]
+
+
+async def test_ensure_root_refuses_another_users_key(ids: IdentityStore) -> None:
+    await ids.create_user("alice")
+    await ids.create_access_key("alice", "alicekey", "alicesecret")
+    with pytest.raises(AccessKeyExists):
+        await ids.ensure_root("alicekey", ROOT_SECRET)
+    assert (await ids.lookup("alicekey")) == Credential("alicekey", "alicesecret", "alice", False, True)
+
+
+async def test_root_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "identity.db"
+    first = IdentityStore(path)
+    await first.open()
+    await first.ensure_root(ROOT_KEY, ROOT_SECRET)
+    await first.create_user("alice")
+    alice = await first.create_access_key("alice")
+    await first.close()
+
+    second = IdentityStore(path)
+    await second.open()
+    try:
+        assert await second.lookup(ROOT_KEY) == Credential(ROOT_KEY, ROOT_SECRET, "root", True, True)
+        assert await second.lookup(alice.access_key) == alice
+        assert [u.name for u in await second.list_users()] == ["alice", "root"]
+    finally:
+        await second.close()
+
+
+async def test_users(ids: IdentityStore) -> None:
+    alice = await ids.create_user("alice")
+    assert alice.name == "alice" and not alice.is_admin
+    admin = await ids.create_user("ops.admin@example", is_admin=True)
+    assert admin.is_admin
+    with pytest.raises(UserExists):
+        await ids.create_user("alice")
+    assert [(u.name, u.is_admin) for u in await ids.list_users()] == [
+        ("alice", False),
+        ("ops.admin@example", True),
+    ]
+    assert await ids.get_user("alice") == alice
+    assert await ids.get_user("nobody") is None
+
+    await ids.delete_user("alice")
+    with pytest.raises(NoSuchUser):
+        await ids.delete_user("alice")
+    assert [u.name for u in await ids.list_users()] == ["ops.admin@example"]
+
+
+@pytest.mark.parametrize("name", ["", "has space", "slash/y", "x" * 65, "ünï"])
+async def test_invalid_user_names(ids: IdentityStore, name: str) -> None:
+    with pytest.raises(InvalidIdentityName):
+        await ids.create_user(name)
+
+
+async def test_root_cannot_be_deleted(ids: IdentityStore) -> None:
+    await ids.ensure_root(ROOT_KEY, ROOT_SECRET)
+    with pytest.raises(ProtectedUser):
+        await ids.delete_user("root")
+    assert await ids.lookup(ROOT_KEY) is not None
+
+
+async def test_access_keys(ids: IdentityStore) -> None:
+    await ids.create_user("alice")
+    await ids.create_user("bob", is_admin=True)
+    generated = await ids.create_access_key("alice")
+    assert re.fullmatch(r"AK[A-Z0-9]{18}", generated.access_key)
+    assert len(generated.secret_key) == 40
+    assert generated.user == "alice" and not generated.is_admin and generated.active
+
+    given = await ids.create_access_key("bob", "bobkey01", "bobsecret01")
+    assert given == Credential("bobkey01", "bobsecret01", "bob", is_admin=True, active=True)
+    half = await ids.create_access_key("alice", secret_key="chosen-secret")
+    assert half.secret_key == "chosen-secret" and half.access_key.startswith("AK")
+
+    with pytest.raises(AccessKeyExists):
+        await ids.create_access_key("alice", "bobkey01")
+    with pytest.raises(NoSuchUser):
+        await ids.create_access_key("carol")
+    with pytest.raises(InvalidIdentityName):
+        await ids.create_access_key("alice", "bad/key")
+    with pytest.raises(InvalidIdentityName):
+        await ids.create_access_key("alice", "goodkey", "short")
+
+    everyone = await ids.list_access_keys()
+    assert [(c.user, c.access_key) for c in everyone] == sorted(
+        [("alice", generated.access_key), ("alice", half.access_key), ("bob", "bobkey01")]
+    )
+    assert await ids.list_access_keys("bob") == [given]
+    assert await ids.list_access_keys("nobody") == []
+
+    assert await ids.lookup(generated.access_key) == generated
+    assert await ids.lookup("bobkey01") == given
+    assert await ids.lookup("missing") is None
+
+
+async def test_deactivate_and_delete_invalidate_the_cache(ids: IdentityStore) -> None:
+    await ids.create_user("alice")
+    cred = await ids.create_access_key("alice", "alicekey", "alicesecret")
+    assert await ids.lookup("alicekey") == cred  # cached from here on
+
+    await ids.set_access_key_active("alicekey", False)
+    off = await ids.lookup("alicekey")
+    assert off is not None and off.active is False
+    await ids.set_access_key_active("alicekey", True)
+    on = await ids.lookup("alicekey")
+    assert on is not None and on.active is True
+
+    await ids.delete_access_key("alicekey")
+    assert await ids.lookup("alicekey") is None
+    with pytest.raises(NoSuchAccessKey):
+        await ids.delete_access_key("alicekey")
+    with pytest.raises(NoSuchAccessKey):
+        await ids.set_access_key_active("alicekey", True)
+
+
+async def test_deleting_a_user_removes_their_keys(ids: IdentityStore) -> None:
+    await ids.create_user("alice")
+    cred = await ids.create_access_key("alice")
+    assert await ids.lookup(cred.access_key) == cred
+    await ids.delete_user("alice")
+    assert await ids.lookup(cred.access_key) is None
+    assert await ids.list_access_keys() == []
+
+
+async def test_lookup_is_cached(ids: IdentityStore) -> None:
+    await ids.create_user("alice")
+    cred = await ids.create_access_key("alice")
+    assert await ids.lookup(cred.access_key) == cred
+    reads = 0
+
+    def trace(sql: str) -> None:
+        nonlocal reads
+        reads += sql.lstrip().upper().startswith("SELECT")
+
+    ids.db.set_trace_callback(trace)
+    for _ in range(100):
+        assert await ids.lookup(cred.access_key) == cred
+    ids.db.set_trace_callback(None)
+    assert reads == 0
+
+
+async def test_other_process_changes_seen_after_ttl(tmp_path: Path) -> None:
+    """Two stores on one file, as two server processes would be: the cache is bounded by its TTL."""
+    path = tmp_path / "identity.db"
+    writer = IdentityStore(path)
+    reader = IdentityStore(path, cache_ttl=0.2)
+    await writer.open()
+    await reader.open()
+    try:
+        await writer.create_user("alice")
+        cred = await writer.create_access_key("alice")
+        assert await reader.lookup(cred.access_key) == cred
+        await writer.set_access_key_active(cred.access_key, False)
+        await asyncio.sleep(0.3)
+        found = await reader.lookup(cred.access_key)
+        assert found is not None and not found.active
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_backend_failure_is_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "not-a-db"
+    path.write_bytes(b"this is not a sqlite database, just some bytes" * 100)
+    store = IdentityStore(path)
+    with pytest.raises(IdentityUnavailable) as err:
+        await store.open()
+    assert isinstance(err.value, MetadataError) and isinstance(err.value, IdentityError)
+    assert isinstance(err.value.__cause__, sqlite3.DatabaseError)

@@ -1,0 +1,641 @@
+"""The MetadataStore contract: every backend must pass this module unchanged.
+
+Add a backend by extending `BACKENDS` and `_open_backend`; the tests only see `Backend`.
+Listings are checked against `reference_list`, a deliberately naive model of S3's semantics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from s3server.metadata.base import Bucket, ListPage, MetadataError, MetadataStore, ObjectRecord, Segment
+from s3server.metadata.sqlite import MIGRATIONS, SqliteMetadataStore, key_successor, prefix_successor
+from s3server.s3.errors import S3Error
+
+BACKENDS = ["sqlite"]
+
+NOW = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+
+
+@dataclass
+class StatementCounter:
+    count: int = 0  # SQL statements started
+    work: int = 0  # backend-specific units of work (SQLite: VM instructions, in steps of 100)
+
+
+@dataclass
+class Backend:
+    """A store under test, plus (where the backend can) a way to count the statements it runs."""
+
+    name: str
+    store: MetadataStore
+    counting: Callable[[], contextlib.AbstractContextManager[StatementCounter]] | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+def _sqlite_counting(
+    store: SqliteMetadataStore,
+) -> Callable[[], contextlib.AbstractContextManager[StatementCounter]]:
+    @contextlib.contextmanager
+    def counting() -> Iterator[StatementCounter]:
+        counter = StatementCounter()
+
+        def trace(_sql: str) -> None:
+            counter.count += 1
+
+        def progress() -> int:
+            counter.work += 100
+            return 0
+
+        store.db.set_trace_callback(trace)
+        store.db.set_progress_handler(progress, 100)
+        try:
+            yield counter
+        finally:
+            store.db.set_trace_callback(None)
+            store.db.set_progress_handler(None, 0)
+
+    return counting
+
+
+@contextlib.asynccontextmanager
+async def _open_backend(name: str, tmp_path: Path) -> AsyncIterator[Backend]:
+    if name == "sqlite":
+        store = SqliteMetadataStore(tmp_path / "metadata.db")
+        await store.open()
+        try:
+            yield Backend(name, store, _sqlite_counting(store))
+        finally:
+            await store.close()
+    else:  # pragma: no cover - a backend listed without a way to open it
+        raise AssertionError(f"unknown backend {name}")
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    async with _open_backend(request.param, tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def store(backend: Backend) -> MetadataStore:
+    return backend.store
+
+
+# -- helpers
+
+
+def bucket(name: str = "photos", owner: str = "alice", created: datetime = NOW) -> Bucket:
+    return Bucket(name=name, owner=owner, region="us-east-1", created=created)
+
+
+def record(key: str, size: int = 10, *, bucket_name: str = "photos", blob: str | None = None) -> ObjectRecord:
+    return ObjectRecord(
+        bucket=bucket_name,
+        key=key,
+        size=size,
+        etag="9e107d9d372bb6826bd81d3542a419d6",
+        last_modified=NOW,
+        segments=[Segment(blob or f"blob:{bucket_name}:{key}", size)],
+        owner="alice",
+    )
+
+
+async def put_all(
+    store: MetadataStore, keys: list[str], bucket_name: str = "photos", width: int = 64
+) -> None:
+    """Put many keys concurrently (bounded), the way a busy server would."""
+    gate = asyncio.Semaphore(width)
+
+    async def one(key: str) -> None:
+        async with gate:
+            await store.put_object(record(key, size=len(key.encode()), bucket_name=bucket_name))
+
+    await asyncio.gather(*(one(k) for k in keys))
+
+
+def utf8(s: str) -> bytes:
+    return s.encode("utf-8")
+
+
+def reference_list(
+    keys: list[str], *, prefix: str = "", delimiter: str = "", after: str = "", max_keys: int = 1000
+) -> tuple[list[str], list[str], bool, str | None]:
+    """(keys, common prefixes, is_truncated, next_marker), computed the obvious way."""
+    entries: dict[str, bool] = {}  # name -> is a common prefix
+    for key in keys:
+        if not key.startswith(prefix):
+            continue
+        cut = key.find(delimiter, len(prefix)) if delimiter else -1
+        if cut >= 0:
+            entries[key[: cut + len(delimiter)]] = True
+        else:
+            entries[key] = False
+    ordered = sorted((name for name in entries if utf8(name) > utf8(after)), key=utf8)
+    page = ordered[: max(max_keys, 0)]
+    return (
+        [n for n in page if not entries[n]],
+        [n for n in page if entries[n]],
+        len(ordered) > len(page) and max_keys > 0,
+        page[-1] if page else None,
+    )
+
+
+def summary(page: ListPage) -> tuple[list[str], list[str], bool, str | None]:
+    return ([o.key for o in page.objects], page.common_prefixes, page.is_truncated, page.next_marker)
+
+
+def merged(page: ListPage) -> list[str]:
+    return sorted([o.key for o in page.objects] + page.common_prefixes, key=utf8)
+
+
+# -- buckets
+
+
+async def test_create_get_and_list_buckets(store: MetadataStore) -> None:
+    await store.create_bucket(bucket("photos", "alice"))
+    await store.create_bucket(bucket("docs", "bob", NOW + timedelta(seconds=1)))
+    await store.create_bucket(bucket("archive", "alice"))
+
+    got = await store.get_bucket("photos")
+    assert got == bucket("photos", "alice")
+    assert got is not None and got.created.tzinfo is not None and got.created.utcoffset() == timedelta(0)
+    assert await store.get_bucket("nope") is None
+
+    assert [b.name for b in await store.list_buckets()] == ["archive", "docs", "photos"]
+    assert [b.name for b in await store.list_buckets("alice")] == ["archive", "photos"]
+    assert [b.name for b in await store.list_buckets("bob")] == ["docs"]
+    assert await store.list_buckets("carol") == []
+
+
+async def test_create_bucket_twice(store: MetadataStore) -> None:
+    await store.create_bucket(bucket("photos", "alice"))
+    with pytest.raises(S3Error) as mine:
+        await store.create_bucket(bucket("photos", "alice"))
+    assert mine.value.code == "BucketAlreadyOwnedByYou"
+    with pytest.raises(S3Error) as theirs:
+        await store.create_bucket(bucket("photos", "bob"))
+    assert theirs.value.code == "BucketAlreadyExists"
+    assert (await store.get_bucket("photos")) == bucket("photos", "alice")
+
+
+async def test_delete_bucket(store: MetadataStore) -> None:
+    with pytest.raises(S3Error) as missing:
+        await store.delete_bucket("photos")
+    assert missing.value.code == "NoSuchBucket"
+
+    await store.create_bucket(bucket())
+    await store.put_object(record("a"))
+    with pytest.raises(S3Error) as full:
+        await store.delete_bucket("photos")
+    assert full.value.code == "BucketNotEmpty"
+
+    await store.delete_object("photos", "a")
+    await store.delete_bucket("photos")
+    assert await store.get_bucket("photos") is None
+    await store.create_bucket(bucket("photos", "bob"))  # the name is free again
+    assert (await store.get_bucket("photos")) == bucket("photos", "bob")
+
+
+async def test_ping(store: MetadataStore) -> None:
+    await store.ping()
+
+
+# -- objects
+
+
+async def test_put_into_missing_bucket(store: MetadataStore) -> None:
+    with pytest.raises(S3Error) as err:
+        await store.put_object(record("a", bucket_name="nope"))
+    assert err.value.code == "NoSuchBucket"
+    assert await store.get_object("nope", "a") is None
+
+
+async def test_put_get_replace_delete(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    first = ObjectRecord(
+        bucket="photos",
+        key="2026/cat.jpg",
+        size=300,
+        etag="0cc175b9c0f1b6a831c399e269772661-3",
+        last_modified=NOW,
+        segments=[Segment("b1", 100), Segment("b2", 100), Segment("b3", 100)],
+        content_type="image/jpeg",
+        headers={"Content-Disposition": 'attachment; filename="cat.jpg"', "Cache-Control": "no-cache"},
+        user_metadata={"camera": "Leica", "ünïcode": "välue ☃"},
+        checksums={"CRC32": "AAAAAA==", "type": "COMPOSITE"},
+        tags={"k": "v", "empty": ""},
+        parts_count=3,
+        part_sizes=[100, 100, 100],
+        storage_class="STANDARD_IA",
+        owner="alice",
+    )
+    assert await store.put_object(first) is None
+    got = await store.get_object("photos", "2026/cat.jpg")
+    assert got == first
+    assert got is not None and got.last_modified.utcoffset() == timedelta(0)
+
+    second = record("2026/cat.jpg", size=5, blob="b4")
+    replaced = await store.put_object(second)
+    assert replaced == first
+    assert await store.get_object("photos", "2026/cat.jpg") == second
+
+    assert await store.delete_object("photos", "2026/cat.jpg") == second
+    assert await store.get_object("photos", "2026/cat.jpg") is None
+    assert await store.delete_object("photos", "2026/cat.jpg") is None
+    assert await store.delete_object("nope", "x") is None
+
+
+async def test_naive_timestamp_is_utc(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    naive = record("a")
+    naive.last_modified = datetime(2026, 1, 2, 3, 4, 5, 6)
+    await store.put_object(naive)
+    got = await store.get_object("photos", "a")
+    assert got is not None and got.last_modified == datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+
+
+async def test_keys_are_distinct_rows(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    await store.create_bucket(bucket("other"))
+    keys = ["a", "a/", "a/b", "a+", "A", "a ", "a\x7f", "😀", "a" * 1024]
+    for key in keys:
+        await store.put_object(record(key))
+    await store.put_object(record("a", size=99, bucket_name="other"))
+    for key in keys:
+        got = await store.get_object("photos", key)
+        assert got is not None and got.key == key and got.size == 10
+    other = await store.get_object("other", "a")
+    assert other is not None and other.size == 99
+
+
+async def test_bucket_stats(backend: Backend) -> None:
+    store = backend.store
+    stats = getattr(store, "bucket_stats", None)
+    assert stats is not None, "every backend offers bucket_stats"
+    assert await stats("photos") is None
+    await store.create_bucket(bucket())
+    assert await stats("photos") == (0, 0)
+    await store.put_object(record("a", 10))
+    await store.put_object(record("b", 20))
+    assert await stats("photos") == (2, 30)
+    await store.put_object(record("a", 5))  # replace: count unchanged, bytes adjusted
+    assert await stats("photos") == (2, 25)
+    await store.delete_object("photos", "b")
+    await store.delete_object("photos", "b")  # deleting nothing changes nothing
+    assert await stats("photos") == (1, 5)
+    with pytest.raises(S3Error):
+        await store.put_object(record("x", 1000, bucket_name="nope"))
+    assert await stats("photos") == (1, 5)
+
+
+async def test_concurrent_writes_keep_their_own_outcomes(backend: Backend) -> None:
+    """Concurrent writes may share a transaction; one failing must not undo or fail the others."""
+    store = backend.store
+    await store.create_bucket(bucket())
+    outcomes = await asyncio.gather(
+        *(
+            store.put_object(record(f"k{i}", 1, bucket_name="photos" if i % 3 else "nope"))
+            for i in range(300)
+        ),
+        return_exceptions=True,
+    )
+    for i, outcome in enumerate(outcomes):
+        if i % 3:
+            assert outcome is None
+        else:
+            assert isinstance(outcome, S3Error) and outcome.code == "NoSuchBucket"
+    assert await backend.store.bucket_stats("photos") == (200, 200)  # type: ignore[attr-defined]
+    page = await store.list_objects("photos")
+    assert sorted(o.key for o in page.objects) == sorted(f"k{i}" for i in range(300) if i % 3)
+
+
+async def test_referenced_blobs(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    await store.create_bucket(bucket("other"))
+    multipart = record("mp")
+    multipart.segments = [Segment("p1", 5), Segment("p2", 5)]
+    await store.put_object(multipart)
+    await store.put_object(record("a", blob="x1"))
+    await store.put_object(record("b", blob="shared"))
+    await store.put_object(record("c", blob="shared", bucket_name="other"))
+    assert await store.referenced_blobs([]) == set()
+    assert await store.referenced_blobs(["p1", "p2", "x1", "shared", "ghost"]) == {"p1", "p2", "x1", "shared"}
+
+    await store.put_object(record("a", blob="x2"))  # replaced: x1 is free
+    await store.delete_object("photos", "mp")
+    await store.delete_object("photos", "b")  # "shared" is still used by other/c
+    assert await store.referenced_blobs(["p1", "p2", "x1", "x2", "shared"]) == {"x2", "shared"}
+    await store.delete_object("other", "c")
+    assert await store.referenced_blobs(["shared", "x2"]) == {"x2"}
+
+    many = [f"nothing-{i}" for i in range(2500)] + ["x2"]
+    assert await store.referenced_blobs(many) == {"x2"}
+
+
+# -- listing
+
+
+async def test_byte_order(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    keys = [
+        "a",
+        "B",
+        "a/b",
+        "a+b",
+        "a/",
+        "a0",
+        "é",
+        "z",
+        "\x7f",
+        "\uff5e",
+        "😀",
+        "\ue000",
+        "a\x7f",
+        "a~",
+        "a\t",
+    ]
+    for key in keys:
+        await store.put_object(record(key))
+    page = await store.list_objects("photos")
+    listed = [o.key for o in page.objects]
+    assert listed == sorted(keys, key=utf8)
+    assert listed.index("B") < listed.index("a")
+    assert listed.index("a+b") < listed.index("a/") < listed.index("a/b")
+    # UTF-16 would put U+1F600 (surrogates D83D…) before U+FF5E and U+E000; UTF-8 puts it after.
+    assert listed.index("\ue000") < listed.index("\uff5e") < listed.index("😀")
+    assert listed[-1] == "😀"
+    assert not page.is_truncated and page.next_marker == "😀"
+
+
+async def test_listing_empty_and_missing(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    page = await store.list_objects("photos")
+    assert summary(page) == ([], [], False, None)
+    page = await store.list_objects("photos", prefix="x", delimiter="/", after="q")
+    assert summary(page) == ([], [], False, None)
+
+
+async def test_max_keys_zero(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    await store.put_object(record("a"))
+    for delimiter in ("", "/"):
+        page = await store.list_objects("photos", delimiter=delimiter, max_keys=0)
+        assert summary(page) == ([], [], False, None)
+
+
+async def test_prefix_and_delimiter(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    keys = [
+        "photos/2025/a.jpg",
+        "photos/2025/b.jpg",
+        "photos/2026/c.jpg",
+        "photos/index",
+        "photos-old",
+        "readme",
+    ]
+    for key in keys:
+        await store.put_object(record(key))
+
+    page = await store.list_objects("photos", delimiter="/")
+    assert summary(page) == (["photos-old", "readme"], ["photos/"], False, "readme")
+
+    page = await store.list_objects("photos", prefix="photos/", delimiter="/")
+    assert summary(page) == (["photos/index"], ["photos/2025/", "photos/2026/"], False, "photos/index")
+
+    page = await store.list_objects("photos", prefix="photos/20", delimiter="/")
+    assert summary(page) == ([], ["photos/2025/", "photos/2026/"], False, "photos/2026/")
+
+    page = await store.list_objects("photos", prefix="photos")
+    assert [o.key for o in page.objects] == sorted(keys[:5], key=utf8)
+
+    # Multi-character delimiter; the delimiter is only looked for after the prefix.
+    page = await store.list_objects("photos", delimiter="/20")
+    assert summary(page) == (["photos-old", "photos/index", "readme"], ["photos/20"], False, "readme")
+    page = await store.list_objects("photos", prefix="photos/2", delimiter="/20")
+    assert page.common_prefixes == []
+
+
+async def test_after_a_common_prefix(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    for key in ["a", "photos/x", "photos/y/z", "photos0", "q"]:
+        await store.put_object(record(key))
+    page = await store.list_objects("photos", delimiter="/", after="photos/")
+    assert summary(page) == (["photos0", "q"], [], False, "q")
+    # `after` inside a rolled-up prefix also continues past the whole prefix.
+    page = await store.list_objects("photos", delimiter="/", after="photos/x")
+    assert summary(page) == (["photos0", "q"], [], False, "q")
+    # Without a delimiter nothing is rolled up, so keys after the marker come back.
+    page = await store.list_objects("photos", after="photos/")
+    assert [o.key for o in page.objects] == ["photos/x", "photos/y/z", "photos0", "q"]
+    page = await store.list_objects("photos", prefix="photos/", delimiter="/", after="photos/x")
+    assert summary(page) == ([], ["photos/y/"], False, "photos/y/")
+
+
+async def test_truncation_counts_keys_and_prefixes_together(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    for key in ["a/1", "a/2", "b", "c/1", "d"]:
+        await store.put_object(record(key))
+    page = await store.list_objects("photos", delimiter="/", max_keys=2)
+    assert summary(page) == (["b"], ["a/"], True, "b")
+    page = await store.list_objects("photos", delimiter="/", max_keys=2, after="b")
+    assert summary(page) == (["d"], ["c/"], False, "d")
+    page = await store.list_objects("photos", delimiter="/", max_keys=3)
+    assert summary(page) == (["b"], ["a/", "c/"], True, "c/")  # "d" remains
+    page = await store.list_objects("photos", delimiter="/", max_keys=4)
+    assert summary(page) == (["b", "d"], ["a/", "c/"], False, "d")
+
+
+def generated_keys() -> list[str]:
+    """A few hundred keys in nested "directories", with the characters that break naive servers."""
+    keys: set[str] = set()
+    names = ["a", "a+b", "a-b", "a/", "a/b", "B", "é", "日本", "😀", "x\x7f", "z~", "a//b", "a/-b", "a-/b"]
+    for top, sub in itertools.product(
+        ["dir1", "dir2", "dir1-old", "é", "😀", "a"], ["", "sub1/", "sub2/", "s/t/"]
+    ):
+        for name in names:
+            keys.add(f"{top}/{sub}{name}")
+    keys.update(names)
+    keys.update(f"flat{i:03d}" for i in range(60))
+    keys.update(["dir1", "dir1/", "dir1//", "dir10/x", "\uff5e/x", "\ue000/y", "ab", "ab/", "abc"])
+    return sorted(keys, key=utf8)
+
+
+KEYS = generated_keys()
+PREFIXES = ["", "a", "a/", "dir1", "dir1/", "dir1/sub1/", "é/", "😀", "dir1/s/t/", "flat0", "nothing"]
+DELIMITERS = ["", "/", "-", "//", "/-", "b", "😀", "é"]
+PAGE_SIZES = [1, 2, 3, 7, 50, 1000]
+
+
+@pytest.fixture
+async def populated(store: MetadataStore) -> MetadataStore:
+    await store.create_bucket(bucket())
+    await put_all(store, KEYS)
+    return store
+
+
+@pytest.mark.parametrize(
+    ("prefix", "delimiter"),
+    list(itertools.product(PREFIXES, DELIMITERS)),
+    ids=[f"p={p!r}-d={d!r}" for p, d in itertools.product(PREFIXES, DELIMITERS)],
+)
+async def test_pagination_walks_everything(populated: MetadataStore, prefix: str, delimiter: str) -> None:
+    store = populated
+    assert len(KEYS) > 300
+    full = reference_list(KEYS, prefix=prefix, delimiter=delimiter, max_keys=10**6)
+    expected = sorted(full[0] + full[1], key=utf8)
+    for max_keys in PAGE_SIZES:
+        seen: list[str] = []
+        after = ""
+        for _ in range(len(expected) + 2):
+            page = await store.list_objects(
+                "photos", prefix=prefix, delimiter=delimiter, after=after, max_keys=max_keys
+            )
+            want = reference_list(KEYS, prefix=prefix, delimiter=delimiter, after=after, max_keys=max_keys)
+            assert summary(page) == want, f"max_keys={max_keys} after={after!r}"
+            assert len(page.objects) + len(page.common_prefixes) <= max_keys
+            seen.extend(merged(page))
+            if not page.is_truncated:
+                break
+            assert page.next_marker is not None
+            after = page.next_marker
+        else:
+            pytest.fail("pagination did not terminate")
+        assert seen == expected, f"max_keys={max_keys}"
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "",
+        "a",
+        "a/",
+        "a/b",
+        "a/zzz",
+        "dir1",
+        "dir1/",
+        "dir1/sub1/",
+        "dir1/sub1/a",
+        "dir1-",
+        "é",
+        "😀",
+        "😀/",
+        "\U0010ffff",
+    ],
+)
+@pytest.mark.parametrize("delimiter", ["", "/", "//", "-"])
+@pytest.mark.parametrize("prefix", ["", "dir1/", "a"])
+async def test_arbitrary_markers(populated: MetadataStore, prefix: str, delimiter: str, after: str) -> None:
+    for max_keys in (1, 5, 1000):
+        page = await populated.list_objects(
+            "photos", prefix=prefix, delimiter=delimiter, after=after, max_keys=max_keys
+        )
+        want = reference_list(KEYS, prefix=prefix, delimiter=delimiter, after=after, max_keys=max_keys)
+        assert summary(page) == want
+
+
+async def test_delimiter_listing_skips_common_prefixes(backend: Backend) -> None:
+    """20,000 keys under "big/": a delimiter listing costs per entry returned, not per key scanned."""
+    store = backend.store
+    await store.create_bucket(bucket())
+    big = [f"big/d{d:03d}/f{f:03d}" for d in range(200) for f in range(100)]
+    others = ["a", "big0", "big/top", "c/1", "c/2", "z"]
+    await put_all(store, big + others, width=256)
+
+    cases = [
+        ({"delimiter": "/"}, (["a", "big0", "z"], ["big/", "c/"])),
+        ({"delimiter": "/", "prefix": "big/", "max_keys": 10}, None),
+        ({"delimiter": "/", "prefix": "big/"}, None),
+    ]
+    for kwargs, exact in cases:
+        started = time.perf_counter()
+        if backend.counting is not None:
+            with backend.counting() as counter:
+                page = await store.list_objects("photos", **kwargs)  # type: ignore[arg-type]
+        else:
+            counter = None
+            page = await store.list_objects("photos", **kwargs)  # type: ignore[arg-type]
+        elapsed = time.perf_counter() - started
+        entries = len(page.objects) + len(page.common_prefixes)
+        assert summary(page) == reference_list(big + others, **kwargs)  # type: ignore[arg-type]
+        if exact is not None:
+            assert ([o.key for o in page.objects], page.common_prefixes) == exact
+        assert elapsed < 1.0, f"{kwargs}: {elapsed:.3f}s"
+        if counter is not None:
+            # One range query per entry returned, plus a constant (transaction, the final probe).
+            assert counter.count <= entries + 4, f"{kwargs}: {counter.count} statements for {entries} entries"
+            # Reading the 20,000 keys would take well over 100,000 VM instructions.
+            assert counter.work <= 300 * entries + 1000, f"{kwargs}: {counter.work} instructions"
+
+    # A walk of the big prefix one common prefix per page never reads the 100 keys under each.
+    if backend.counting is not None:
+        with backend.counting() as counter:
+            page = await store.list_objects(
+                "photos", prefix="big/", delimiter="/", after="big/d100/", max_keys=1
+            )
+        assert page.common_prefixes == ["big/d101/"] and page.is_truncated
+        assert counter.count <= 5 and counter.work <= 1000
+
+
+def test_successors() -> None:
+    assert prefix_successor(b"a/") == b"a0"
+    assert prefix_successor(b"ab\xff\xff") == b"ac"
+    assert prefix_successor(b"\xff") is None
+    assert prefix_successor(b"") is None
+    assert key_successor(b"a") == b"a\x00"
+    assert b"a" < key_successor(b"a") < b"a\x01"
+
+
+# -- SQLite specifics (no other module owns them yet)
+
+
+async def test_sqlite_reopen_keeps_data_and_schema(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    first = SqliteMetadataStore(path)
+    await first.open()
+    await first.create_bucket(bucket())
+    await first.put_object(record("a"))
+    await first.close()
+
+    second = SqliteMetadataStore(path)
+    await second.open()  # migrations already applied: a no-op
+    try:
+        assert await second.schema_version() == len(MIGRATIONS)
+        assert (await second.get_object("photos", "a")) == record("a")
+        assert await second.bucket_stats("photos") == (1, 10)
+    finally:
+        await second.close()
+
+
+async def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    store = SqliteMetadataStore(path)
+    await store.open()
+    await store.db.write(lambda conn: conn.execute("UPDATE schema_version SET version = 999"))
+    await store.close()
+    with pytest.raises(MetadataError, match="999"):
+        await SqliteMetadataStore(path).open()
+
+
+async def test_sqlite_failures_are_metadata_errors(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database " * 1000)
+    with pytest.raises(MetadataError):
+        await SqliteMetadataStore(junk).open()
+
+    store = SqliteMetadataStore(tmp_path / "m.db")
+    await store.open()
+    await store.close()
+    with pytest.raises(MetadataError):
+        await store.get_object("photos", "a")
+    with pytest.raises(MetadataError):
+        await store.put_object(record("a"))

@@ -32,7 +32,9 @@ def _bool(text: str) -> bool:
 OPTIONS: tuple[Option, ...] = (
     Option("address", "S3SERVER_ADDRESS", "127.0.0.1", "address to listen on", metavar="ADDR"),
     Option("port", "S3SERVER_PORT", 7841, "S3 API port", int, "PORT"),
-    Option("data_dir", "S3SERVER_DATA_DIR", "./data", "where metadata, identity and objects live", metavar="DIR"),
+    Option(
+        "data_dir", "S3SERVER_DATA_DIR", "./data", "where metadata, identity and objects live", metavar="DIR"
+    ),
     Option(
         "domain",
         "S3SERVER_DOMAIN",

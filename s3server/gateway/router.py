@@ -32,7 +32,7 @@ class Operation:
         return len(self.selectors) + (1 if self.header else 0)
 
 
-S, B, O = Level.SERVICE, Level.BUCKET, Level.OBJECT
+S, B, OBJ = Level.SERVICE, Level.BUCKET, Level.OBJECT
 _COPY = "x-amz-copy-source"
 
 # (name, method, level, selectors, deciding header, permission or "" for "s3:" + name)
@@ -147,32 +147,32 @@ _ROWS: tuple[tuple[str, str, Level, tuple[str, ...], str | None, str], ...] = (
     ("CreateBucketMetadataTableConfiguration", "POST", B, ("metadataTable",), None, ""),
     ("DeleteBucketMetadataTableConfiguration", "DELETE", B, ("metadataTable",), None, ""),
     # -- object
-    ("GetObject", "GET", O, (), None, ""),
-    ("HeadObject", "HEAD", O, (), None, "s3:GetObject"),
-    ("PutObject", "PUT", O, (), None, ""),
-    ("CopyObject", "PUT", O, (), _COPY, "s3:PutObject"),
-    ("DeleteObject", "DELETE", O, (), None, ""),
-    ("CreateMultipartUpload", "POST", O, ("uploads",), None, "s3:PutObject"),
-    ("UploadPart", "PUT", O, ("uploadId", "partNumber"), None, "s3:PutObject"),
-    ("UploadPartCopy", "PUT", O, ("uploadId", "partNumber"), _COPY, "s3:PutObject"),
-    ("CompleteMultipartUpload", "POST", O, ("uploadId",), None, "s3:PutObject"),
-    ("AbortMultipartUpload", "DELETE", O, ("uploadId",), None, ""),
-    ("ListParts", "GET", O, ("uploadId",), None, "s3:ListMultipartUploadParts"),
-    ("GetObjectAttributes", "GET", O, ("attributes",), None, ""),
-    ("GetObjectTagging", "GET", O, ("tagging",), None, ""),
-    ("PutObjectTagging", "PUT", O, ("tagging",), None, ""),
-    ("DeleteObjectTagging", "DELETE", O, ("tagging",), None, ""),
-    ("GetObjectAcl", "GET", O, ("acl",), None, ""),
-    ("PutObjectAcl", "PUT", O, ("acl",), None, ""),
-    ("GetObjectLegalHold", "GET", O, ("legal-hold",), None, ""),
-    ("PutObjectLegalHold", "PUT", O, ("legal-hold",), None, ""),
-    ("GetObjectRetention", "GET", O, ("retention",), None, ""),
-    ("PutObjectRetention", "PUT", O, ("retention",), None, ""),
-    ("RestoreObject", "POST", O, ("restore",), None, ""),
-    ("SelectObjectContent", "POST", O, ("select", "select-type=2"), None, "s3:GetObject"),
-    ("GetObjectTorrent", "GET", O, ("torrent",), None, ""),
-    ("RenameObject", "PUT", O, ("renameObject",), None, "s3:PutObject"),
-    ("UpdateObjectEncryption", "PUT", O, ("encryption",), None, "s3:PutObject"),
+    ("GetObject", "GET", OBJ, (), None, ""),
+    ("HeadObject", "HEAD", OBJ, (), None, "s3:GetObject"),
+    ("PutObject", "PUT", OBJ, (), None, ""),
+    ("CopyObject", "PUT", OBJ, (), _COPY, "s3:PutObject"),
+    ("DeleteObject", "DELETE", OBJ, (), None, ""),
+    ("CreateMultipartUpload", "POST", OBJ, ("uploads",), None, "s3:PutObject"),
+    ("UploadPart", "PUT", OBJ, ("uploadId", "partNumber"), None, "s3:PutObject"),
+    ("UploadPartCopy", "PUT", OBJ, ("uploadId", "partNumber"), _COPY, "s3:PutObject"),
+    ("CompleteMultipartUpload", "POST", OBJ, ("uploadId",), None, "s3:PutObject"),
+    ("AbortMultipartUpload", "DELETE", OBJ, ("uploadId",), None, ""),
+    ("ListParts", "GET", OBJ, ("uploadId",), None, "s3:ListMultipartUploadParts"),
+    ("GetObjectAttributes", "GET", OBJ, ("attributes",), None, ""),
+    ("GetObjectTagging", "GET", OBJ, ("tagging",), None, ""),
+    ("PutObjectTagging", "PUT", OBJ, ("tagging",), None, ""),
+    ("DeleteObjectTagging", "DELETE", OBJ, ("tagging",), None, ""),
+    ("GetObjectAcl", "GET", OBJ, ("acl",), None, ""),
+    ("PutObjectAcl", "PUT", OBJ, ("acl",), None, ""),
+    ("GetObjectLegalHold", "GET", OBJ, ("legal-hold",), None, ""),
+    ("PutObjectLegalHold", "PUT", OBJ, ("legal-hold",), None, ""),
+    ("GetObjectRetention", "GET", OBJ, ("retention",), None, ""),
+    ("PutObjectRetention", "PUT", OBJ, ("retention",), None, ""),
+    ("RestoreObject", "POST", OBJ, ("restore",), None, ""),
+    ("SelectObjectContent", "POST", OBJ, ("select", "select-type=2"), None, "s3:GetObject"),
+    ("GetObjectTorrent", "GET", OBJ, ("torrent",), None, ""),
+    ("RenameObject", "PUT", OBJ, ("renameObject",), None, "s3:PutObject"),
+    ("UpdateObjectEncryption", "PUT", OBJ, ("encryption",), None, "s3:PutObject"),
 )
 
 OPERATIONS: tuple[Operation, ...] = tuple(
@@ -196,7 +196,9 @@ def _selected(selector: str, query: Mapping[str, str]) -> bool:
     return not eq or query[name] == value
 
 
-def resolve(method: str, level: Level, query: Mapping[str, str], headers: Mapping[str, str]) -> Operation | None:
+def resolve(
+    method: str, level: Level, query: Mapping[str, str], headers: Mapping[str, str]
+) -> Operation | None:
     """The operation a request names, or None when no S3 operation uses this method here (405)."""
     candidates = _INDEX.get((method, level))
     if not candidates:

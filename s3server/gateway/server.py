@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from aiohttp import web
 from lxml import etree
@@ -23,6 +23,7 @@ from s3server.config import Settings
 from s3server.gateway import router
 from s3server.gateway.auth import RequestView, authenticate
 from s3server.gateway.body import PlainBody, signed_payload_sha256
+from s3server.gateway.sigv4 import parse_query
 from s3server.metadata.base import MetadataError
 from s3server.s3.context import S3Request, S3Response, Services
 from s3server.s3.errors import S3Error
@@ -63,9 +64,10 @@ class Target:
         else:
             self.level = router.Level.OBJECT
         self.query: dict[str, str] = {}
-        if self.raw_query:
-            for name, value in parse_qsl(self.raw_query, keep_blank_values=True):
-                self.query.setdefault(name, value)
+        # Decoded exactly as the signature checks decode it ('+' stays '+'), so what a handler
+        # reads is what was signed.
+        for name, value in parse_query(self.raw_query):
+            self.query.setdefault(_decode(name), _decode(value) if value is not None else "")
 
     @property
     def resource(self) -> str:
@@ -116,7 +118,9 @@ class Gateway:
                 resource = target.resource
                 op = router.resolve(request.method, target.level, target.query, request.headers)
                 if op is None:
-                    raise S3Error("MethodNotAllowed", Method=request.method, ResourceType=target.level.value.upper())
+                    raise S3Error(
+                        "MethodNotAllowed", Method=request.method, ResourceType=target.level.value.upper()
+                    )
                 op_name = op.name
                 auth = await authenticate(
                     RequestView(

@@ -15,7 +15,7 @@ gateway's auth module re-exports it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from s3server.metadata.base import MetadataError
@@ -42,7 +42,7 @@ class Credential:
     """An access key pair and the user it signs for."""
 
     access_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)  # kept out of reprs, so out of logs and tracebacks
     user: str
     is_admin: bool = False
     active: bool = True

@@ -40,10 +40,15 @@ def make_file(path: Path, size: int) -> str:
     return md5.hexdigest()
 
 
-def run(size_mib: int, multipart: bool) -> None:
+def run(size_mib: int, multipart: bool, tls: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        server = start_server(tmp_path / "data", env={"S3SERVER_ACCESS_LOG": "false"})
+        server = start_server(
+            tmp_path / "data",
+            env={"S3SERVER_ACCESS_LOG": "false"},
+            args=["--tls", "auto"] if tls else [],
+            scheme="https" if tls else "http",
+        )
         try:
             s3 = boto3.client(
                 "s3",
@@ -52,6 +57,7 @@ def run(size_mib: int, multipart: bool) -> None:
                 aws_secret_access_key=server.secret_key,
                 region_name="us-east-1",
                 config=Config(s3={"addressing_style": "path"}),
+                verify=server.ca_bundle or True,
             )
             s3.create_bucket(Bucket="bench")
             src = tmp_path / "src.bin"
@@ -66,7 +72,9 @@ def run(size_mib: int, multipart: bool) -> None:
                 with open(src, "rb") as fh:
                     s3.put_object(Bucket="bench", Key="big", Body=fh)
             up = time.perf_counter() - started
-            print(f"PUT {size_mib} MiB: {size_mib / up:.0f} MB/s; server VmHWM {vm_hwm_mib(server.process.pid):.1f} MiB")
+            print(
+                f"PUT {size_mib} MiB: {size_mib / up:.0f} MB/s; server VmHWM {vm_hwm_mib(server.process.pid):.1f} MiB"
+            )
             started = time.perf_counter()
             md5 = hashlib.md5()
             body = s3.get_object(Bucket="bench", Key="big")["Body"]
@@ -74,7 +82,9 @@ def run(size_mib: int, multipart: bool) -> None:
                 md5.update(piece)
             down = time.perf_counter() - started
             assert md5.hexdigest() == digest, "downloaded bytes differ"
-            print(f"GET {size_mib} MiB: {size_mib / down:.0f} MB/s; server VmHWM {vm_hwm_mib(server.process.pid):.1f} MiB")
+            print(
+                f"GET {size_mib} MiB: {size_mib / down:.0f} MB/s; server VmHWM {vm_hwm_mib(server.process.pid):.1f} MiB"
+            )
         finally:
             server.stop()
 
@@ -83,8 +93,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--multipart", action="store_true", help="upload with boto3's multipart transfer")
+    parser.add_argument(
+        "--tls", action="store_true", help="HTTPS (boto3 then sends aws-chunked bodies with trailers)"
+    )
     args = parser.parse_args(argv)
-    run(args.size_mib, args.multipart)
+    print(
+        f"{'HTTPS' if args.tls else 'HTTP'}, {'multipart' if args.multipart else 'single PUT'}, {args.size_mib} MiB"
+    )
+    run(args.size_mib, args.multipart, args.tls)
 
 
 if __name__ == "__main__":

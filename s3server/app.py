@@ -26,6 +26,7 @@ log = logging.getLogger("s3server")
 ROOT_CREDENTIALS_FILE = "root-credentials.json"
 IO_THREADS = 32  # disk writes block in fsync; enough threads that concurrent PUTs fsync in parallel
 SERVICES_KEY = web.AppKey("services", Services)
+GATEWAY_KEY = web.AppKey("gateway", Gateway)
 
 
 def root_credentials(settings: Settings) -> tuple[str, str, bool]:
@@ -87,6 +88,7 @@ def build_app(settings: Settings) -> web.Application:
     """The S3 application; layers open on startup and close after in-flight requests finish."""
     app = web.Application(client_max_size=1024**2, handler_args={"max_field_size": 65536})
     gateway = Gateway(settings)
+    app[GATEWAY_KEY] = gateway
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         services = await open_services(settings)
@@ -96,5 +98,7 @@ def build_app(settings: Settings) -> web.Application:
         await close_services(services)
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_route("*", "/{tail:.*}", gateway.handle)
+    # [\s\S] rather than ".": decoded keys may hold newlines, and no request may fall through to
+    # aiohttp's plain-text 404.
+    app.router.add_route("*", r"/{tail:[\s\S]*}", gateway.handle)
     return app

@@ -8,11 +8,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from aiohttp import web
-
 from s3server import __version__
-from s3server.app import build_app
+from s3server.app import GATEWAY_KEY, build_app
 from s3server.config import Settings, add_arguments, resolve
+from s3server.runner import serve_until_signalled
+from s3server.tls import ssl_context
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,18 +40,21 @@ def serve(settings: Settings) -> int:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # uvloop is optional (not on Windows)
         pass
+    context, note = ssl_context(settings)
     app = build_app(settings)
-    scheme = "http"
+    scheme = "https" if context is not None else "http"
     print(f"s3server {__version__}: S3 API on {scheme}://{settings.address}:{settings.port}", flush=True)
-    # run_app finishes in-flight requests on SIGINT/SIGTERM, up to shutdown_timeout.
-    web.run_app(
-        app,
-        host=settings.address,
-        port=settings.port,
-        shutdown_timeout=settings.shutdown_timeout,
-        access_log=None,
-        print=None,
-        handle_signals=True,
+    if note:
+        print(note, flush=True)
+    asyncio.run(
+        serve_until_signalled(
+            app,
+            host=settings.address,
+            port=settings.port,
+            ssl_context=context,
+            shutdown_timeout=settings.shutdown_timeout,
+            in_flight=lambda: app[GATEWAY_KEY].in_flight,
+        )
     )
     return 0
 

@@ -51,6 +51,28 @@ OPTIONS: tuple[Option, ...] = (
         float,
         "SECONDS",
     ),
+    Option(
+        "tls",
+        "S3SERVER_TLS",
+        "",
+        "'auto': HTTPS with a self-signed certificate kept in the data dir",
+        metavar="auto",
+    ),
+    Option(
+        "tls_cert",
+        "S3SERVER_TLS_CERT",
+        "",
+        "PEM certificate (chain) for HTTPS; with --tls-key",
+        metavar="FILE",
+    ),
+    Option("tls_key", "S3SERVER_TLS_KEY", "", "PEM private key for HTTPS; with --tls-cert", metavar="FILE"),
+    Option(
+        "tls_hostnames",
+        "S3SERVER_TLS_HOSTNAMES",
+        "",
+        "extra comma-separated host names/IPs for the --tls auto certificate",
+        metavar="NAMES",
+    ),
     Option("log_level", "S3SERVER_LOG_LEVEL", "info", "debug, info, warning or error", metavar="LEVEL"),
     Option("access_log", "S3SERVER_ACCESS_LOG", True, "one log line per request (true/false)", _bool, "BOOL"),
 )
@@ -66,6 +88,10 @@ class Settings:
     domain: str = ""
     region: str = "us-east-1"
     shutdown_timeout: float = 60.0
+    tls: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_hostnames: str = ""
     log_level: str = "info"
     access_log: bool = True
     # Credentials are environment-only on purpose: never on a command line where `ps` shows them.

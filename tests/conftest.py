@@ -26,6 +26,16 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     assert code == 0, f"server exited with {code}:\n{running.log()[-4000:]}"
 
 
+@pytest.fixture(scope="session", params=BACKENDS)
+def tls_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server speaking HTTPS with its `--tls auto` self-signed certificate."""
+    data_dir = tmp_path_factory.mktemp(f"tls-server-{request.param}") / "data"
+    running = start_server(data_dir, args=["--tls", "auto"], scheme="https")
+    yield running
+    code = running.stop()
+    assert code == 0, f"server exited with {code}:\n{running.log()[-4000:]}"
+
+
 def make_client(server: RunningServer, **config: object) -> object:
     options: dict[str, object] = {
         "s3": {"addressing_style": "path"},
@@ -35,6 +45,7 @@ def make_client(server: RunningServer, **config: object) -> object:
     return boto3.client(
         "s3",
         endpoint_url=server.endpoint,
+        verify=server.ca_bundle or True,
         aws_access_key_id=server.access_key,
         aws_secret_access_key=server.secret_key,
         region_name="us-east-1",

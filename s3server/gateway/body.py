@@ -1,4 +1,4 @@
-"""Request bodies as the handlers see them: plain bodies now, aws-chunked framing decoded when present."""
+"""Plain request bodies (framed by Content-Length); aws-chunked bodies live in chunked.py."""
 
 from __future__ import annotations
 
@@ -23,12 +23,13 @@ def signed_payload_sha256(payload_hash: str | None) -> str | None:
 class PlainBody:
     """A body framed by Content-Length (or Transfer-Encoding: chunked, more lenient than AWS)."""
 
-    __slots__ = ("_consumed", "_request", "expected_sha256", "length")
+    __slots__ = ("_consumed", "_request", "expected_sha256", "length", "trailers")
 
     def __init__(self, request: web.Request, expected_sha256: str | None) -> None:
         self._request = request
         self.length = request.content_length
         self.expected_sha256 = expected_sha256
+        self.trailers: dict[str, str] = {}  # plain bodies have none
         self._consumed = False
 
     async def chunks(self) -> AsyncIterator[bytes]:

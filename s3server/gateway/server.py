@@ -23,9 +23,10 @@ from s3server.config import Settings
 from s3server.gateway import router
 from s3server.gateway.auth import RequestView, authenticate
 from s3server.gateway.body import PlainBody, signed_payload_sha256
+from s3server.gateway.chunked import AwsChunkedBody, is_aws_chunked
 from s3server.gateway.sigv4 import parse_query
 from s3server.metadata.base import MetadataError
-from s3server.s3.context import S3Request, S3Response, Services
+from s3server.s3.context import Body, S3Request, S3Response, Services
 from s3server.s3.errors import S3Error
 from s3server.s3.handlers import HANDLERS
 from s3server.storage.base import StorageError
@@ -102,8 +103,16 @@ class Gateway:
         self.domain = settings.domain.lower()
         self.log_requests = settings.access_log
         self.services: Services  # bound at startup, once the layers are open
+        self.in_flight = 0  # requests being handled, so shutdown can wait for them
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        try:
+            return await self._handle(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         request_id = new_request_id()
         host_id = base64.b64encode(os.urandom(24)).decode()
@@ -141,7 +150,11 @@ class Gateway:
                         "NotImplemented",
                         f"{op.name} is not implemented by this server",
                     )
-                body = PlainBody(request, signed_payload_sha256(auth.payload_hash))
+                body: Body
+                if is_aws_chunked(request.headers.get("Content-Encoding", ""), auth.payload_hash):
+                    body = AwsChunkedBody(request, auth, auth.payload_hash)
+                else:
+                    body = PlainBody(request, signed_payload_sha256(auth.payload_hash))
                 reply = await handler(
                     S3Request(
                         operation=op.name,

@@ -48,7 +48,9 @@ def now() -> datetime:
 
 def validate_key(key: str) -> None:
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        raise S3Error("KeyTooLongError", Size=str(len(key.encode("utf-8", "surrogatepass"))), MaxSizeAllowed="1024")
+        raise S3Error(
+            "KeyTooLongError", Size=str(len(key.encode("utf-8", "surrogatepass"))), MaxSizeAllowed="1024"
+        )
 
 
 def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
@@ -67,7 +69,17 @@ def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name: headers[name] for name in STORED_HEADERS if name in headers}
+    """The representation headers to keep; aws-chunked is transport framing, not the object's encoding."""
+    kept = {name: headers[name] for name in STORED_HEADERS if name in headers}
+    if "Content-Encoding" in kept:
+        codings = [
+            c.strip() for c in kept["Content-Encoding"].split(",") if c.strip().lower() != "aws-chunked"
+        ]
+        if codings:
+            kept["Content-Encoding"] = ", ".join(codings)
+        else:
+            del kept["Content-Encoding"]
+    return kept
 
 
 def object_headers(record: ObjectRecord) -> dict[str, str]:

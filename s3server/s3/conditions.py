@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from s3server.metadata.base import WriteCondition
 from s3server.s3.common import parse_http_date
 from s3server.s3.errors import S3Error
 
@@ -53,6 +54,33 @@ def check_preconditions(
             raise S3Error("PreconditionFailed", Condition=prefix + "If-Modified-Since")
 
 
+def write_condition(headers: Mapping[str, str]) -> WriteCondition | None:
+    """If-None-Match: * / If-Match: "<etag>" on a write (PutObject, CompleteMultipartUpload,
+    CopyObject), checked by the metadata store at commit time.
+
+    Like AWS, If-None-Match takes only `*`, and the two headers cannot be combined.
+    """
+    if_none_match = headers.get("If-None-Match")
+    if_match = headers.get("If-Match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise S3Error(
+            "NotImplemented",
+            "A header you provided implies functionality that is not implemented",
+            Header="If-None-Match",
+        )
+    if if_none_match is not None and if_match is not None:
+        raise S3Error(
+            "NotImplemented",
+            "A header you provided implies functionality that is not implemented",
+            Header="If-Match",
+        )
+    if if_none_match is not None:
+        return WriteCondition(if_none_match=True)
+    if if_match is not None:
+        return WriteCondition(if_match=if_match)
+    return None
+
+
 def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
     """The one byte range `value` asks for as (start, end inclusive), or None to send everything.
 
@@ -77,7 +105,7 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
         return max(0, size - suffix), size - 1
     start = int(first)
     end = int(last) if last else size - 1
-    if end < start:
+    if last and end < start:
         return None
     if start >= size:
         raise _unsatisfiable(value, size)

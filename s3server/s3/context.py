@@ -22,6 +22,8 @@ class Body(Protocol):
     length: int | None
     # The hex SHA-256 the signer committed to, which the bytes must match; None when unsigned.
     expected_sha256: str | None
+    # Trailing headers of an aws-chunked body (x-amz-checksum-*), filled once chunks() is exhausted.
+    trailers: dict[str, str]
 
     def chunks(self) -> AsyncIterator[bytes]:
         """The body in pieces as they arrive; raises S3Error when the transport's framing is bad."""

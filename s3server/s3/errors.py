@@ -1,7 +1,7 @@
 """The S3 error catalogue: every error a handler can raise, with AWS's status and message.
 
-    Exception
-     └── S3Error            rendered as <Error> XML by the gateway's error middleware
+Exception
+ └── S3Error            rendered as <Error> XML by the gateway's error middleware
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "AuthorizationHeaderMalformed": (400, "The authorization header is malformed."),
     "AuthorizationQueryParametersError": (400, "Error parsing the X-Amz-Credential parameter."),
     "BadDigest": (400, "The Content-MD5 you specified did not match what we received."),
+    "BadRequest": (400, "Bad Request"),
     "BucketAlreadyExists": (
         409,
         "The requested bucket name is not available. The bucket namespace is shared by all users of the "
@@ -25,7 +26,10 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "EntityTooLarge": (400, "Your proposed upload exceeds the maximum allowed object size."),
     "EntityTooSmall": (400, "Your proposed upload is smaller than the minimum allowed object size."),
     "ExpiredToken": (400, "The provided token has expired."),
-    "IncompleteBody": (400, "You did not provide the number of bytes specified by the Content-Length HTTP header."),
+    "IncompleteBody": (
+        400,
+        "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+    ),
     "InternalError": (500, "We encountered an internal error. Please try again."),
     "InvalidAccessKeyId": (403, "The AWS Access Key Id you provided does not exist in our records."),
     "InvalidArgument": (400, "Invalid Argument"),
@@ -37,6 +41,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
         "One or more of the specified parts could not be found. The part may not have been uploaded, or the "
         "specified entity tag may not match the part's entity tag.",
     ),
+    "InvalidPartNumber": (416, "The requested partnumber is not satisfiable"),
     "InvalidPartOrder": (
         400,
         "The list of parts was not in ascending order. Parts must be ordered by part number.",
@@ -63,6 +68,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
         "aborted or completed.",
     ),
     "NoSuchTagSet": (404, "The TagSet does not exist"),
+    "NoSuchVersion": (404, "The specified version does not exist."),
     "NotImplemented": (501, "A header you provided implies functionality that is not implemented"),
     "NotModified": (304, "Not Modified"),
     "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold"),

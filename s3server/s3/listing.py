@@ -39,13 +39,17 @@ def _max_keys(req: S3Request) -> int:
         value = int(raw)
     except ValueError as exc:
         raise S3Error(
-            "InvalidArgument", "Provided max-keys not an integer or within integer range",
-            ArgumentName="max-keys", ArgumentValue=raw,
+            "InvalidArgument",
+            "Provided max-keys not an integer or within integer range",
+            ArgumentName="max-keys",
+            ArgumentValue=raw,
         ) from exc
     if value < 0:
         raise S3Error(
-            "InvalidArgument", "Argument maxKeys must be an integer between 0 and 2147483647",
-            ArgumentName="maxKeys", ArgumentValue=raw,
+            "InvalidArgument",
+            "Argument maxKeys must be an integer between 0 and 2147483647",
+            ArgumentName="maxKeys",
+            ArgumentValue=raw,
         )
     return value
 
@@ -56,12 +60,25 @@ def encode_token(marker: str) -> str:
 
 def decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode("utf-8", "surrogatepass")
+        # Strict: the lenient decoder drops non-alphabet characters, so "%%%" would mean "from the start".
+        marker = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode(
+            "utf-8", "surrogatepass"
+        )
     except (binascii.Error, UnicodeError, ValueError) as exc:
         raise S3Error(
-            "InvalidArgument", "The continuation token provided is incorrect",
-            ArgumentName="continuation-token", ArgumentValue=token,
+            "InvalidArgument",
+            "The continuation token provided is incorrect",
+            ArgumentName="continuation-token",
+            ArgumentValue=token,
         ) from exc
+    if not marker:
+        raise S3Error(
+            "InvalidArgument",
+            "The continuation token provided is incorrect",
+            ArgumentName="continuation-token",
+            ArgumentValue=token,
+        )
+    return marker
 
 
 def _contents(root, page: ListPage, enc, with_owner: bool) -> None:  # type: ignore[no-untyped-def]
@@ -127,8 +144,12 @@ async def list_objects_v2(req: S3Request) -> S3Response:
     start_after = req.query.get("start-after", "")
     if token is not None:
         if token == "":
-            raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
-                          ArgumentName="continuation-token", ArgumentValue=token)
+            raise S3Error(
+                "InvalidArgument",
+                "The continuation token provided is incorrect",
+                ArgumentName="continuation-token",
+                ArgumentValue=token,
+            )
         after = max(decode_token(token), start_after)
     else:
         after = start_after

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from s3server.gateway.checksums import PayloadDigests, parse_content_md5
+from s3server.gateway.checksums import PayloadDigests, checksum_request, header_name, parse_content_md5
 from s3server.metadata.base import ObjectRecord, Segment
 from s3server.s3.buckets import require_bucket
 from s3server.s3.common import (
@@ -74,9 +74,7 @@ async def put_object(req: S3Request) -> S3Response:
     content_type = req.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE
     sclass = storage_class(req)
     await require_bucket(req)
-    digests = PayloadDigests(
-        content_md5=parse_content_md5(req.headers), expected_sha256=req.body.expected_sha256
-    )
+    digests = payload_digests(req)
     owner = req.principal.user
 
     def build(writer: BlobWriter) -> ObjectRecord:
@@ -85,6 +83,7 @@ async def put_object(req: S3Request) -> S3Response:
             key=req.key or "",
             size=writer.size,
             etag=digests.md5_hex,
+            checksums=digests.checksums(),
             last_modified=now(),
             segments=[Segment(writer.blob_id, writer.size)],
             content_type=content_type,
@@ -95,7 +94,28 @@ async def put_object(req: S3Request) -> S3Response:
         )
 
     record = await req.services.saga.put_object(req.body.chunks(), digests, build)
-    return S3Response(headers={"ETag": f'"{record.etag}"'})
+    headers = {"ETag": f'"{record.etag}"'}
+    headers.update(checksum_headers(record.checksums))
+    return S3Response(headers=headers)
+
+
+def payload_digests(req: S3Request) -> PayloadDigests:
+    """Everything a body upload must be verified against: Content-MD5, the signed payload hash, and
+    the flexible checksum from a header or an aws-chunked trailer."""
+    body = req.body
+    return PayloadDigests(
+        content_md5=parse_content_md5(req.headers),
+        expected_sha256=body.expected_sha256,
+        checksum=checksum_request(req.headers, lambda: body.trailers),
+    )
+
+
+def checksum_headers(checksums: dict[str, str]) -> dict[str, str]:
+    """x-amz-checksum-<algorithm> and x-amz-checksum-type for a stored checksum."""
+    out = {header_name(alg): value for alg, value in checksums.items() if alg != "type"}
+    if out and "type" in checksums:
+        out["x-amz-checksum-type"] = checksums["type"]
+    return out
 
 
 async def _require_object(req: S3Request) -> ObjectRecord:
@@ -133,6 +153,9 @@ def _read_headers(req: S3Request, record: ObjectRecord) -> tuple[dict[str, str],
         if param in req.query:
             headers[header] = req.query[param]
     rng = parse_range(req.headers.get("Range"), record.size)
+    # A checksum describes the whole object, so a range answer carries none (as on AWS).
+    if rng is None and req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+        headers.update(checksum_headers(record.checksums))
     return headers, rng
 
 

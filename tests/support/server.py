@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -34,6 +35,7 @@ class RunningServer:
     access_key: str = ACCESS_KEY
     secret_key: str = SECRET_KEY
     extra_env: dict[str, str] = field(default_factory=dict)
+    ca_bundle: str | None = None  # the certificate to trust when the server speaks HTTPS
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -57,6 +59,7 @@ def start_server(
     root: bool = True,
     port: int | None = None,
     timeout: float = 30,
+    scheme: str = "http",
 ) -> RunningServer:
     """`s3server serve --address 127.0.0.1 --port P --data-dir D` with the root credentials in the env."""
     port = port or free_port()
@@ -74,7 +77,9 @@ def start_server(
         *(args or []),
     ]
     process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=full_env)
-    server = RunningServer(f"http://127.0.0.1:{port}", port, data_dir, process, log_path)
+    server = RunningServer(f"{scheme}://127.0.0.1:{port}", port, data_dir, process, log_path)
+    if scheme == "https":
+        server.ca_bundle = str(data_dir / "tls" / "cert.pem")
     wait_ready(server, timeout)
     return server
 
@@ -85,7 +90,8 @@ def wait_ready(server: RunningServer, timeout: float = 30) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(f"s3server exited with {server.process.returncode}:\n{server.log()}")
         try:
-            with contextlib.closing(urllib.request.urlopen(server.endpoint + "/", timeout=2)):
+            context = ssl._create_unverified_context() if server.endpoint.startswith("https") else None
+            with contextlib.closing(urllib.request.urlopen(server.endpoint + "/", timeout=2, context=context)):
                 return
         except urllib.error.HTTPError:
             return  # any HTTP answer (403 for anonymous) means it is serving

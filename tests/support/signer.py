@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -51,7 +51,7 @@ def sign_v4(
     query_pairs = []
     for part in parts.query.split("&") if parts.query else []:
         name, _, value = part.partition("=")
-        query_pairs.append((quote(name, safe="-_.~"), quote(value, safe="-_.~")))
+        query_pairs.append((quote(unquote(name), safe="-_.~"), quote(unquote(value), safe="-_.~")))
     canonical_query = "&".join(f"{n}={v}" for n, v in sorted(query_pairs))
     canonical = "\n".join(
         [method, parts.path or "/", canonical_query, canonical_headers, signed_headers, payload_hash]

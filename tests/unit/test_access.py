@@ -1,0 +1,245 @@
+"""Bucket policies, canned ACLs and rate limits, decided without a server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from s3server.access import acl
+from s3server.access.policy import Decision, parse_policy
+from s3server.gateway.ratelimit import Rate, RateLimiter, parse_rate
+from s3server.s3.errors import S3Error
+
+
+def doc(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+PUBLIC_READ = doc(
+    {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::photos/*"}
+)
+PER_USER_PREFIX = doc(
+    {
+        "Effect": "Allow",
+        "Principal": {"AWS": ["arn:aws:iam::123456789012:user/alice"]},
+        "Action": ["s3:GetObject", "s3:PutObject"],
+        "Resource": "arn:aws:s3:::team/home/alice/*",
+    },
+    {
+        "Effect": "Allow",
+        "Principal": {"AWS": "alice"},
+        "Action": "s3:ListBucket",
+        "Resource": "arn:aws:s3:::team",
+        "Condition": {"StringLike": {"s3:prefix": ["home/alice/*"]}},
+    },
+    {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": "arn:aws:s3:::team/secret/*",
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("document", "bucket", "user", "action", "resource", "context", "expected"),
+    [
+        (PUBLIC_READ, "photos", None, "s3:GetObject", "photos/cat.jpg", {}, Decision.ALLOW),
+        (PUBLIC_READ, "photos", "bob", "s3:GetObject", "photos/a/b", {}, Decision.ALLOW),
+        (PUBLIC_READ, "photos", None, "s3:PutObject", "photos/cat.jpg", {}, Decision.NONE),
+        (PUBLIC_READ, "photos", None, "s3:ListBucket", "photos", {}, Decision.NONE),
+        (PER_USER_PREFIX, "team", "alice", "s3:PutObject", "team/home/alice/x", {}, Decision.ALLOW),
+        (PER_USER_PREFIX, "team", "alice", "s3:GetObject", "team/home/bob/x", {}, Decision.NONE),
+        (PER_USER_PREFIX, "team", "bob", "s3:GetObject", "team/home/alice/x", {}, Decision.NONE),
+        (
+            PER_USER_PREFIX,
+            "team",
+            "alice",
+            "s3:ListBucket",
+            "team",
+            {"s3:prefix": "home/alice/"},
+            Decision.ALLOW,
+        ),
+        (PER_USER_PREFIX, "team", "alice", "s3:ListBucket", "team", {"s3:prefix": "home/"}, Decision.NONE),
+        (PER_USER_PREFIX, "team", "alice", "s3:ListBucket", "team", {}, Decision.NONE),
+        (PER_USER_PREFIX, "team", "alice", "s3:GetObject", "team/secret/plan", {}, Decision.DENY),
+        (PER_USER_PREFIX, "team", None, "s3:GetObject", "team/secret/plan", {}, Decision.DENY),
+    ],
+    ids=[
+        "public-anonymous-get",
+        "public-user-get",
+        "public-put-unsaid",
+        "public-list-unsaid",
+        "prefix-own-put",
+        "prefix-other-home",
+        "prefix-other-user",
+        "prefix-list-own",
+        "prefix-list-parent",
+        "prefix-list-no-prefix",
+        "deny-wins-user",
+        "deny-wins-anonymous",
+    ],
+)
+def test_policy_decisions(document, bucket, user, action, resource, context, expected) -> None:  # type: ignore[no-untyped-def]
+    assert parse_policy(document, bucket).evaluate(user, action, resource, context) is expected
+
+
+def test_action_wildcards_and_not_action() -> None:
+    policy = parse_policy(
+        doc(
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:Get*", "Resource": "arn:aws:s3:::b/*"},
+            {"Effect": "Deny", "Principal": "*", "NotAction": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"},
+        ),
+        "b",
+    )
+    assert policy.evaluate(None, "s3:GetObject", "b/k") is Decision.ALLOW
+    assert policy.evaluate(None, "s3:GetObjectTagging", "b/k") is Decision.DENY
+    assert policy.evaluate(None, "s3:PutObject", "b/k") is Decision.DENY
+    assert policy.is_public
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("{not json", "This policy contains invalid Json"),
+        ("[]", "This policy contains invalid Json"),
+        (json.dumps({"Version": "2012-10-17"}), "Missing required field Statement"),
+        (
+            doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}),
+            "Missing required field Principal",
+        ),
+        (
+            doc(
+                {
+                    "Effect": "Maybe",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::b/*",
+                }
+            ),
+            "Invalid effect: Maybe",
+        ),
+        (
+            doc(
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "ec2:RunInstances",
+                    "Resource": "arn:aws:s3:::b/*",
+                }
+            ),
+            "Policy has invalid action",
+        ),
+        (
+            doc(
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::other/*",
+                }
+            ),
+            "Policy has invalid resource",
+        ),
+        (
+            doc({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "b/*"}),
+            "Policy has invalid resource",
+        ),
+        (
+            doc(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "x"},
+                    "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::b/*",
+                }
+            ),
+            "Invalid principal in policy",
+        ),
+        (
+            doc(
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::b/*",
+                    "Condition": {"IpAddress": {"aws:SourceIp": "1.2.3.4"}},
+                }
+            ),
+            "Policy has an invalid condition operator: IpAddress",
+        ),
+        (
+            doc({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}),
+            "Missing required field Resource",
+        ),
+    ],
+    ids=[
+        "json",
+        "not-object",
+        "no-statement",
+        "no-principal",
+        "effect",
+        "action",
+        "other-bucket",
+        "not-arn",
+        "principal",
+        "condition",
+        "no-resource",
+    ],
+)
+def test_malformed_policies(document: str, message: str) -> None:
+    with pytest.raises(S3Error) as info:
+        parse_policy(document, "b")
+    assert info.value.code == "MalformedPolicy"
+    assert info.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("canned", "anonymous_read", "authenticated_read", "anonymous_write"),
+    [
+        ("private", False, False, False),
+        ("public-read", True, True, False),
+        ("public-read-write", True, True, True),
+        ("authenticated-read", False, True, False),
+    ],
+)
+def test_canned_acl_grants(
+    canned: str, anonymous_read: bool, authenticated_read: bool, anonymous_write: bool
+) -> None:
+    assert acl.allows(canned, False, "READ") is anonymous_read
+    assert acl.allows(canned, True, "READ") is authenticated_read
+    assert acl.allows(canned, False, "WRITE") is anonymous_write
+
+
+@pytest.mark.parametrize("canned", ["private", "public-read", "public-read-write", "authenticated-read"])
+def test_acl_xml_round_trips(canned: str) -> None:
+    assert acl.from_request({}, acl.render("alice", canned)) == canned
+
+
+def test_unknown_canned_acl() -> None:
+    with pytest.raises(S3Error) as info:
+        acl.from_request({"x-amz-acl": "everyone"}, b"")
+    assert info.value.code == "InvalidArgument"
+
+
+def test_rate_parsing() -> None:
+    assert parse_rate("100/min") == Rate(100, 60.0)
+    assert parse_rate("5/s") == Rate(5, 1.0)
+    assert parse_rate("off") is None
+    with pytest.raises(ValueError):
+        parse_rate("lots")
+
+
+def test_token_bucket_bursts_then_refills() -> None:
+    now = [0.0]
+    limiter = RateLimiter(Rate(3, 60.0), clock=lambda: now[0])
+    assert [limiter.allow("k") for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow("other")  # callers are independent
+    now[0] += 20.0  # a third of the period refills one token
+    assert limiter.allow("k")
+    assert not limiter.allow("k")
+    with pytest.raises(S3Error) as info:
+        limiter.check("k")
+    assert (info.value.code, info.value.status) == ("SlowDown", 503)
+    assert limiter.throttled == 3

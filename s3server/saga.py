@@ -2,7 +2,9 @@
 
 PUT: stream bytes to a new blob (hashing on a worker thread), verify the client's digests, make the
 blob durable, commit metadata; only then delete the blob the key pointed at before. If the metadata
-commit fails the new blob is deleted and the client gets 503. DELETE: metadata first, then bytes.
+commit fails (or its write condition does not hold) the new blob is deleted. DELETE: metadata first,
+then bytes. Multipart uploads follow the same order: a part's blob is written before its row commits,
+and completing or aborting an upload commits metadata before any part blob is deleted.
 """
 
 from __future__ import annotations
@@ -12,9 +14,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import Executor
+from datetime import datetime
 from typing import Protocol
 
-from s3server.metadata.base import MetadataError, MetadataStore, ObjectRecord
+from s3server.metadata.base import (
+    Completion,
+    MetadataError,
+    MetadataStore,
+    ObjectRecord,
+    Part,
+    WriteCondition,
+)
 from s3server.s3.errors import S3Error
 from s3server.storage.base import BlobStore, BlobWriter, StorageError
 
@@ -27,6 +37,10 @@ class DigestSink(Protocol):
     """Hashes fed alongside the blob's bytes; verify() raises the S3 error for a mismatch."""
 
     size: int
+
+    @property
+    def md5_hex(self) -> str:
+        """The MD5 of everything fed so far (the storage index keeps it beside the block checksums)."""
 
     def update(self, data: bytes | bytearray | memoryview) -> None: ...
 
@@ -42,7 +56,7 @@ def _finish(writer: BlobWriter, sink: DigestSink, data: bytes | bytearray) -> No
     if data:
         _absorb(writer, sink, data)
     sink.verify()
-    writer.commit()
+    writer.commit(sink.md5_hex)
 
 
 class Saga:
@@ -90,31 +104,115 @@ class Saga:
         chunks: AsyncIterator[bytes],
         sink: DigestSink,
         build: Callable[[BlobWriter], ObjectRecord],
+        condition: WriteCondition | None = None,
     ) -> ObjectRecord:
         """Write the bytes, then point the key at them; `build` makes the record once digests are known."""
+        writer = await self._write_new_blob(chunks, sink)
+        record = build(writer)
+        await self.commit_record(record, new_blobs=[writer.blob_id], condition=condition)
+        return record
+
+    async def commit_record(
+        self, record: ObjectRecord, new_blobs: Iterable[str], condition: WriteCondition | None = None
+    ) -> ObjectRecord | None:
+        """Commit metadata for blobs already durable; on failure delete them (compensation)."""
+        new = list(new_blobs)
         try:
-            writer = await self.write_blob(chunks, sink)
+            replaced = await self.meta.put_object(record, condition)
+        except BaseException as exc:
+            await self._discard(new)
+            if isinstance(exc, MetadataError):
+                raise _unavailable(exc) from exc
+            raise
+        if replaced is not None:
+            await self._discard(_freed(replaced, record))
+        return replaced
+
+    async def upload_part(
+        self,
+        chunks: AsyncIterator[bytes],
+        sink: DigestSink,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        build: Callable[[BlobWriter], Part],
+    ) -> Part:
+        """Write a part's bytes to a new blob, then record the part; the part it replaced (same
+        number) loses its blob only after the new row committed."""
+        writer = await self._write_new_blob(chunks, sink)
+        return await self.commit_part(bucket, key, upload_id, build(writer))
+
+    async def commit_part(self, bucket: str, key: str, upload_id: str, part: Part) -> Part:
+        """Record a part whose blob is already durable; on failure (upload gone, metadata down)
+        the blob is deleted."""
+        try:
+            replaced = await self.meta.put_part(bucket, key, upload_id, part)
+        except BaseException as exc:
+            await self._discard([part.blob_id])
+            if isinstance(exc, MetadataError):
+                raise _unavailable(exc) from exc
+            raise
+        if replaced is not None and replaced.blob_id != part.blob_id:
+            await self._discard([replaced.blob_id])
+        return part
+
+    async def complete_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        record: ObjectRecord,
+        condition: WriteCondition | None = None,
+    ) -> Completion:
+        """Point the key at the part blobs (no bytes move) in one metadata transaction; then delete
+        the blobs of parts left out and of the object replaced. A failure deletes nothing."""
+        try:
+            done = await self.meta.complete_upload(bucket, key, upload_id, record, condition)
+        except MetadataError as exc:
+            raise _unavailable(exc) from exc
+        await self._discard(done.unused_blobs)
+        if done.replaced is not None:
+            await self._discard(_freed(done.replaced, record))
+        return done
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """Metadata first (the upload and its parts vanish together), then the part blobs."""
+        try:
+            blobs = await self.meta.abort_upload(bucket, key, upload_id)
+        except MetadataError as exc:
+            raise _unavailable(exc) from exc
+        await self._discard(blobs)
+
+    async def delete_bucket(self, name: str) -> None:
+        """Remove an empty bucket; the parts of uploads that went with it lose their blobs after."""
+        try:
+            blobs = await self.meta.delete_bucket(name)
+        except MetadataError as exc:
+            raise _unavailable(exc) from exc
+        await self._discard(blobs or [])
+
+    async def reap_uploads(self, initiated_before: datetime, batch: int = 100) -> int:
+        """Abort every upload initiated before the given time; returns how many were aborted."""
+        aborted = 0
+        while True:
+            stale = await self.meta.stale_uploads(initiated_before, limit=batch)
+            for upload in stale:
+                try:
+                    await self.abort_upload(upload.bucket, upload.key, upload.upload_id)
+                except S3Error as exc:
+                    if exc.code != "NoSuchUpload":  # completed or aborted meanwhile: nothing to do
+                        raise
+                else:
+                    aborted += 1
+            if len(stale) < batch:
+                return aborted
+
+    async def _write_new_blob(self, chunks: AsyncIterator[bytes], sink: DigestSink) -> BlobWriter:
+        try:
+            return await self.write_blob(chunks, sink)
         except StorageError as exc:
             log.error("storage write failed: %s", exc)
             raise S3Error("ServiceUnavailable", "Storage is unavailable, please retry") from exc
-        record = build(writer)
-        await self.commit_record(record, new_blobs=[writer.blob_id])
-        return record
-
-    async def commit_record(self, record: ObjectRecord, new_blobs: Iterable[str]) -> ObjectRecord | None:
-        """Commit metadata for blobs already durable; on failure delete them (compensation)."""
-        try:
-            replaced = await self.meta.put_object(record)
-        except BaseException as exc:
-            await self._discard(new_blobs)
-            if isinstance(exc, MetadataError):
-                log.error("metadata commit failed, new bytes deleted: %s", exc)
-                raise S3Error("ServiceUnavailable", "Metadata is unavailable, please retry") from exc
-            raise
-        if replaced is not None:
-            keep = {seg.blob_id for seg in record.segments}
-            await self._discard(seg.blob_id for seg in replaced.segments if seg.blob_id not in keep)
-        return replaced
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
         """Metadata first, then bytes; a failed byte removal is left for the reaper."""
@@ -126,6 +224,10 @@ class Saga:
             await self._discard(seg.blob_id for seg in removed.segments)
         return removed
 
+    async def discard(self, blob_ids: Iterable[str]) -> None:
+        """Delete blobs no metadata points at any more (best effort: the reaper finishes the job)."""
+        await self._discard(blob_ids)
+
     async def _discard(self, blob_ids: Iterable[str]) -> None:
         ids = list(blob_ids)
         if not ids:
@@ -134,3 +236,14 @@ class Saga:
             await asyncio.shield(self.blobs.delete(ids))
         except Exception as exc:  # the reaper removes unreferenced blobs later
             log.warning("could not delete blobs %s now: %s", ids, exc)
+
+
+def _freed(replaced: ObjectRecord, record: ObjectRecord) -> list[str]:
+    """Blobs of a replaced record that the record replacing it does not use."""
+    keep = {seg.blob_id for seg in record.segments}
+    return [seg.blob_id for seg in replaced.segments if seg.blob_id not in keep]
+
+
+def _unavailable(exc: MetadataError) -> S3Error:
+    log.error("metadata commit failed: %s", exc)
+    return S3Error("ServiceUnavailable", "Metadata is unavailable, please retry")

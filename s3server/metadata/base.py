@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from s3server.s3.errors import S3Error
+
 
 class MetadataError(Exception):
     """The metadata backend could not do its job; the caller answers ServiceUnavailable."""
@@ -60,6 +62,82 @@ class ObjectRecord:
     owner: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class WriteCondition:
+    """A conditional write's precondition, checked inside the transaction that writes the key, so of
+    racing writers exactly one can win."""
+
+    if_none_match: bool = False  # If-None-Match: * — the key must not exist (else PreconditionFailed)
+    if_match: str | None = None  # If-Match: the key must exist (else NoSuchKey) with this ETag
+
+    def check(self, current: ObjectRecord | None, key: str) -> None:
+        """Raise the S3 error for a condition that `current` (the key's record now) breaks."""
+        if self.if_none_match and current is not None:
+            raise S3Error("PreconditionFailed", Condition="If-None-Match")
+        if self.if_match is not None:
+            if current is None:
+                raise S3Error("NoSuchKey", Key=key)
+            wanted = [tag.strip().removeprefix("W/").strip('"') for tag in self.if_match.split(",")]
+            if "*" not in wanted and current.etag not in wanted:
+                raise S3Error("PreconditionFailed", Condition="If-Match")
+
+
+@dataclass(slots=True)
+class Upload:
+    """A multipart upload in progress: what CreateMultipartUpload fixed for the object to be."""
+
+    bucket: str
+    key: str
+    upload_id: str
+    initiated: datetime
+    owner: str = ""
+    content_type: str = "binary/octet-stream"
+    headers: dict[str, str] = field(default_factory=dict)
+    user_metadata: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    storage_class: str = "STANDARD"
+    checksum_algorithm: str | None = None  # "CRC32", "SHA256", … when the client asked for one
+    checksum_type: str | None = None  # "COMPOSITE" | "FULL_OBJECT", with checksum_algorithm
+
+
+@dataclass(slots=True)
+class Part:
+    """One uploaded part; its bytes are the whole of blob `blob_id`."""
+
+    part_number: int
+    size: int
+    etag: str  # hex MD5, unquoted
+    last_modified: datetime
+    blob_id: str
+    checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> base64
+
+
+@dataclass(slots=True)
+class PartsPage:
+    parts: list[Part]  # ascending part numbers
+    is_truncated: bool
+
+
+@dataclass(slots=True)
+class UploadsPage:
+    """One page of ListMultipartUploads: uploads by key then upload id, with rolled-up prefixes."""
+
+    uploads: list[Upload]
+    common_prefixes: list[str]
+    is_truncated: bool
+    # Where the next page starts: the last upload's key and id, or the last common prefix and None.
+    next_key_marker: str | None
+    next_upload_id_marker: str | None
+
+
+@dataclass(slots=True)
+class Completion:
+    """What completing an upload left for the caller to delete, once committed."""
+
+    replaced: ObjectRecord | None  # the object the key pointed at before (its blobs are free)
+    unused_blobs: list[str]  # blobs of parts the Complete request left out
+
+
 @dataclass(slots=True)
 class ListPage:
     """One page of a listing: keys and rolled-up common prefixes, in byte order, merged."""
@@ -72,7 +150,8 @@ class ListPage:
 
 
 class MetadataStore(Protocol):
-    """Buckets and objects. Every method may raise MetadataError when the backend fails."""
+    """Buckets, objects and multipart uploads. Every method may raise MetadataError when the
+    backend fails."""
 
     async def open(self) -> None: ...
 
@@ -90,15 +169,24 @@ class MetadataStore(Protocol):
     async def list_buckets(self, owner: str | None = None) -> list[Bucket]:
         """All buckets by name (owner None) or the buckets of one owner."""
 
-    async def delete_bucket(self, name: str) -> None:
-        """Raises S3Error NoSuchBucket or BucketNotEmpty."""
+    async def delete_bucket(self, name: str) -> list[str]:
+        """Remove an empty bucket with its uploads in progress (as AWS does); return the blob ids of
+        those uploads' parts, which are the caller's to delete. Raises S3Error NoSuchBucket or
+        BucketNotEmpty (any object)."""
 
     # -- objects
-    async def put_object(self, record: ObjectRecord) -> ObjectRecord | None:
+    async def put_object(
+        self, record: ObjectRecord, condition: WriteCondition | None = None
+    ) -> ObjectRecord | None:
         """Insert or replace the key in one transaction; return the replaced record (its blobs are
-        the caller's to delete). Raises S3Error NoSuchBucket if the bucket is gone."""
+        the caller's to delete). Raises S3Error NoSuchBucket if the bucket is gone, and
+        PreconditionFailed / NoSuchKey when `condition` does not hold at commit time."""
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None: ...
+
+    async def update_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectRecord | None:
+        """Replace the object's tag set in place (its blobs are untouched); the updated record, or
+        None if there is no such key."""
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
         """Remove the key; return the removed record, or None if there was none."""
@@ -117,4 +205,56 @@ class MetadataStore(Protocol):
         skipped past as a whole: the scan never reads the keys under it one by one."""
 
     async def referenced_blobs(self, blob_ids: Sequence[str]) -> set[str]:
-        """Which of these blob ids some committed object still points at (for the reaper)."""
+        """Which of these blob ids some committed object or some part of an upload in progress
+        still points at (for the reaper)."""
+
+    # -- multipart uploads
+    async def create_upload(self, upload: Upload) -> None:
+        """Record a new upload. Raises S3Error NoSuchBucket."""
+
+    async def get_upload(self, bucket: str, key: str, upload_id: str) -> Upload | None:
+        """The upload, or None when the id is unknown or belongs to another bucket or key."""
+
+    async def put_part(self, bucket: str, key: str, upload_id: str, part: Part) -> Part | None:
+        """Insert or replace a part; return the part it replaced (its blob is the caller's to
+        delete). Raises S3Error NoSuchUpload (with UploadId) when the upload is gone."""
+
+    async def list_parts(
+        self, bucket: str, key: str, upload_id: str, *, after: int = 0, max_parts: int = 1000
+    ) -> PartsPage:
+        """Parts numbered above `after`, ascending, at most `max_parts`. Raises S3Error NoSuchUpload."""
+
+    async def complete_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        record: ObjectRecord,
+        condition: WriteCondition | None = None,
+    ) -> Completion:
+        """In ONE transaction: point the key at `record` (whose segments are blobs of this upload's
+        parts), and remove the upload and all its parts. Raises S3Error NoSuchUpload; InvalidPart
+        when a segment's blob is no longer one of the upload's parts (a part was re-uploaded
+        meanwhile); PreconditionFailed / NoSuchKey for `condition`; NoSuchBucket."""
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> list[str]:
+        """Remove the upload and its parts; return the parts' blob ids (the caller's to delete).
+        Raises S3Error NoSuchUpload."""
+
+    async def list_uploads(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        upload_id_marker: str = "",
+        max_uploads: int = 1000,
+    ) -> UploadsPage:
+        """Uploads ordered by key (bytes) then upload id, starting after (key_marker,
+        upload_id_marker) — after every upload of key_marker when upload_id_marker is empty — with
+        keys sharing prefix+…+delimiter rolled up into one common prefix (skipped past as a
+        whole); at most `max_uploads` entries (uploads plus prefixes)."""
+
+    async def stale_uploads(self, initiated_before: datetime, limit: int = 100) -> list[Upload]:
+        """Uploads initiated before the given time, oldest first (for the upload reaper)."""

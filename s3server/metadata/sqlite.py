@@ -3,19 +3,44 @@
 Object keys are stored as BLOBs of their UTF-8 bytes, so SQLite's memcmp ordering is S3's listing
 order and every range bound is computed on bytes. Per-bucket object count and byte total live in the
 buckets row and change in the same transaction as the object, so statistics never scan. The
-object_blobs table maps each referenced blob to its object, making the reaper's question an index probe.
+object_blobs table maps each referenced blob to its object, and parts.blob_id is indexed, making the
+reaper's question (is any object or upload part still using this blob?) an index probe.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from s3server.metadata.base import Bucket, ListPage, MetadataError, ObjectRecord, Segment
+from s3server.metadata.base import (
+    Bucket,
+    Completion,
+    ListPage,
+    MetadataError,
+    ObjectRecord,
+    Part,
+    PartsPage,
+    Upload,
+    UploadsPage,
+    WriteCondition,
+)
+from s3server.metadata.common import (
+    ABOVE_ALL_KEYS,
+    ListRange,
+    as_utc,
+    dump_json,
+    dump_part_sizes,
+    dump_segments,
+    key_successor,
+    listing_range,
+    load_dict,
+    load_part_sizes,
+    load_segments,
+    prefix_successor,
+)
 from s3server.s3.errors import S3Error
 from s3server.sqlitedb import Database, apply_migrations
 from s3server.sqlitedb import schema_version as read_schema_version
@@ -62,12 +87,42 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (blob_id, bucket, key)
         ) WITHOUT ROWID""",
     ),
+    (
+        # Multipart uploads: (bucket, key, upload_id) orders ListMultipartUploads; upload ids are
+        # unique on their own, so parts hang off the id alone.
+        """CREATE TABLE uploads (
+            bucket TEXT NOT NULL REFERENCES buckets (name),
+            key BLOB NOT NULL,
+            upload_id TEXT NOT NULL,
+            initiated INTEGER NOT NULL,
+            owner TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            headers TEXT,
+            user_metadata TEXT,
+            tags TEXT,
+            storage_class TEXT NOT NULL,
+            checksum_algorithm TEXT,
+            checksum_type TEXT,
+            PRIMARY KEY (bucket, key, upload_id)
+        ) WITHOUT ROWID""",
+        "CREATE UNIQUE INDEX uploads_by_id ON uploads (upload_id)",
+        "CREATE INDEX uploads_by_age ON uploads (initiated)",
+        """CREATE TABLE parts (
+            upload_id TEXT NOT NULL,
+            part_number INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            etag TEXT NOT NULL,
+            last_modified INTEGER NOT NULL,
+            blob_id TEXT NOT NULL,
+            checksums TEXT,
+            PRIMARY KEY (upload_id, part_number)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX parts_by_blob ON parts (blob_id)",
+    ),
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-# No UTF-8 string contains the byte 0xFF, so b"\xff" is above every key: the open upper bound.
-_ABOVE_ALL_KEYS = b"\xff"
 _IN_CHUNK = 500  # bound parameters per IN (...) query
 
 _OBJECT_COLUMNS = (
@@ -85,44 +140,23 @@ _UPSERT_OBJECT = (
 _ADD_STATS = (
     "UPDATE buckets SET object_count = object_count + ?, total_bytes = total_bytes + ? WHERE name = ?"
 )
-
-
-def prefix_successor(prefix: bytes) -> bytes | None:
-    """The smallest byte string greater than every string starting with `prefix` (None: no bound)."""
-    stripped = prefix.rstrip(b"\xff")
-    if not stripped:
-        return None
-    return stripped[:-1] + bytes([stripped[-1] + 1])
-
-
-def key_successor(key: bytes) -> bytes:
-    """The smallest byte string greater than `key` itself: `key > x` is `key >= key_successor(x)`."""
-    return key + b"\x00"
+_UPLOAD_COLUMNS = (
+    "key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class, "
+    "checksum_algorithm, checksum_type"
+)
+_UPLOAD_EXISTS = "SELECT 1 FROM uploads WHERE bucket = ? AND key = ? AND upload_id = ?"
+_PART_COLUMNS = "part_number, size, etag, last_modified, blob_id, checksums"
 
 
 def _to_micros(when: datetime) -> int:
-    if when.tzinfo is None:  # a naive timestamp is taken to be UTC
-        when = when.replace(tzinfo=UTC)
-    return (when - _EPOCH) // _MICROSECOND
+    return (as_utc(when) - _EPOCH) // _MICROSECOND
 
 
 def _from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-def _dump(value: Any) -> str | None:
-    """Compact JSON, or NULL for an empty/absent value (most objects carry no tags or metadata)."""
-    if not value:
-        return None
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _load_dict(text: str | None) -> dict[str, str]:
-    return json.loads(text) if text else {}
-
-
 def _object_params(record: ObjectRecord, key: bytes) -> tuple[Any, ...]:
-    segments = json.dumps([[s.blob_id, s.size] for s in record.segments], separators=(",", ":"))
     return (
         record.bucket,
         key,
@@ -130,13 +164,13 @@ def _object_params(record: ObjectRecord, key: bytes) -> tuple[Any, ...]:
         record.etag,
         _to_micros(record.last_modified),
         record.content_type,
-        segments,
-        _dump(record.headers),
-        _dump(record.user_metadata),
-        _dump(record.checksums),
-        _dump(record.tags),
+        dump_segments(record.segments),
+        dump_json(record.headers),
+        dump_json(record.user_metadata),
+        dump_json(record.checksums),
+        dump_json(record.tags),
         record.parts_count,
-        None if record.part_sizes is None else json.dumps(record.part_sizes, separators=(",", ":")),
+        dump_part_sizes(record.part_sizes),
         record.storage_class,
         record.owner,
     )
@@ -151,17 +185,52 @@ def _record(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
         size=size,
         etag=etag,
         last_modified=_from_micros(modified),
-        segments=[Segment(blob_id, blob_size) for blob_id, blob_size in json.loads(segments)],
+        segments=load_segments(segments),
         content_type=content_type,
-        headers=_load_dict(headers),
-        user_metadata=_load_dict(user_metadata),
-        checksums=_load_dict(checksums),
-        tags=_load_dict(tags),
+        headers=load_dict(headers),
+        user_metadata=load_dict(user_metadata),
+        checksums=load_dict(checksums),
+        tags=load_dict(tags),
         parts_count=parts_count,
-        part_sizes=None if part_sizes is None else json.loads(part_sizes),
+        part_sizes=load_part_sizes(part_sizes),
         storage_class=storage_class,
         owner=owner,
     )
+
+
+def _upload(bucket: str, row: tuple[Any, ...]) -> Upload:
+    (key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class,
+     checksum_algorithm, checksum_type) = row  # fmt: skip
+    return Upload(
+        bucket=bucket,
+        key=key.decode("utf-8"),
+        upload_id=upload_id,
+        initiated=_from_micros(initiated),
+        owner=owner,
+        content_type=content_type,
+        headers=load_dict(headers),
+        user_metadata=load_dict(user_metadata),
+        tags=load_dict(tags),
+        storage_class=storage_class,
+        checksum_algorithm=checksum_algorithm,
+        checksum_type=checksum_type,
+    )
+
+
+def _part(row: tuple[Any, ...]) -> Part:
+    part_number, size, etag, modified, blob_id, checksums = row
+    return Part(
+        part_number=part_number,
+        size=size,
+        etag=etag,
+        last_modified=_from_micros(modified),
+        blob_id=blob_id,
+        checksums=load_dict(checksums),
+    )
+
+
+def _no_such_upload(upload_id: str) -> S3Error:
+    return S3Error("NoSuchUpload", UploadId=upload_id)
 
 
 def _bucket(row: tuple[Any, ...]) -> Bucket:
@@ -257,16 +326,22 @@ class SqliteMetadataStore:
 
         return await self._read(run)
 
-    async def delete_bucket(self, name: str) -> None:
-        def run(conn: sqlite3.Connection) -> None:
+    async def delete_bucket(self, name: str) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
             row = conn.execute("SELECT object_count FROM buckets WHERE name = ?", (name,)).fetchone()
             if row is None:
                 raise S3Error("NoSuchBucket", BucketName=name)
             if row[0] or conn.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
                 raise S3Error("BucketNotEmpty", BucketName=name)
+            # Uploads in progress do not keep a bucket alive on AWS; they go with it.
+            ids = [r[0] for r in conn.execute("SELECT upload_id FROM uploads WHERE bucket = ?", (name,))]
+            blobs: list[str] = []
+            for upload_id in ids:
+                blobs.extend(_drop_upload(conn, upload_id))
             conn.execute("DELETE FROM buckets WHERE name = ?", (name,))
+            return blobs
 
-        await self._write(run)
+        return await self._write(run)
 
     async def bucket_stats(self, name: str) -> tuple[int, int] | None:
         """(object count, total bytes) of a bucket without scanning its objects; None if no bucket."""
@@ -281,27 +356,12 @@ class SqliteMetadataStore:
 
     # -- objects
 
-    async def put_object(self, record: ObjectRecord) -> ObjectRecord | None:
+    async def put_object(
+        self, record: ObjectRecord, condition: WriteCondition | None = None
+    ) -> ObjectRecord | None:
         key = record.key.encode("utf-8")
         params = _object_params(record, key)
-        blob_ids = {s.blob_id for s in record.segments}
-
-        def run(conn: sqlite3.Connection) -> ObjectRecord | None:
-            row = conn.execute(_SELECT_OBJECT, (record.bucket, key)).fetchone()
-            old = None if row is None else _record(record.bucket, row)
-            added = (0, record.size - old.size) if old is not None else (1, record.size)
-            if conn.execute(_ADD_STATS, (*added, record.bucket)).rowcount == 0:
-                raise S3Error("NoSuchBucket", BucketName=record.bucket)
-            conn.execute(_UPSERT_OBJECT, params)
-            if old is not None:
-                _unlink_blobs(conn, old, key)
-            conn.executemany(
-                "INSERT OR IGNORE INTO object_blobs (blob_id, bucket, key) VALUES (?, ?, ?)",
-                [(blob_id, record.bucket, key) for blob_id in blob_ids],
-            )
-            return old
-
-        return await self._write(run)
+        return await self._write(lambda conn: _store_object(conn, record, key, params, condition))
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
         raw = key.encode("utf-8")
@@ -311,6 +371,20 @@ class SqliteMetadataStore:
             return None if row is None else _record(bucket, row)
 
         return await self._read(run)
+
+    async def update_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectRecord | None:
+        raw = key.encode("utf-8")
+        text = dump_json(tags)
+
+        def run(conn: sqlite3.Connection) -> ObjectRecord | None:
+            updated = conn.execute(
+                "UPDATE objects SET tags = ? WHERE bucket = ? AND key = ?", (text, bucket, raw)
+            ).rowcount
+            if not updated:
+                return None
+            return _record(bucket, conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone())
+
+        return await self._write(run)
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
         raw = key.encode("utf-8")
@@ -338,22 +412,14 @@ class SqliteMetadataStore:
     ) -> ListPage:
         if max_keys <= 0:
             return ListPage(objects=[], common_prefixes=[], is_truncated=False, next_marker=None)
-        pfx = prefix.encode("utf-8")
-        delim = delimiter.encode("utf-8")
-        marker = after.encode("utf-8")
-        upper = prefix_successor(pfx) or _ABOVE_ALL_KEYS
-        lower = max(pfx, key_successor(marker)) if marker else pfx
-        if delim and marker.startswith(pfx):
-            # `after` lies inside a common prefix (or is one): that prefix was already returned, and
-            # every key under it rolls up into it, so resume after the whole prefix.
-            cut = marker.find(delim, len(pfx))
-            if cut >= 0:
-                lower = max(lower, prefix_successor(marker[: cut + len(delim)]) or _ABOVE_ALL_KEYS)
-        if delim:
+        span = listing_range(prefix, delimiter, after)
+        if span.delimiter:
             return await self._read(
-                lambda conn: _list_delimited(conn, bucket, pfx, delim, lower, upper, max_keys)
+                lambda conn: _list_delimited(
+                    conn, bucket, span.prefix, span.delimiter, span.lower, span.upper, max_keys
+                )
             )
-        return await self._read(lambda conn: _list_flat(conn, bucket, lower, upper, max_keys))
+        return await self._read(lambda conn: _list_flat(conn, bucket, span.lower, span.upper, max_keys))
 
     async def referenced_blobs(self, blob_ids: Sequence[str]) -> set[str]:
         wanted = list(dict.fromkeys(blob_ids))
@@ -366,7 +432,9 @@ class SqliteMetadataStore:
                 found.update(
                     row[0]
                     for row in conn.execute(
-                        f"SELECT DISTINCT blob_id FROM object_blobs WHERE blob_id IN ({marks})", chunk
+                        f"SELECT blob_id FROM object_blobs WHERE blob_id IN ({marks}) "
+                        f"UNION SELECT blob_id FROM parts WHERE blob_id IN ({marks})",
+                        chunk + chunk,
                     )
                 )
             return found
@@ -375,8 +443,269 @@ class SqliteMetadataStore:
             return set()
         return await self._read(run)
 
+    # -- multipart uploads
+
+    async def create_upload(self, upload: Upload) -> None:
+        params = (
+            upload.bucket,
+            upload.key.encode("utf-8"),
+            upload.upload_id,
+            _to_micros(upload.initiated),
+            upload.owner,
+            upload.content_type,
+            dump_json(upload.headers),
+            dump_json(upload.user_metadata),
+            dump_json(upload.tags),
+            upload.storage_class,
+            upload.checksum_algorithm,
+            upload.checksum_type,
+        )
+
+        def run(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (upload.bucket,)).fetchone() is None:
+                raise S3Error("NoSuchBucket", BucketName=upload.bucket)
+            conn.execute(
+                f"INSERT INTO uploads (bucket, {_UPLOAD_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
+
+        await self._write(run)
+
+    async def get_upload(self, bucket: str, key: str, upload_id: str) -> Upload | None:
+        raw = key.encode("utf-8")
+
+        def run(conn: sqlite3.Connection) -> Upload | None:
+            row = conn.execute(
+                f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key = ? AND upload_id = ?",
+                (bucket, raw, upload_id),
+            ).fetchone()
+            return None if row is None else _upload(bucket, row)
+
+        return await self._read(run)
+
+    async def put_part(self, bucket: str, key: str, upload_id: str, part: Part) -> Part | None:
+        raw = key.encode("utf-8")
+        params = (
+            upload_id,
+            part.part_number,
+            part.size,
+            part.etag,
+            _to_micros(part.last_modified),
+            part.blob_id,
+            dump_json(part.checksums),
+        )
+
+        def run(conn: sqlite3.Connection) -> Part | None:
+            if conn.execute(_UPLOAD_EXISTS, (bucket, raw, upload_id)).fetchone() is None:
+                raise _no_such_upload(upload_id)
+            row = conn.execute(
+                f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = ? AND part_number = ?",
+                (upload_id, part.part_number),
+            ).fetchone()
+            conn.execute(
+                f"INSERT OR REPLACE INTO parts (upload_id, {_PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
+            return None if row is None else _part(row)
+
+        return await self._write(run)
+
+    async def list_parts(
+        self, bucket: str, key: str, upload_id: str, *, after: int = 0, max_parts: int = 1000
+    ) -> PartsPage:
+        raw = key.encode("utf-8")
+        limit = max(max_parts, 0)
+
+        def run(conn: sqlite3.Connection) -> PartsPage:
+            if conn.execute(_UPLOAD_EXISTS, (bucket, raw, upload_id)).fetchone() is None:
+                raise _no_such_upload(upload_id)
+            rows = conn.execute(
+                f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = ? AND part_number > ? "
+                "ORDER BY part_number LIMIT ?",
+                (upload_id, after, limit + 1),
+            ).fetchall()
+            return PartsPage(parts=[_part(row) for row in rows[:limit]], is_truncated=len(rows) > limit)
+
+        return await self._read(run)
+
+    async def complete_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        record: ObjectRecord,
+        condition: WriteCondition | None = None,
+    ) -> Completion:
+        raw = key.encode("utf-8")
+        params = _object_params(record, raw)
+        used = {seg.blob_id for seg in record.segments}
+
+        def run(conn: sqlite3.Connection) -> Completion:
+            if conn.execute(_UPLOAD_EXISTS, (bucket, raw, upload_id)).fetchone() is None:
+                raise _no_such_upload(upload_id)
+            part_blobs = [
+                r[0] for r in conn.execute("SELECT blob_id FROM parts WHERE upload_id = ?", (upload_id,))
+            ]
+            if not used <= set(part_blobs):
+                # A part was uploaded again since the caller read the parts: its old blob is gone.
+                raise S3Error("InvalidPart", UploadId=upload_id)
+            replaced = _store_object(conn, record, raw, params, condition)
+            _drop_upload(conn, upload_id)
+            return Completion(replaced=replaced, unused_blobs=[b for b in part_blobs if b not in used])
+
+        return await self._write(run)
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> list[str]:
+        raw = key.encode("utf-8")
+
+        def run(conn: sqlite3.Connection) -> list[str]:
+            if conn.execute(_UPLOAD_EXISTS, (bucket, raw, upload_id)).fetchone() is None:
+                raise _no_such_upload(upload_id)
+            return _drop_upload(conn, upload_id)
+
+        return await self._write(run)
+
+    async def list_uploads(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        upload_id_marker: str = "",
+        max_uploads: int = 1000,
+    ) -> UploadsPage:
+        if max_uploads <= 0:
+            return UploadsPage([], [], is_truncated=False, next_key_marker=None, next_upload_id_marker=None)
+        span = listing_range(prefix, delimiter, key_marker)
+        marker = key_marker.encode("utf-8")
+        id_marker = upload_id_marker if key_marker else ""
+        return await self._read(
+            lambda conn: _list_uploads(conn, bucket, span, marker, id_marker, max_uploads)
+        )
+
+    async def stale_uploads(self, initiated_before: datetime, limit: int = 100) -> list[Upload]:
+        def run(conn: sqlite3.Connection) -> list[Upload]:
+            rows = conn.execute(
+                f"SELECT bucket, {_UPLOAD_COLUMNS} FROM uploads WHERE initiated < ? "
+                "ORDER BY initiated LIMIT ?",
+                (_to_micros(initiated_before), limit),
+            )
+            return [_upload(row[0], row[1:]) for row in rows]
+
+        return await self._read(run)
+
 
 # -- functions that run in the database threads
+
+
+def _store_object(
+    conn: sqlite3.Connection,
+    record: ObjectRecord,
+    key: bytes,
+    params: tuple[Any, ...],
+    condition: WriteCondition | None,
+) -> ObjectRecord | None:
+    """Insert or replace one object row (with its stats and blob links); return the replaced record.
+
+    The condition is checked here, in the writing transaction, so concurrent conditional writers
+    are decided by the database's serial order.
+    """
+    row = conn.execute(_SELECT_OBJECT, (record.bucket, key)).fetchone()
+    old = None if row is None else _record(record.bucket, row)
+    if condition is not None:
+        if old is None and conn.execute(
+            "SELECT 1 FROM buckets WHERE name = ?", (record.bucket,)
+        ).fetchone() is None:
+            raise S3Error("NoSuchBucket", BucketName=record.bucket)
+        condition.check(old, record.key)
+    added = (0, record.size - old.size) if old is not None else (1, record.size)
+    if conn.execute(_ADD_STATS, (*added, record.bucket)).rowcount == 0:
+        raise S3Error("NoSuchBucket", BucketName=record.bucket)
+    conn.execute(_UPSERT_OBJECT, params)
+    if old is not None:
+        _unlink_blobs(conn, old, key)
+    conn.executemany(
+        "INSERT OR IGNORE INTO object_blobs (blob_id, bucket, key) VALUES (?, ?, ?)",
+        [(blob_id, record.bucket, key) for blob_id in {s.blob_id for s in record.segments}],
+    )
+    return old
+
+
+def _drop_upload(conn: sqlite3.Connection, upload_id: str) -> list[str]:
+    """Delete an upload and its parts; the parts' blob ids (now unreferenced) are returned."""
+    blobs = [r[0] for r in conn.execute("SELECT blob_id FROM parts WHERE upload_id = ?", (upload_id,))]
+    conn.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
+    conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+    return blobs
+
+
+def _list_uploads(
+    conn: sqlite3.Connection,
+    bucket: str,
+    span: ListRange,
+    key_marker: bytes,
+    upload_id_marker: str,
+    max_uploads: int,
+) -> UploadsPage:
+    """Like `_list_delimited`, over (key, upload_id): first the marker key's own uploads after
+    upload_id_marker, then the keys after it, re-seeking past each common prefix."""
+    uploads: list[Upload] = []
+    prefixes: list[str] = []
+    next_key: str | None = None
+    next_id: str | None = None
+    entries = 0
+    want = max_uploads + 1
+    delim = span.delimiter
+    start = len(span.prefix)
+    in_range = key_marker.startswith(span.prefix) and not (delim and key_marker.find(delim, start) >= 0)
+    if upload_id_marker and in_range:
+        rows = conn.execute(
+            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key = ? AND upload_id > ? "
+            "ORDER BY upload_id LIMIT ?",
+            (bucket, key_marker, upload_id_marker, want),
+        ).fetchall()
+        for row in rows:
+            entries += 1
+            if entries <= max_uploads:
+                upload = _upload(bucket, row)
+                uploads.append(upload)
+                next_key, next_id = upload.key, upload.upload_id
+    lower, upper = span.lower, span.upper
+    while entries < want and lower < upper:
+        cursor = conn.execute(
+            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key >= ? AND key < ? "
+            "ORDER BY key, upload_id LIMIT ?",
+            (bucket, lower, upper, want - entries),
+        )
+        reseek = False
+        for row in cursor:
+            key: bytes = row[0]
+            cut = key.find(delim, start) if delim else -1
+            entries += 1
+            if cut >= 0:
+                common = key[: cut + len(delim)]
+                if entries <= max_uploads:
+                    next_key, next_id = common.decode("utf-8"), None
+                    prefixes.append(next_key)
+                lower = prefix_successor(common) or ABOVE_ALL_KEYS
+                reseek = True
+                break
+            if entries <= max_uploads:
+                upload = _upload(bucket, row)
+                uploads.append(upload)
+                next_key, next_id = upload.key, upload.upload_id
+        cursor.close()
+        if not reseek:
+            break
+    return UploadsPage(
+        uploads=uploads,
+        common_prefixes=prefixes,
+        is_truncated=entries > max_uploads,
+        next_key_marker=next_key,
+        next_upload_id_marker=next_id,
+    )
 
 
 def _unlink_blobs(conn: sqlite3.Connection, old: ObjectRecord, key: bytes) -> None:
@@ -427,7 +756,7 @@ def _list_delimited(
                 if entries <= max_keys:
                     last = common.decode("utf-8")
                     prefixes.append(last)
-                lower = prefix_successor(common) or _ABOVE_ALL_KEYS
+                lower = prefix_successor(common) or ABOVE_ALL_KEYS
                 reseek = True
                 break
             if entries <= max_keys:

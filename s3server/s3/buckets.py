@@ -125,7 +125,8 @@ async def head_bucket(req: S3Request) -> S3Response:
 
 async def delete_bucket(req: S3Request) -> S3Response:
     assert req.bucket is not None
-    await req.services.meta.delete_bucket(req.bucket)
+    # Uploads in progress go with the bucket (as on AWS); the saga deletes their part blobs.
+    await req.services.saga.delete_bucket(req.bucket)
     return S3Response(status=204)
 
 

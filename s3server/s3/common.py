@@ -95,4 +95,6 @@ def object_headers(record: ObjectRecord) -> dict[str, str]:
         out[META_PREFIX + name] = value
     if record.storage_class != "STANDARD":
         out["x-amz-storage-class"] = record.storage_class
+    if record.tags:
+        out["x-amz-tagging-count"] = str(len(record.tags))
     return out

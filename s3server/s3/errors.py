@@ -52,6 +52,14 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "InvalidStorageClass": (400, "The storage class you specified is not valid"),
     "InvalidTag": (400, "The TagKey you have provided is invalid"),
     "KeyTooLongError": (400, "Your key is too long"),
+    "MalformedACLError": (
+        400,
+        "The XML you provided was not well-formed or did not validate against our published schema.",
+    ),
+    "MalformedPolicy": (400, "Policies must be valid JSON and the first byte must be '{'"),
+    "UnexpectedContent": (400, "This request does not support content"),
+    "NoSuchBucketPolicy": (404, "The bucket policy does not exist"),
+    "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist"),
     "MalformedXML": (
         400,
         "The XML you provided was not well-formed or did not validate against our published schema",

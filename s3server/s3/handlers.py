@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from s3server.s3 import attributes, buckets, listing, objects
+from s3server.s3 import attributes, buckets, copy, delete_objects, listing, multipart, objects, tagging
 from s3server.s3.context import Handler
 
 HANDLERS: dict[str, Handler] = {
@@ -10,4 +10,8 @@ HANDLERS: dict[str, Handler] = {
     **objects.HANDLERS,
     **listing.HANDLERS,
     **attributes.HANDLERS,
+    **multipart.HANDLERS,
+    **copy.HANDLERS,
+    **delete_objects.HANDLERS,
+    **tagging.HANDLERS,
 }

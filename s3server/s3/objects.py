@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from s3server.gateway.checksums import PayloadDigests, checksum_request, header_name, parse_content_md5
+from s3server.gateway.checksums import header_name
 from s3server.metadata.base import ObjectRecord, Segment
+from s3server.s3.bodies import payload_digests
 from s3server.s3.buckets import require_bucket
 from s3server.s3.common import (
     DEFAULT_CONTENT_TYPE,
@@ -15,9 +16,10 @@ from s3server.s3.common import (
     user_metadata,
     validate_key,
 )
-from s3server.s3.conditions import check_preconditions, parse_range
+from s3server.s3.conditions import check_preconditions, parse_range, write_condition
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
+from s3server.s3.tagging import parse_tagging_header
 from s3server.storage.base import BlobStore, BlobWriter, StorageError
 
 MAX_PUT_SIZE = 5 * 1024**3
@@ -73,7 +75,12 @@ async def put_object(req: S3Request) -> S3Response:
     headers = stored_headers(req.headers)
     content_type = req.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE
     sclass = storage_class(req)
+    tags = parse_tagging_header(req.headers.get("x-amz-tagging"))
+    condition = write_condition(req.headers)
     await require_bucket(req)
+    if condition is not None:
+        # Fail before reading the body; the metadata store checks again, atomically, at commit.
+        condition.check(await req.services.meta.get_object(req.bucket, req.key), req.key)
     digests = payload_digests(req)
     owner = req.principal.user
 
@@ -89,25 +96,15 @@ async def put_object(req: S3Request) -> S3Response:
             content_type=content_type,
             headers=headers,
             user_metadata=meta,
+            tags=tags,
             storage_class=sclass,
             owner=owner,
         )
 
-    record = await req.services.saga.put_object(req.body.chunks(), digests, build)
+    record = await req.services.saga.put_object(req.body.chunks(), digests, build, condition)
     headers = {"ETag": f'"{record.etag}"'}
     headers.update(checksum_headers(record.checksums))
     return S3Response(headers=headers)
-
-
-def payload_digests(req: S3Request) -> PayloadDigests:
-    """Everything a body upload must be verified against: Content-MD5, the signed payload hash, and
-    the flexible checksum from a header or an aws-chunked trailer."""
-    body = req.body
-    return PayloadDigests(
-        content_md5=parse_content_md5(req.headers),
-        expected_sha256=body.expected_sha256,
-        checksum=checksum_request(req.headers, lambda: body.trailers),
-    )
 
 
 def checksum_headers(checksums: dict[str, str]) -> dict[str, str]:
@@ -146,12 +143,41 @@ async def stream_segments(
         offset = seg_end
 
 
+def _part_span(req: S3Request, record: ObjectRecord) -> tuple[int, int] | None:
+    """The bytes of part `?partNumber=N` (an object not uploaded in parts is one part)."""
+    raw = req.query.get("partNumber")
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 10000:
+        raise S3Error(
+            "InvalidArgument",
+            "Part number must be an integer between 1 and 10000, inclusive",
+            ArgumentName="partNumber",
+            ArgumentValue=raw,
+        )
+    if "Range" in req.headers:
+        raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
+    sizes = record.part_sizes or [record.size]
+    number = int(raw)
+    if number > len(sizes):
+        raise S3Error("InvalidPartNumber", PartNumberRequested=raw, ActualPartCount=str(len(sizes)))
+    if record.size == 0:
+        return None
+    start = sum(sizes[: number - 1])
+    return start, start + sizes[number - 1] - 1
+
+
 def _read_headers(req: S3Request, record: ObjectRecord) -> tuple[dict[str, str], tuple[int, int] | None]:
+    part = _part_span(req, record)
     check_preconditions(req.headers, record.etag, record.last_modified)
     headers = object_headers(record)
     for param, header in RESPONSE_OVERRIDES.items():
         if param in req.query:
             headers[header] = req.query[param]
+    if part is not None or "partNumber" in req.query:
+        if record.parts_count:
+            headers["x-amz-mp-parts-count"] = str(record.parts_count)
+        return headers, part
     rng = parse_range(req.headers.get("Range"), record.size)
     # A checksum describes the whole object, so a range answer carries none (as on AWS).
     if rng is None and req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":

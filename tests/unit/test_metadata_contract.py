@@ -17,11 +17,24 @@ from pathlib import Path
 
 import pytest
 
-from s3server.metadata.base import Bucket, ListPage, MetadataError, MetadataStore, ObjectRecord, Segment
+from s3server.metadata.base import (
+    Bucket,
+    ListPage,
+    MetadataError,
+    MetadataStore,
+    ObjectRecord,
+    Part,
+    Segment,
+    Upload,
+    UploadsPage,
+    WriteCondition,
+)
+from s3server.metadata.postgres import PostgresMetadataStore
 from s3server.metadata.sqlite import MIGRATIONS, SqliteMetadataStore, key_successor, prefix_successor
 from s3server.s3.errors import S3Error
+from tests.support.postgres import PostgresCluster, statement_counting
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
 
 NOW = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
 
@@ -67,8 +80,14 @@ def _sqlite_counting(
     return counting
 
 
+@pytest.fixture(scope="session")
+def contract_postgres_dsn(postgres_cluster: PostgresCluster) -> str:
+    """One database for the contract suite, emptied before each test (much faster than one each)."""
+    return postgres_cluster.create_database("contract")
+
+
 @contextlib.asynccontextmanager
-async def _open_backend(name: str, tmp_path: Path) -> AsyncIterator[Backend]:
+async def _open_backend(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if name == "sqlite":
         store = SqliteMetadataStore(tmp_path / "metadata.db")
         await store.open()
@@ -76,13 +95,23 @@ async def _open_backend(name: str, tmp_path: Path) -> AsyncIterator[Backend]:
             yield Backend(name, store, _sqlite_counting(store))
         finally:
             await store.close()
+    elif name == "postgres":
+        # Work is counted as rows of `objects` read (EXPLAIN ANALYZE), not VM instructions.
+        dsn = request.getfixturevalue("contract_postgres_dsn")
+        pg = PostgresMetadataStore(dsn)
+        await pg.open()
+        try:
+            await pg.db.run(lambda conn: conn.execute("TRUNCATE buckets, object_blobs CASCADE"))
+            yield Backend(name, pg, statement_counting(pg, StatementCounter), {"dsn": dsn})
+        finally:
+            await pg.close()
     else:  # pragma: no cover - a backend listed without a way to open it
         raise AssertionError(f"unknown backend {name}")
 
 
 @pytest.fixture(params=BACKENDS)
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    async with _open_backend(request.param, tmp_path) as opened:
+    async with _open_backend(request.param, tmp_path, request) as opened:
         yield opened
 
 
@@ -593,6 +622,421 @@ def test_successors() -> None:
     assert prefix_successor(b"") is None
     assert key_successor(b"a") == b"a\x00"
     assert b"a" < key_successor(b"a") < b"a\x01"
+
+
+# -- conditional writes and tags
+
+
+async def test_put_object_conditions(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    create = WriteCondition(if_none_match=True)
+    assert await store.put_object(record("a", blob="b1"), create) is None
+    with pytest.raises(S3Error) as exists:
+        await store.put_object(record("a", blob="b2"), create)
+    assert exists.value.code == "PreconditionFailed" and exists.value.status == 412
+    assert exists.value.fields == {"Condition": "If-None-Match"}
+    current = await store.get_object("photos", "a")
+    assert current is not None and current.segments == [Segment("b1", 10)]
+
+    etag = current.etag
+    with pytest.raises(S3Error) as missing:
+        await store.put_object(record("nope"), WriteCondition(if_match=etag))
+    assert missing.value.code == "NoSuchKey"
+    assert await store.get_object("photos", "nope") is None
+    with pytest.raises(S3Error) as differs:
+        await store.put_object(record("a", blob="b3"), WriteCondition(if_match="0" * 32))
+    assert differs.value.code == "PreconditionFailed"
+    assert differs.value.fields == {"Condition": "If-Match"}
+    for accepted in (etag, f'"{etag}"', "*", f'"x", "{etag}"'):
+        replaced = await store.put_object(record("a", blob="b4"), WriteCondition(if_match=accepted))
+        assert replaced is not None and replaced.key == "a"
+    assert await store.bucket_stats("photos") == (1, 10)  # type: ignore[attr-defined]
+    with pytest.raises(S3Error) as no_bucket:
+        await store.put_object(record("a", bucket_name="nope"), create)
+    assert no_bucket.value.code == "NoSuchBucket"
+
+
+async def test_if_none_match_race_has_one_winner(store: MetadataStore) -> None:
+    """Concurrent create-only writes of one key: the database's order decides, exactly one wins."""
+    await store.create_bucket(bucket())
+    outcomes = await asyncio.gather(
+        *(store.put_object(record("k", blob=f"b{i}"), WriteCondition(if_none_match=True)) for i in range(50)),
+        return_exceptions=True,
+    )
+    winners = [i for i, outcome in enumerate(outcomes) if outcome is None]
+    assert len(winners) == 1
+    assert all(isinstance(o, S3Error) and o.code == "PreconditionFailed" for o in outcomes if o is not None)
+    got = await store.get_object("photos", "k")
+    assert got is not None and got.segments[0].blob_id == f"b{winners[0]}"
+    assert await store.referenced_blobs([f"b{i}" for i in range(50)]) == {f"b{winners[0]}"}
+
+
+async def test_update_tags_touches_only_tags(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    assert await store.update_tags("photos", "a", {"k": "v"}) is None
+    original = record("a", blob="keep")
+    original.tags = {"old": "1"}
+    await store.put_object(original)
+    updated = await store.update_tags("photos", "a", {"k": "v", "ü": "☃"})
+    assert updated is not None and updated.tags == {"k": "v", "ü": "☃"}
+    got = await store.get_object("photos", "a")
+    assert got is not None and got.tags == {"k": "v", "ü": "☃"}
+    assert (got.etag, got.segments) == (original.etag, original.segments)
+    assert got.last_modified == original.last_modified
+    cleared = await store.update_tags("photos", "a", {})
+    assert cleared is not None and cleared.tags == {}
+    assert await store.referenced_blobs(["keep"]) == {"keep"}
+
+
+# -- multipart uploads
+
+
+def upload(
+    key: str = "big", upload_id: str = "u1", *, bucket_name: str = "photos", **extra: object
+) -> Upload:
+    return Upload(
+        bucket=bucket_name,
+        key=key,
+        upload_id=upload_id,
+        initiated=extra.pop("initiated", NOW),  # type: ignore[arg-type]
+        owner="alice",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def part(number: int, size: int = 5, *, blob: str | None = None, upload_id: str = "u1") -> Part:
+    return Part(
+        part_number=number,
+        size=size,
+        etag=f"{number:032x}",
+        last_modified=NOW + timedelta(seconds=number),
+        blob_id=blob or f"{upload_id}-p{number}",
+    )
+
+
+def assembled(key: str, parts: list[Part], *, bucket_name: str = "photos") -> ObjectRecord:
+    return ObjectRecord(
+        bucket=bucket_name,
+        key=key,
+        size=sum(p.size for p in parts),
+        etag=f"{'ab' * 16}-{len(parts)}",
+        last_modified=NOW,
+        segments=[Segment(p.blob_id, p.size) for p in parts],
+        checksums={"CRC32": "AAAAAA==-2", "type": "COMPOSITE"},
+        parts_count=len(parts),
+        part_sizes=[p.size for p in parts],
+        owner="alice",
+    )
+
+
+async def test_create_and_get_upload(store: MetadataStore) -> None:
+    with pytest.raises(S3Error) as no_bucket:
+        await store.create_upload(upload())
+    assert no_bucket.value.code == "NoSuchBucket"
+    await store.create_bucket(bucket())
+    full = upload(
+        "dir/ünï 😀",
+        "u1",
+        content_type="video/mp4",
+        headers={"Cache-Control": "no-cache"},
+        user_metadata={"camera": "Leica"},
+        tags={"k": "v"},
+        storage_class="STANDARD_IA",
+        checksum_algorithm="SHA256",
+        checksum_type="COMPOSITE",
+    )
+    await store.create_upload(full)
+    got = await store.get_upload("photos", "dir/ünï 😀", "u1")
+    assert got == full
+    assert got is not None and got.initiated.utcoffset() == timedelta(0)
+    assert await store.get_upload("photos", "other", "u1") is None  # the id belongs to another key
+    assert await store.get_upload("other", "dir/ünï 😀", "u1") is None
+    assert await store.get_upload("photos", "dir/ünï 😀", "u2") is None
+
+
+async def test_parts_replace_and_list(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    await store.create_upload(upload())
+    with pytest.raises(S3Error) as unknown:
+        await store.put_part("photos", "big", "nope", part(1))
+    assert unknown.value.code == "NoSuchUpload" and unknown.value.fields == {"UploadId": "nope"}
+    with pytest.raises(S3Error) as wrong_key:
+        await store.put_part("photos", "other", "u1", part(1))
+    assert wrong_key.value.code == "NoSuchUpload"
+
+    for number in (8, 1, 5, 3, 2):
+        assert await store.put_part("photos", "big", "u1", part(number)) is None
+    again = part(5, 7, blob="u1-p5-again")
+    again.checksums = {"CRC32": "AAAAAA=="}
+    replaced = await store.put_part("photos", "big", "u1", again)
+    assert replaced == part(5)
+
+    page = await store.list_parts("photos", "big", "u1")
+    assert [p.part_number for p in page.parts] == [1, 2, 3, 5, 8] and not page.is_truncated
+    assert page.parts[3] == again
+    assert page.parts[0].last_modified.utcoffset() == timedelta(0)
+    page = await store.list_parts("photos", "big", "u1", max_parts=2)
+    assert [p.part_number for p in page.parts] == [1, 2] and page.is_truncated
+    page = await store.list_parts("photos", "big", "u1", after=2, max_parts=2)
+    assert [p.part_number for p in page.parts] == [3, 5] and page.is_truncated
+    page = await store.list_parts("photos", "big", "u1", after=5, max_parts=2)
+    assert [p.part_number for p in page.parts] == [8] and not page.is_truncated
+    page = await store.list_parts("photos", "big", "u1", after=8)
+    assert page.parts == [] and not page.is_truncated
+    page = await store.list_parts("photos", "big", "u1", max_parts=0)
+    assert page.parts == [] and page.is_truncated
+    with pytest.raises(S3Error) as missing:
+        await store.list_parts("photos", "big", "u2")
+    assert missing.value.code == "NoSuchUpload"
+
+    # Part blobs of an upload in progress are referenced (the reaper keeps them); a replaced one is not.
+    blobs = ["u1-p1", "u1-p5", "u1-p5-again", "u1-p8", "ghost"]
+    assert await store.referenced_blobs(blobs) == {"u1-p1", "u1-p5-again", "u1-p8"}
+
+
+async def test_complete_upload_is_one_transaction(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    await store.put_object(record("big", 3, blob="old"))
+    await store.create_upload(upload())
+    await store.create_upload(upload("big", "u2"))  # another upload of the same key stays
+    parts = [part(1), part(2), part(3, 2)]
+    for p in [*parts, part(4)]:
+        await store.put_part("photos", "big", "u1", p)
+    await store.put_part("photos", "big", "u2", part(1, upload_id="u2"))
+
+    chosen = [parts[0], parts[2]]  # part 2 and part 4 were uploaded but are not listed
+    target = assembled("big", chosen)
+    done = await store.complete_upload("photos", "big", "u1", target)
+    assert done.replaced == record("big", 3, blob="old")
+    assert sorted(done.unused_blobs) == ["u1-p2", "u1-p4"]
+    assert await store.get_object("photos", "big") == target
+    assert await store.get_upload("photos", "big", "u1") is None
+    assert await store.get_upload("photos", "big", "u2") is not None
+    with pytest.raises(S3Error) as gone:
+        await store.list_parts("photos", "big", "u1")
+    assert gone.value.code == "NoSuchUpload"
+    with pytest.raises(S3Error) as twice:
+        await store.complete_upload("photos", "big", "u1", target)
+    assert twice.value.code == "NoSuchUpload"
+    assert await store.bucket_stats("photos") == (1, 7)  # type: ignore[attr-defined]
+    referenced = await store.referenced_blobs(["old", "u1-p1", "u1-p2", "u1-p3", "u1-p4", "u2-p1"])
+    assert referenced == {"u1-p1", "u1-p3", "u2-p1"}
+    page = await store.list_uploads("photos")
+    assert [u.upload_id for u in page.uploads] == ["u2"]
+
+
+async def test_complete_upload_refuses_and_changes_nothing(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    await store.put_object(record("taken", blob="old"))
+    for key, upload_id in (("big", "u1"), ("taken", "u2")):
+        await store.create_upload(upload(key, upload_id))
+        await store.put_part("photos", key, upload_id, part(1, upload_id=upload_id))
+
+    # A segment that is no longer a part of the upload (it was uploaded again meanwhile).
+    stale = assembled("big", [part(1, blob="replaced-blob")])
+    with pytest.raises(S3Error) as invalid:
+        await store.complete_upload("photos", "big", "u1", stale)
+    assert invalid.value.code == "InvalidPart"
+    with pytest.raises(S3Error) as other_key:
+        await store.complete_upload("photos", "other", "u1", assembled("other", [part(1)]))
+    assert other_key.value.code == "NoSuchUpload"
+    taken = assembled("taken", [part(1, upload_id="u2")])
+    with pytest.raises(S3Error) as exists:
+        await store.complete_upload("photos", "taken", "u2", taken, WriteCondition(if_none_match=True))
+    assert exists.value.code == "PreconditionFailed"
+    with pytest.raises(S3Error) as missing:
+        await store.complete_upload(
+            "photos", "big", "u1", assembled("big", [part(1)]), WriteCondition(if_match="*")
+        )
+    assert missing.value.code == "NoSuchKey"
+
+    assert await store.get_object("photos", "big") is None
+    assert await store.get_object("photos", "taken") == record("taken", blob="old")
+    for key, upload_id in (("big", "u1"), ("taken", "u2")):
+        page = await store.list_parts("photos", key, upload_id)
+        assert [p.part_number for p in page.parts] == [1]
+    assert await store.bucket_stats("photos") == (1, 10)  # type: ignore[attr-defined]
+
+    done = await store.complete_upload("photos", "taken", "u2", taken, WriteCondition(if_match="*"))
+    assert done.replaced == record("taken", blob="old") and done.unused_blobs == []
+
+
+async def test_abort_upload(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    await store.create_upload(upload())
+    await store.create_upload(upload("big", "u2"))
+    for number in (1, 2):
+        await store.put_part("photos", "big", "u1", part(number))
+    await store.put_part("photos", "big", "u2", part(1, upload_id="u2"))
+    with pytest.raises(S3Error) as wrong_key:
+        await store.abort_upload("photos", "small", "u1")
+    assert wrong_key.value.code == "NoSuchUpload"
+    assert sorted(await store.abort_upload("photos", "big", "u1")) == ["u1-p1", "u1-p2"]
+    assert await store.get_upload("photos", "big", "u1") is None
+    with pytest.raises(S3Error) as again:
+        await store.abort_upload("photos", "big", "u1")
+    assert again.value.code == "NoSuchUpload" and again.value.fields == {"UploadId": "u1"}
+    with pytest.raises(S3Error) as late_part:
+        await store.put_part("photos", "big", "u1", part(3))
+    assert late_part.value.code == "NoSuchUpload"
+    assert await store.referenced_blobs(["u1-p1", "u1-p2", "u1-p3", "u2-p1"]) == {"u2-p1"}
+
+
+async def test_delete_bucket_takes_its_uploads(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    await store.create_bucket(bucket("other"))
+    await store.create_upload(upload())
+    await store.put_part("photos", "big", "u1", part(1))
+    await store.put_part("photos", "big", "u1", part(2))
+    await store.create_upload(upload("kept", "u9", bucket_name="other"))
+    await store.put_part("other", "kept", "u9", part(1, upload_id="u9"))
+    await store.put_object(record("a"))
+    with pytest.raises(S3Error) as full:
+        await store.delete_bucket("photos")
+    assert full.value.code == "BucketNotEmpty"
+    assert await store.get_upload("photos", "big", "u1") is not None
+
+    await store.delete_object("photos", "a")
+    assert sorted(await store.delete_bucket("photos")) == ["u1-p1", "u1-p2"]
+    assert await store.get_bucket("photos") is None
+    assert await store.referenced_blobs(["u1-p1", "u1-p2", "u9-p1"]) == {"u9-p1"}
+    await store.create_bucket(bucket())  # the name is free again, without the old uploads
+    assert (await store.list_uploads("photos")).uploads == []
+    assert await store.delete_bucket("photos") == []
+
+
+async def test_stale_uploads(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    for i in range(5):
+        await store.create_upload(upload(f"k{i}", f"u{i}", initiated=NOW + timedelta(hours=i)))
+    stale = await store.stale_uploads(NOW + timedelta(hours=2, minutes=30))
+    assert [u.upload_id for u in stale] == ["u0", "u1", "u2"]
+    assert stale[0] == upload("k0", "u0")
+    assert [u.upload_id for u in await store.stale_uploads(NOW + timedelta(days=1), limit=2)] == ["u0", "u1"]
+    assert await store.stale_uploads(NOW) == []
+
+
+UploadsSummary = tuple[list[tuple[str, str]], list[str], bool, tuple[str | None, str | None]]
+UPLOAD_KEYS = ["b", "c d", "a/2", "b", "a/1", "a/1", "a+", "é/x", "😀", "B", "dir/sub/x", "dir/y"]
+
+
+def reference_uploads(
+    entries: list[tuple[str, str]],
+    *,
+    prefix: str = "",
+    delimiter: str = "",
+    key_marker: str = "",
+    upload_id_marker: str = "",
+    max_uploads: int = 1000,
+) -> UploadsSummary:
+    """(uploads, common prefixes, is_truncated, next markers), computed the obvious way."""
+    items: dict[tuple[bytes, str], tuple[str, str | None]] = {}  # sort key -> (name, upload id)
+    for key, upload_id in entries:
+        if not key.startswith(prefix):
+            continue
+        cut = key.find(delimiter, len(prefix)) if delimiter else -1
+        if cut >= 0:
+            common = key[: cut + len(delimiter)]
+            items[(utf8(common), "")] = (common, None)
+        else:
+            items[(utf8(key), upload_id)] = (key, upload_id)
+    marker = utf8(key_marker)
+
+    def after(sort_key: tuple[bytes, str]) -> bool:
+        name, upload_id = sort_key
+        if not key_marker:
+            return True
+        if name == marker and upload_id_marker and items[sort_key][1] is not None:
+            return upload_id > upload_id_marker
+        return name > marker
+
+    ordered = [items[k] for k in sorted(items) if after(k)]
+    page = ordered[:max_uploads]
+    last = page[-1] if page else (None, None)
+    return (
+        [(n, u) for n, u in page if u is not None],
+        [n for n, u in page if u is None],
+        len(ordered) > len(page),
+        last,
+    )
+
+
+def uploads_summary(page: UploadsPage) -> UploadsSummary:
+    return (
+        [(u.key, u.upload_id) for u in page.uploads],
+        page.common_prefixes,
+        page.is_truncated,
+        (page.next_key_marker, page.next_upload_id_marker),
+    )
+
+
+@pytest.mark.parametrize(
+    ("prefix", "delimiter"),
+    [("", ""), ("", "/"), ("a", ""), ("a", "/"), ("dir/", "/"), ("dir", "/"), ("", "é"), ("zzz", "")],
+)
+async def test_list_uploads_pages(store: MetadataStore, prefix: str, delimiter: str) -> None:
+    await store.create_bucket(bucket())
+    await store.create_bucket(bucket("other"))
+    await store.create_upload(upload("a/1", "elsewhere", bucket_name="other"))
+    entries = [(key, f"id{i:02d}") for i, key in enumerate(UPLOAD_KEYS)]
+    for key, upload_id in entries:
+        await store.create_upload(upload(key, upload_id))
+
+    full = reference_uploads(entries, prefix=prefix, delimiter=delimiter)
+    page = await store.list_uploads("photos", prefix=prefix, delimiter=delimiter)
+    assert uploads_summary(page) == full
+    expected = full[0] + [(p, "") for p in full[1]]
+    for max_uploads in (1, 2, 3, 1000):
+        seen: list[tuple[str, str]] = []
+        key_marker = upload_id_marker = ""
+        for _ in range(len(entries) + 2):
+            page = await store.list_uploads(
+                "photos",
+                prefix=prefix,
+                delimiter=delimiter,
+                key_marker=key_marker,
+                upload_id_marker=upload_id_marker,
+                max_uploads=max_uploads,
+            )
+            want = reference_uploads(
+                entries,
+                prefix=prefix,
+                delimiter=delimiter,
+                key_marker=key_marker,
+                upload_id_marker=upload_id_marker,
+                max_uploads=max_uploads,
+            )
+            where = f"max={max_uploads} after=({key_marker!r}, {upload_id_marker!r})"
+            assert uploads_summary(page) == want, where
+            seen.extend((u.key, u.upload_id) for u in page.uploads)
+            seen.extend((p, "") for p in page.common_prefixes)
+            if not page.is_truncated:
+                break
+            assert page.next_key_marker is not None
+            key_marker, upload_id_marker = page.next_key_marker, page.next_upload_id_marker or ""
+        else:
+            pytest.fail("pagination did not terminate")
+        order = lambda e: (utf8(e[0]), e[1])  # noqa: E731
+        assert sorted(seen, key=order) == sorted(expected, key=order)
+
+
+async def test_list_uploads_markers(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    for key, upload_id in [("b", "1"), ("b", "2"), ("b", "3"), ("c", "0"), ("a/x", "5")]:
+        await store.create_upload(upload(key, upload_id))
+    page = await store.list_uploads("photos", key_marker="b", upload_id_marker="1")
+    assert uploads_summary(page) == ([("b", "2"), ("b", "3"), ("c", "0")], [], False, ("c", "0"))
+    page = await store.list_uploads("photos", key_marker="b")  # every upload of "b" is behind
+    assert uploads_summary(page) == ([("c", "0")], [], False, ("c", "0"))
+    page = await store.list_uploads("photos", upload_id_marker="2")  # ignored without a key marker
+    assert [u.upload_id for u in page.uploads] == ["5", "1", "2", "3", "0"]
+    page = await store.list_uploads("photos", delimiter="/", max_uploads=1)
+    assert uploads_summary(page) == ([], ["a/"], True, ("a/", None))
+    page = await store.list_uploads("photos", delimiter="/", key_marker="a/", max_uploads=1)
+    assert uploads_summary(page) == ([("b", "1")], [], True, ("b", "1"))
+    page = await store.list_uploads("photos", max_uploads=0)
+    assert uploads_summary(page) == ([], [], False, (None, None))
+    assert uploads_summary(await store.list_uploads("nope")) == ([], [], False, (None, None))
 
 
 # -- SQLite specifics (no other module owns them yet)

@@ -1,0 +1,95 @@
+"""DeleteObjects: up to 1000 keys in one request, each deleted through the saga like DeleteObject.
+
+The body must carry Content-MD5 or a flexible checksum (AWS refuses it otherwise). Every key gets its
+own outcome: Deleted (also for keys that never existed, as deletes are idempotent) or Error; Quiet
+mode reports the errors only. Keys are deleted a few at a time concurrently, answered in request
+order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from s3server.s3 import xml
+from s3server.s3.bodies import read_verified_body
+from s3server.s3.buckets import XML_HEADERS, require_bucket
+from s3server.s3.context import S3Request, S3Response
+from s3server.s3.errors import S3Error
+
+log = logging.getLogger("s3server.delete_objects")
+
+MAX_KEYS = 1000
+CONCURRENCY = 16
+
+
+@dataclass(slots=True)
+class _Target:
+    key: str
+    version_id: str | None
+    error: S3Error | None = None
+
+
+def _parse(body: bytes) -> tuple[list[_Target], bool]:
+    root = xml.parse(body)
+    if xml.local(root) != "Delete":
+        raise S3Error("MalformedXML")
+    quiet_text = xml.child_text(root, "Quiet")
+    quiet = quiet_text is not None and quiet_text.strip().lower() == "true"
+    targets: list[_Target] = []
+    for element in xml.children(root, "Object"):
+        key = xml.child_text(element, "Key")
+        if not key:  # a Key is required and at least one character long
+            raise S3Error("MalformedXML")
+        targets.append(_Target(key, xml.child_text(element, "VersionId")))
+    if not targets or len(targets) > MAX_KEYS:
+        raise S3Error("MalformedXML")
+    return targets, quiet
+
+
+async def _delete(req: S3Request, target: _Target, gate: asyncio.Semaphore) -> None:
+    assert req.bucket is not None
+    if target.version_id is not None and target.version_id != "null":
+        # Buckets here are unversioned: only the `null` version exists.
+        target.error = S3Error("NoSuchVersion", Key=target.key, VersionId=target.version_id)
+        return
+    async with gate:
+        try:
+            await req.services.saga.delete_object(req.bucket, target.key)
+        except S3Error as err:
+            target.error = err
+        except Exception:
+            log.exception("DeleteObjects: deleting %r failed (request %s)", target.key, req.request_id)
+            target.error = S3Error("InternalError")
+
+
+async def delete_objects(req: S3Request) -> S3Response:
+    assert req.bucket is not None
+    await require_bucket(req)
+    targets, quiet = _parse(await read_verified_body(req, xml.MAX_XML_BODY))
+    gate = asyncio.Semaphore(CONCURRENCY)
+    await asyncio.gather(*(_delete(req, target, gate) for target in targets))
+
+    root = xml.element("DeleteResult")
+    for target in targets:
+        if target.error is None:
+            if quiet:
+                continue
+            entry = xml.sub(root, "Deleted")
+            xml.sub(entry, "Key", target.key)
+            if target.version_id is not None:
+                xml.sub(entry, "VersionId", target.version_id)
+        else:
+            entry = xml.sub(root, "Error")
+            xml.sub(entry, "Key", target.key)
+            if target.version_id is not None:
+                xml.sub(entry, "VersionId", target.version_id)
+            xml.sub(entry, "Code", target.error.code)
+            xml.sub(entry, "Message", target.error.message)
+    return S3Response(body=xml.render(root), headers=dict(XML_HEADERS))
+
+
+HANDLERS = {
+    "DeleteObjects": delete_objects,
+}

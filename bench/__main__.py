@@ -1,12 +1,18 @@
-"""`python -m bench large [--size-mib N]`: the workloads in this folder."""
+"""`python -m bench WORKLOAD [options]`: the workloads in this folder (`--help` after a workload name
+describes it): large, storage, listing, ops."""
 
 from __future__ import annotations
 
 import sys
 
-from bench import large_object
+from bench import large_object, listing, ops, storage
 
-WORKLOADS = {"large": large_object.main}
+WORKLOADS = {
+    "large": large_object.main,
+    "storage": storage.main,
+    "listing": listing.main,
+    "ops": ops.main,
+}
 
 
 def main() -> None:

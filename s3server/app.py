@@ -9,17 +9,20 @@ import secrets
 import string
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from aiohttp import web
 
 from s3server.config import Settings
+from s3server.faults import Faults, FaultyMetadataStore
 from s3server.gateway.server import Gateway
-from s3server.identity.store import IdentityStore
-from s3server.metadata.sqlite import SqliteMetadataStore
+from s3server.identity.base import IdentityStoreBase
+from s3server.metadata.backends import metadata_stores
+from s3server.ops.admin import AdminApi
+from s3server.reaper import BlobReaper, Reaper, UploadReaper
 from s3server.s3.context import Services
 from s3server.saga import Saga
-from s3server.storage.local import LocalBlobStore
+from s3server.storage import build_blob_store
+from s3server.storage.drives import Drive
 
 log = logging.getLogger("s3server")
 
@@ -50,25 +53,20 @@ def root_credentials(settings: Settings) -> tuple[str, str, bool]:
     return access_key, secret, True
 
 
-async def open_services(settings: Settings) -> Services:
+async def open_services(settings: Settings, faults: Faults | None = None) -> Services:
+    """Open every layer; with `faults` (--enable-fault-injection) metadata and drives can be made to fail."""
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True)
     executor = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="s3io")
-    meta = SqliteMetadataStore(Path(data) / "metadata.db")
-    identity = IdentityStore(Path(data) / "identity.db")
-    blobs = LocalBlobStore(Path(data) / "storage", executor)
+    backend = metadata_stores(settings)
+    meta, identity = backend.meta, backend.identity
+    blobs = build_blob_store(settings, executor, faults.drive_factory() if faults else Drive)
     await meta.open()
     await identity.open()
     await blobs.open()
-    access_key, secret, generated = root_credentials(settings)
-    await identity.ensure_root(access_key, secret)
-    if generated:
-        print(
-            "s3server: generated root credentials, stored in "
-            f"{data / ROOT_CREDENTIALS_FILE}:\n"
-            f"  S3SERVER_ROOT_USER={access_key}\n  S3SERVER_ROOT_PASSWORD={secret}",
-            flush=True,
-        )
+    await install_root(settings, identity)
+    if faults is not None:
+        meta = FaultyMetadataStore(meta, faults)  # type: ignore[assignment]
     return Services(
         settings=settings,
         meta=meta,
@@ -78,23 +76,67 @@ async def open_services(settings: Settings) -> Services:
     )
 
 
+async def install_root(settings: Settings, identity: IdentityStoreBase) -> None:
+    """Make the configured (or generated, once) root credentials the root user's; print generated ones."""
+    access_key, secret, generated = root_credentials(settings)
+    await identity.ensure_root(access_key, secret)
+    if generated:
+        print(
+            "s3server: generated root credentials, stored in "
+            f"{settings.data_path / ROOT_CREDENTIALS_FILE}:\n"
+            f"  S3SERVER_ROOT_USER={access_key}\n  S3SERVER_ROOT_PASSWORD={secret}",
+            flush=True,
+        )
+
+
+async def prepare(settings: Settings) -> None:
+    """What must happen once before worker processes start: schema migrations, and root credentials
+    generated (and printed) at most once. Each worker then opens up-to-date stores."""
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    backend = metadata_stores(settings)
+    await backend.meta.open()
+    try:
+        await backend.identity.open()
+        try:
+            await install_root(settings, backend.identity)
+        finally:
+            await backend.identity.close()
+    finally:
+        await backend.meta.close()
+
+
 async def close_services(services: Services) -> None:
     await services.blobs.close()
     await services.identity.close()
     await services.meta.close()
 
 
-def build_app(settings: Settings) -> web.Application:
-    """The S3 application; layers open on startup and close after in-flight requests finish."""
+def build_app(settings: Settings, *, housekeeping: bool = True) -> web.Application:
+    """The S3 application; layers open on startup and close after in-flight requests finish.
+
+    With several worker processes only one runs the periodic housekeeping (`housekeeping=True`).
+    """
     app = web.Application(client_max_size=1024**2, handler_args={"max_field_size": 65536})
     gateway = Gateway(settings)
     app[GATEWAY_KEY] = gateway
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        services = await open_services(settings)
+        faults = Faults() if settings.enable_fault_injection else None
+        services = await open_services(settings, faults)
         app[SERVICES_KEY] = services
         gateway.services = services
+        blob_reaper = BlobReaper(
+            services.blobs,  # type: ignore[arg-type]
+            services.meta,
+            grace=settings.reaper_grace,
+            interval=settings.reaper_interval,
+        )
+        reaper = Reaper([UploadReaper(services.saga, settings.upload_expiry), blob_reaper])
+        gateway.admin = AdminApi(services, faults=faults, reaper=blob_reaper)
+        if housekeeping:
+            reaper.start()
         yield
+        await reaper.stop()
         await close_services(services)
 
     app.cleanup_ctx.append(lifecycle)

@@ -1,18 +1,28 @@
-"""`s3server serve` (and later admin/scrub subcommands): flags, logging, the event loop, signals."""
+"""`s3server serve`, `scrub` and `admin …`: flags, logging, the event loop, signals, worker processes."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import ssl
 import sys
 from collections.abc import Sequence
 
 from s3server import __version__
-from s3server.app import GATEWAY_KEY, build_app
+from s3server.app import GATEWAY_KEY, build_app, prepare
 from s3server.config import Settings, add_arguments, resolve
+from s3server.metadata.backends import describe, metadata_stores, migrate
+from s3server.metadata.base import MetadataError
 from s3server.runner import serve_until_signalled
 from s3server.tls import ssl_context
+from s3server.workers import check_port_free, run_workers, worker_count
+
+log = logging.getLogger("s3server")
+
+SCRUB_OPTIONS = ("data_dir", "drives", "replicas", "log_level")
+# What `s3server admin …` commands read: where the metadata lives, and how much to log.
+ADMIN_OPTIONS = ("data_dir", "metadata", "log_level")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,6 +31,23 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the S3 API server")
     add_arguments(serve)
+    scrub = commands.add_parser(
+        "scrub",
+        help="verify every replica against its checksums and repair from good copies",
+        description="Check every blob on the drives (of a stopped or running server), rewrite damaged "
+        "replicas from good copies, and print a summary; exit status 1 if some blob is unrecoverable.",
+    )
+    add_arguments(scrub, only=SCRUB_OPTIONS)
+    scrub.add_argument("--no-repair", action="store_true", help="only check and report")
+    scrub.add_argument(
+        "--progress", action="store_true", help="show the progress bar even when not on a terminal"
+    )
+    admin = commands.add_parser("admin", help="administrative commands")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    migrate_parser = admin_commands.add_parser(
+        "migrate", help="bring the metadata and identity schemas up to date (every start does this too)"
+    )
+    add_arguments(migrate_parser, only=ADMIN_OPTIONS)
     return parser
 
 
@@ -32,20 +59,21 @@ def _configure_logging(level: str) -> None:
     )
 
 
-def serve(settings: Settings) -> int:
-    _configure_logging(settings.log_level)
+def _use_uvloop() -> None:
     try:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # uvloop is optional (not on Windows)
         pass
-    context, note = ssl_context(settings)
-    app = build_app(settings)
-    scheme = "https" if context is not None else "http"
-    print(f"s3server {__version__}: S3 API on {scheme}://{settings.address}:{settings.port}", flush=True)
-    if note:
-        print(note, flush=True)
+
+
+def _serve_one(
+    settings: Settings, context: ssl.SSLContext | None, *, reuse_port: bool, housekeeping: bool
+) -> int:
+    """Run one server process until SIGTERM/SIGINT (the only one, or one of several workers)."""
+    _use_uvloop()
+    app = build_app(settings, housekeeping=housekeeping)
     asyncio.run(
         serve_until_signalled(
             app,
@@ -53,16 +81,78 @@ def serve(settings: Settings) -> int:
             port=settings.port,
             ssl_context=context,
             shutdown_timeout=settings.shutdown_timeout,
+            reuse_port=reuse_port,
             in_flight=lambda: app[GATEWAY_KEY].in_flight,
         )
     )
     return 0
 
 
+def serve(settings: Settings) -> int:
+    _configure_logging(settings.log_level)
+    try:
+        workers = worker_count(settings.workers)
+        metadata_stores(settings)  # a malformed --metadata fails here, before anything starts
+    except ValueError as exc:
+        print(f"s3server: {exc}", file=sys.stderr)
+        return 2
+    context, note = ssl_context(settings)
+    scheme = "https" if context is not None else "http"
+    print(
+        f"s3server {__version__}: S3 API on {scheme}://{settings.address}:{settings.port}; "
+        f"{workers} worker{'s' if workers > 1 else ''}; metadata: {describe(settings)}",
+        flush=True,
+    )
+    if note:
+        print(note, flush=True)
+    if workers == 1:
+        return _serve_one(settings, context, reuse_port=False, housekeeping=True)
+    # Once, before forking: migrations, root credentials (generated and printed at most once), and a
+    # port that nothing else listens on (SO_REUSEPORT would otherwise share it silently).
+    try:
+        asyncio.run(prepare(settings))
+        check_port_free(settings.address, settings.port)
+    except (MetadataError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    return run_workers(
+        lambda index: _serve_one(settings, context, reuse_port=True, housekeeping=index == 0),
+        workers,
+        settings.shutdown_timeout,
+    )
+
+
+def admin(args: argparse.Namespace) -> int:
+    """`s3server admin migrate`: apply the schema migrations and print each schema's version."""
+    settings = resolve(args)
+    _configure_logging(settings.log_level)
+    if args.admin_command == "migrate":
+        try:
+            versions = asyncio.run(migrate(settings))
+        except ValueError as exc:
+            print(f"s3server: {exc}", file=sys.stderr)
+            return 2
+        except MetadataError as exc:
+            print(f"s3server: migration failed: {exc}", file=sys.stderr)
+            return 1
+        for found in versions:
+            print(f"{found.component} schema: version {found.version} ({found.location})")
+        return 0
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(resolve(args))
+    if args.command == "admin":
+        return admin(args)
+    if args.command == "scrub":
+        from s3server.storage.scrub import run_scrub  # tqdm is only needed here
+
+        settings = resolve(args)
+        _configure_logging(settings.log_level)
+        return run_scrub(settings, repair=not args.no_repair, show_progress=args.progress or None)
     return 2
 
 

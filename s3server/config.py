@@ -23,6 +23,9 @@ class Option:
     help: str
     parse: Callable[[str], Any] = str
     metavar: str | None = None
+    flag: str | None = None  # when the flag is not --name-with-dashes (e.g. --drive for `drives`)
+    repeatable: bool = False  # the flag may be given several times; the env var is comma-separated
+    switch: bool = False  # the flag alone means true (`--enable-fault-injection`); a value may follow
 
 
 def _bool(text: str) -> bool:
@@ -34,6 +37,22 @@ OPTIONS: tuple[Option, ...] = (
     Option("port", "S3SERVER_PORT", 7841, "S3 API port", int, "PORT"),
     Option(
         "data_dir", "S3SERVER_DATA_DIR", "./data", "where metadata, identity and objects live", metavar="DIR"
+    ),
+    Option(
+        "metadata",
+        "S3SERVER_METADATA_URL",
+        "",
+        "postgresql://USER:PASSWORD@HOST:PORT/DB to keep metadata and identity in PostgreSQL "
+        "(default: embedded SQLite in the data dir)",
+        metavar="URL",
+    ),
+    Option(
+        "workers",
+        "S3SERVER_WORKERS",
+        0,
+        "server processes sharing the port (SO_REUSEPORT), metadata and storage (0: one per CPU core)",
+        int,
+        "N",
     ),
     Option(
         "domain",
@@ -73,6 +92,56 @@ OPTIONS: tuple[Option, ...] = (
         "extra comma-separated host names/IPs for the --tls auto certificate",
         metavar="NAMES",
     ),
+    Option(
+        "upload_expiry",
+        "S3SERVER_UPLOAD_EXPIRY",
+        168.0,
+        "hours after which an unfinished multipart upload is aborted and its parts deleted (0: never)",
+        float,
+        "HOURS",
+    ),
+    Option(
+        "drives",
+        "S3SERVER_DRIVES",
+        (),
+        "a directory holding object replicas; repeat for several drives (default: DATA_DIR/storage)",
+        metavar="PATH",
+        flag="--drive",
+        repeatable=True,
+    ),
+    Option(
+        "replicas",
+        "S3SERVER_REPLICAS",
+        0,
+        "copies of each object, on distinct drives (0: min(3, number of drives))",
+        int,
+        "N",
+    ),
+    Option(
+        "reaper_interval",
+        "S3SERVER_REAPER_INTERVAL",
+        3600.0,
+        "seconds between passes of the reaper that removes unreferenced blobs",
+        float,
+        "SECONDS",
+    ),
+    Option(
+        "reaper_grace",
+        "S3SERVER_REAPER_GRACE",
+        3600.0,
+        "seconds an unreferenced blob or temporary file is left alone before the reaper removes it",
+        float,
+        "SECONDS",
+    ),
+    Option(
+        "enable_fault_injection",
+        "S3SERVER_ENABLE_FAULT_INJECTION",
+        False,
+        "let admins make metadata or drives fail and corrupt replicas via /_admin/faults (testing only)",
+        _bool,
+        "BOOL",
+        switch=True,
+    ),
     Option("log_level", "S3SERVER_LOG_LEVEL", "info", "debug, info, warning or error", metavar="LEVEL"),
     Option("access_log", "S3SERVER_ACCESS_LOG", True, "one log line per request (true/false)", _bool, "BOOL"),
 )
@@ -85,6 +154,8 @@ class Settings:
     address: str = "127.0.0.1"
     port: int = 7841
     data_dir: str = "./data"
+    metadata: str = ""  # empty: embedded SQLite
+    workers: int = 0  # 0: one per CPU core
     domain: str = ""
     region: str = "us-east-1"
     shutdown_timeout: float = 60.0
@@ -92,6 +163,12 @@ class Settings:
     tls_cert: str = ""
     tls_key: str = ""
     tls_hostnames: str = ""
+    upload_expiry: float = 168.0
+    drives: tuple[str, ...] = ()
+    replicas: int = 0
+    reaper_interval: float = 3600.0
+    reaper_grace: float = 3600.0
+    enable_fault_injection: bool = False
     log_level: str = "info"
     access_log: bool = True
     # Credentials are environment-only on purpose: never on a command line where `ps` shows them.
@@ -103,10 +180,18 @@ class Settings:
         return Path(self.data_dir)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags for every option; their defaults are None so that the environment can fill in."""
+def add_arguments(parser: argparse.ArgumentParser, only: Sequence[str] | None = None) -> None:
+    """Flags for every option (or the named ones); their defaults are None so that the environment
+    can fill in."""
     for opt in OPTIONS:
-        flag = "--" + opt.name.replace("_", "-")
+        if only is not None and opt.name not in only:
+            continue
+        flag = opt.flag or "--" + opt.name.replace("_", "-")
+        extra: dict[str, Any] = {}
+        if opt.repeatable:
+            extra["action"] = "append"
+        elif opt.switch:
+            extra.update(nargs="?", const=True)
         parser.add_argument(
             flag,
             dest=opt.name,
@@ -114,6 +199,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             type=opt.parse,
             metavar=opt.metavar,
             help=f"{opt.help} (env {opt.env}, default {opt.default})",
+            **extra,
         )
 
 
@@ -124,7 +210,9 @@ def resolve(args: argparse.Namespace | None = None, environ: dict[str, str] | No
     for opt in OPTIONS:
         flag_value = getattr(args, opt.name, None) if args is not None else None
         if flag_value is not None:
-            values[opt.name] = flag_value
+            values[opt.name] = tuple(flag_value) if opt.repeatable else flag_value
+        elif env.get(opt.env) and opt.repeatable:
+            values[opt.name] = tuple(opt.parse(v.strip()) for v in env[opt.env].split(",") if v.strip())
         elif env.get(opt.env):
             values[opt.name] = opt.parse(env[opt.env])
         else:

@@ -11,16 +11,25 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.support.postgres import postgres_cluster  # noqa: F401 - the shared session fixture
 from tests.support.server import RunningServer, start_server
 
 # Every integration test runs against each metadata backend listed here.
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
+
+
+def backend_args(request: pytest.FixtureRequest, backend: str) -> list[str]:
+    """The flags that put a test server on `backend`: a fresh PostgreSQL database for "postgres"."""
+    if backend == "postgres":
+        cluster = request.getfixturevalue("postgres_cluster")
+        return ["--metadata", cluster.create_database("server")]
+    return []
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     data_dir = tmp_path_factory.mktemp(f"server-{request.param}") / "data"
-    running = start_server(data_dir)
+    running = start_server(data_dir, args=backend_args(request, request.param))
     yield running
     code = running.stop()
     assert code == 0, f"server exited with {code}:\n{running.log()[-4000:]}"
@@ -30,7 +39,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def tls_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server speaking HTTPS with its `--tls auto` self-signed certificate."""
     data_dir = tmp_path_factory.mktemp(f"tls-server-{request.param}") / "data"
-    running = start_server(data_dir, args=["--tls", "auto"], scheme="https")
+    args = ["--tls", "auto", *backend_args(request, request.param)]
+    running = start_server(data_dir, args=args, scheme="https")
     yield running
     code = running.stop()
     assert code == 0, f"server exited with {code}:\n{running.log()[-4000:]}"

@@ -49,6 +49,15 @@ _ROWS: tuple[tuple[str, str, Level, tuple[str, ...], str | None, str], ...] = (
     ("GetBucketLocation", "GET", B, ("location",), None, ""),
     ("DeleteObjects", "POST", B, ("delete",), None, "s3:DeleteObject"),
     ("PostObject", "POST", B, (), None, "s3:PutObject"),
+    # S3 Object Lambda: POST /WriteGetObjectResponse, told apart from PostObject by its route header.
+    (
+        "WriteGetObjectResponse",
+        "POST",
+        B,
+        (),
+        "x-amz-request-route",
+        "s3-object-lambda:WriteGetObjectResponse",
+    ),
     ("GetBucketAcl", "GET", B, ("acl",), None, ""),
     ("PutBucketAcl", "PUT", B, ("acl",), None, ""),
     ("GetBucketCors", "GET", B, ("cors",), None, "s3:GetBucketCORS"),
@@ -143,6 +152,7 @@ _ROWS: tuple[tuple[str, str, Level, tuple[str, ...], str | None, str], ...] = (
     ("DeleteBucketMetadataConfiguration", "DELETE", B, ("metadataConfiguration",), None, ""),
     ("UpdateBucketMetadataInventoryTableConfiguration", "PUT", B, ("metadataInventoryTable",), None, ""),
     ("UpdateBucketMetadataJournalTableConfiguration", "PUT", B, ("metadataJournalTable",), None, ""),
+    ("UpdateBucketMetadataAnnotationTableConfiguration", "PUT", B, ("metadataAnnotationTable",), None, ""),
     ("GetBucketMetadataTableConfiguration", "GET", B, ("metadataTable",), None, ""),
     ("CreateBucketMetadataTableConfiguration", "POST", B, ("metadataTable",), None, ""),
     ("DeleteBucketMetadataTableConfiguration", "DELETE", B, ("metadataTable",), None, ""),
@@ -173,6 +183,10 @@ _ROWS: tuple[tuple[str, str, Level, tuple[str, ...], str | None, str], ...] = (
     ("GetObjectTorrent", "GET", OBJ, ("torrent",), None, ""),
     ("RenameObject", "PUT", OBJ, ("renameObject",), None, "s3:PutObject"),
     ("UpdateObjectEncryption", "PUT", OBJ, ("encryption",), None, "s3:PutObject"),
+    ("GetObjectAnnotation", "GET", OBJ, ("annotation", "annotationName"), None, ""),
+    ("ListObjectAnnotations", "GET", OBJ, ("annotation",), None, ""),
+    ("PutObjectAnnotation", "PUT", OBJ, ("annotation",), None, ""),
+    ("DeleteObjectAnnotation", "DELETE", OBJ, ("annotation",), None, ""),
 )
 
 OPERATIONS: tuple[Operation, ...] = tuple(

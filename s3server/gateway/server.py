@@ -26,6 +26,7 @@ from s3server.gateway.body import PlainBody, signed_payload_sha256
 from s3server.gateway.chunked import AwsChunkedBody, is_aws_chunked
 from s3server.gateway.sigv4 import parse_query
 from s3server.metadata.base import MetadataError
+from s3server.ops.admin import AdminApi, wants_admin
 from s3server.s3.context import Body, S3Request, S3Response, Services
 from s3server.s3.errors import S3Error
 from s3server.s3.handlers import HANDLERS
@@ -104,10 +105,13 @@ class Gateway:
         self.log_requests = settings.access_log
         self.services: Services  # bound at startup, once the layers are open
         self.in_flight = 0  # requests being handled, so shutdown can wait for them
+        self.admin: AdminApi | None = None  # the JSON API under /_admin/, bound at startup
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1
         try:
+            if self.admin is not None and wants_admin(request.raw_path, request.host or "", self.domain):
+                return await self.admin.handle(request)
             return await self._handle(request)
         finally:
             self.in_flight -= 1

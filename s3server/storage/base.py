@@ -1,10 +1,13 @@
 """The BlobStore protocol: immutable blobs of bytes named by UUID, written once, read by range.
 
 Writers are synchronous objects driven from a thread pool by the saga, so that hashing and disk I/O
-never run on the event loop; readers are async iterators of bytes.
+never run on the event loop; readers are async iterators of bytes. A reader never yields a byte it
+has not verified against the checksums recorded when the blob was written.
 
     Exception
-     └── StorageError     a drive failed; the saga answers 503 and nothing is acknowledged
+     └── StorageError         a drive failed; the saga answers 503 and nothing is acknowledged
+          ├── BlobNotFound     no such blob (deleted, or never committed)
+          └── BlobUnreadable   every replica of a blob is missing or corrupt where it was read
 """
 
 from __future__ import annotations
@@ -17,6 +20,14 @@ class StorageError(Exception):
     """Storage could not write or read a blob."""
 
 
+class BlobNotFound(StorageError):
+    """The storage index has no committed blob of that id."""
+
+
+class BlobUnreadable(StorageError):
+    """No replica could supply a verified copy of some block of the blob."""
+
+
 class BlobWriter(Protocol):
     """One blob being written. Not thread-safe: one call at a time, from any thread."""
 
@@ -25,8 +36,9 @@ class BlobWriter(Protocol):
 
     def write(self, data: bytes | bytearray | memoryview) -> None: ...
 
-    def commit(self) -> None:
-        """Make the blob durable (fsync data and directory entry) and visible under blob_id."""
+    def commit(self, md5_hex: str | None = None) -> None:
+        """Make the blob durable (fsync data and directory entry on every replica) and visible under
+        blob_id; `md5_hex` is the whole blob's MD5 as the caller computed it, kept in the index."""
 
     def abort(self) -> None:
         """Remove whatever was written; safe to call more than once and after a failure."""

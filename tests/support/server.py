@@ -60,8 +60,13 @@ def start_server(
     port: int | None = None,
     timeout: float = 30,
     scheme: str = "http",
+    workers: int = 1,
 ) -> RunningServer:
-    """`s3server serve --address 127.0.0.1 --port P --data-dir D` with the root credentials in the env."""
+    """`s3server serve --address 127.0.0.1 --port P --data-dir D` with the root credentials in the env.
+
+    One worker process unless `workers` (or a --workers in `args`) says otherwise, so that tests
+    which reach into one process's state (fault injection, caches) see the process that serves them.
+    """
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("S3SERVER_")}
@@ -74,6 +79,7 @@ def start_server(
     cmd = [
         sys.executable, "-m", "s3server", "serve",
         "--address", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
+        *([] if "--workers" in (args or []) else ["--workers", str(workers)]),
         *(args or []),
     ]
     process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=full_env)

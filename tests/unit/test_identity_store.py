@@ -1,15 +1,20 @@
-"""IdentityStore: users, access keys, the root bootstrap and the lookup cache."""
+"""The identity stores (SQLite and PostgreSQL): users, access keys, the root bootstrap and the cache.
+
+Every test that takes `make_store` or `ids` runs against both backends.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from s3server.identity.base import IdentityStoreBase
 from s3server.identity.model import (
     AccessKeyExists,
     Credential,
@@ -21,16 +26,35 @@ from s3server.identity.model import (
     ProtectedUser,
     UserExists,
 )
+from s3server.identity.postgres import PostgresIdentityStore
 from s3server.identity.store import IdentityStore, generate_access_key, generate_secret_key
 from s3server.metadata.base import MetadataError
+from s3server.metadata.postgres import PostgresMetadataStore
+from s3server.pgdb import PgDatabase
+from tests.support.postgres import PostgresCluster
 
 ROOT_KEY = "rootaccess"
 ROOT_SECRET = "rootsecret123"
 
 
+StoreFactory = Callable[..., IdentityStoreBase]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """Makes stores on one fresh database; two made by it share their data, like two processes."""
+    if request.param == "sqlite":
+        yield lambda **options: IdentityStore(tmp_path / "identity.db", **options)
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    dsn = cluster.create_database("identity")
+    yield lambda **options: PostgresIdentityStore(dsn, **options)
+    cluster.drop_database(dsn)
+
+
 @pytest.fixture
-async def ids(tmp_path: Path) -> AsyncIterator[IdentityStore]:
-    store = IdentityStore(tmp_path / "identity.db")
+async def ids(make_store: StoreFactory) -> AsyncIterator[IdentityStoreBase]:
+    store = make_store()
     await store.open()
     try:
         yield store
@@ -48,7 +72,7 @@ def test_generated_keys_are_aws_shaped() -> None:
     assert generate_secret_key() != secret
 
 
-async def test_ensure_root(ids: IdentityStore) -> None:
+async def test_ensure_root(ids: IdentityStoreBase) -> None:
     cred = await ids.ensure_root(ROOT_KEY, ROOT_SECRET)
     assert cred == Credential(ROOT_KEY, ROOT_SECRET, "root", is_admin=True, active=True)
     assert await ids.lookup(ROOT_KEY) == cred
@@ -67,7 +91,7 @@ async def test_ensure_root(ids: IdentityStore) -> None:
     assert found is not None and found.secret_key == "another-secret"
 
 
-async def test_ensure_root_rotates_the_key(ids: IdentityStore) -> None:
+async def test_ensure_root_rotates_the_key(ids: IdentityStoreBase) -> None:
     await ids.ensure_root(ROOT_KEY, ROOT_SECRET)
     assert await ids.lookup(ROOT_KEY) is not None  # now cached
     await ids.ensure_root("newroot", "newsecret123")
@@ -76,7 +100,7 @@ async def test_ensure_root_rotates_the_key(ids: IdentityStore) -> None:
     assert [c.access_key for c in await ids.list_access_keys("root")] == ["newroot"]
 
 
-async def test_ensure_root_refuses_another_users_key(ids: IdentityStore) -> None:
+async def test_ensure_root_refuses_another_users_key(ids: IdentityStoreBase) -> None:
     await ids.create_user("alice")
     await ids.create_access_key("alice", "alicekey", "alicesecret")
     with pytest.raises(AccessKeyExists):
@@ -84,16 +108,15 @@ async def test_ensure_root_refuses_another_users_key(ids: IdentityStore) -> None
     assert (await ids.lookup("alicekey")) == Credential("alicekey", "alicesecret", "alice", False, True)
 
 
-async def test_root_survives_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "identity.db"
-    first = IdentityStore(path)
+async def test_root_survives_reopen(make_store: StoreFactory) -> None:
+    first = make_store()
     await first.open()
     await first.ensure_root(ROOT_KEY, ROOT_SECRET)
     await first.create_user("alice")
     alice = await first.create_access_key("alice")
     await first.close()
 
-    second = IdentityStore(path)
+    second = make_store()
     await second.open()
     try:
         assert await second.lookup(ROOT_KEY) == Credential(ROOT_KEY, ROOT_SECRET, "root", True, True)
@@ -103,7 +126,7 @@ async def test_root_survives_reopen(tmp_path: Path) -> None:
         await second.close()
 
 
-async def test_users(ids: IdentityStore) -> None:
+async def test_users(ids: IdentityStoreBase) -> None:
     alice = await ids.create_user("alice")
     assert alice.name == "alice" and not alice.is_admin
     admin = await ids.create_user("ops.admin@example", is_admin=True)
@@ -124,19 +147,19 @@ async def test_users(ids: IdentityStore) -> None:
 
 
 @pytest.mark.parametrize("name", ["", "has space", "slash/y", "x" * 65, "ünï"])
-async def test_invalid_user_names(ids: IdentityStore, name: str) -> None:
+async def test_invalid_user_names(ids: IdentityStoreBase, name: str) -> None:
     with pytest.raises(InvalidIdentityName):
         await ids.create_user(name)
 
 
-async def test_root_cannot_be_deleted(ids: IdentityStore) -> None:
+async def test_root_cannot_be_deleted(ids: IdentityStoreBase) -> None:
     await ids.ensure_root(ROOT_KEY, ROOT_SECRET)
     with pytest.raises(ProtectedUser):
         await ids.delete_user("root")
     assert await ids.lookup(ROOT_KEY) is not None
 
 
-async def test_access_keys(ids: IdentityStore) -> None:
+async def test_access_keys(ids: IdentityStoreBase) -> None:
     await ids.create_user("alice")
     await ids.create_user("bob", is_admin=True)
     generated = await ids.create_access_key("alice")
@@ -170,7 +193,7 @@ async def test_access_keys(ids: IdentityStore) -> None:
     assert await ids.lookup("missing") is None
 
 
-async def test_deactivate_and_delete_invalidate_the_cache(ids: IdentityStore) -> None:
+async def test_deactivate_and_delete_invalidate_the_cache(ids: IdentityStoreBase) -> None:
     await ids.create_user("alice")
     cred = await ids.create_access_key("alice", "alicekey", "alicesecret")
     assert await ids.lookup("alicekey") == cred  # cached from here on
@@ -190,7 +213,7 @@ async def test_deactivate_and_delete_invalidate_the_cache(ids: IdentityStore) ->
         await ids.set_access_key_active("alicekey", True)
 
 
-async def test_deleting_a_user_removes_their_keys(ids: IdentityStore) -> None:
+async def test_deleting_a_user_removes_their_keys(ids: IdentityStoreBase) -> None:
     await ids.create_user("alice")
     cred = await ids.create_access_key("alice")
     assert await ids.lookup(cred.access_key) == cred
@@ -199,28 +222,50 @@ async def test_deleting_a_user_removes_their_keys(ids: IdentityStore) -> None:
     assert await ids.list_access_keys() == []
 
 
-async def test_lookup_is_cached(ids: IdentityStore) -> None:
+async def test_lookup_is_cached(ids: IdentityStoreBase, monkeypatch: pytest.MonkeyPatch) -> None:
     await ids.create_user("alice")
     cred = await ids.create_access_key("alice")
     assert await ids.lookup(cred.access_key) == cred
     reads = 0
+    fetch = ids._fetch_credential
 
-    def trace(sql: str) -> None:
+    async def counting(access_key: str) -> Any:
         nonlocal reads
-        reads += sql.lstrip().upper().startswith("SELECT")
+        reads += 1
+        return await fetch(access_key)
 
-    ids.db.set_trace_callback(trace)
+    monkeypatch.setattr(ids, "_fetch_credential", counting)
     for _ in range(100):
         assert await ids.lookup(cred.access_key) == cred
-    ids.db.set_trace_callback(None)
     assert reads == 0
 
 
-async def test_other_process_changes_seen_after_ttl(tmp_path: Path) -> None:
-    """Two stores on one file, as two server processes would be: the cache is bounded by its TTL."""
-    path = tmp_path / "identity.db"
-    writer = IdentityStore(path)
-    reader = IdentityStore(path, cache_ttl=0.2)
+async def test_sqlite_lookup_is_cached_without_statements(tmp_path: Path) -> None:
+    ids = IdentityStore(tmp_path / "identity.db")
+    await ids.open()
+    try:
+        await ids.create_user("alice")
+        cred = await ids.create_access_key("alice")
+        assert await ids.lookup(cred.access_key) == cred
+        reads = 0
+
+        def trace(sql: str) -> None:
+            nonlocal reads
+            reads += sql.lstrip().upper().startswith("SELECT")
+
+        ids.db.set_trace_callback(trace)
+        for _ in range(100):
+            assert await ids.lookup(cred.access_key) == cred
+        ids.db.set_trace_callback(None)
+        assert reads == 0
+    finally:
+        await ids.close()
+
+
+async def test_other_process_changes_seen_after_ttl(make_store: StoreFactory) -> None:
+    """Two stores on one database, as two server processes would be: the cache is bounded by its TTL."""
+    writer = make_store()
+    reader = make_store(cache_ttl=0.2)
     await writer.open()
     await reader.open()
     try:
@@ -244,3 +289,32 @@ async def test_backend_failure_is_unavailable(tmp_path: Path) -> None:
         await store.open()
     assert isinstance(err.value, MetadataError) and isinstance(err.value, IdentityError)
     assert isinstance(err.value.__cause__, sqlite3.DatabaseError)
+
+
+async def test_postgres_failure_is_unavailable(postgres_cluster: PostgresCluster) -> None:
+    """A database that does not exist (or a server that is down) is IdentityUnavailable, quickly."""
+    dsn = postgres_cluster.dsn("no_such_database")
+    store = PostgresIdentityStore(PgDatabase(dsn, timeout=5.0))
+    with pytest.raises(IdentityUnavailable) as err:
+        await store.open()
+    assert isinstance(err.value, MetadataError) and isinstance(err.value, IdentityError)
+
+
+async def test_postgres_identity_shares_the_metadata_pool(postgres_cluster: PostgresCluster) -> None:
+    """One PgDatabase serves both stores; the pool closes when the last of them closes."""
+    dsn = postgres_cluster.create_database("shared")
+    db = PgDatabase(dsn)
+    meta = PostgresMetadataStore(db)
+    ids = PostgresIdentityStore(db)
+    await meta.open()
+    await ids.open()
+    try:
+        await ids.ensure_root(ROOT_KEY, ROOT_SECRET)
+        await meta.close()
+        assert db.is_open
+        assert await ids.lookup(ROOT_KEY) is not None
+        assert await ids.schema_version() == 1
+    finally:
+        await ids.close()
+        postgres_cluster.drop_database(dsn)
+    assert not db.is_open

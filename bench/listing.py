@@ -1,0 +1,163 @@
+"""ListObjectsV2 page latency over buckets of 10,000 and 1,000,000 keys, on both metadata backends.
+
+The buckets are filled directly through the MetadataStore API (many concurrent put_object calls; no
+HTTP, no blobs: listing reads metadata only), then a fresh `s3server serve` answers the listings
+over HTTP. Both buckets hold 1,000 "directories", so a delimiter listing of the root returns one full
+page of 1,000 common prefixes from each; the big bucket just has 100 times more keys under each. A
+listing whose cost grows with the bucket shows up as a larger p50 for the 1,000,000-key bucket.
+
+    python -m bench listing [--backends sqlite,postgres] [--sizes 10000,1000000] [--pages 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from s3server.metadata.base import Bucket, ObjectRecord, Segment
+from s3server.metadata.postgres import PostgresMetadataStore
+from s3server.metadata.sqlite import SqliteMetadataStore
+from tests.support.aioclient import S3Client
+from tests.support.postgres import running_cluster
+from tests.support.server import RunningServer, start_server
+
+DIRECTORIES = 1000
+WIDTH = 256  # put_object calls in flight while filling
+
+
+def key_of(i: int, size: int) -> str:
+    per_directory = size // DIRECTORIES
+    return f"dir{i // per_directory:04d}/file{i % per_directory:06d}.dat"
+
+
+async def fill(store: SqliteMetadataStore | PostgresMetadataStore, bucket: str, size: int) -> float:
+    """Create `bucket` with `size` keys; returns the rate (keys/s)."""
+    await store.create_bucket(Bucket(bucket, "root", "us-east-1", datetime.now(UTC)))
+    now = datetime.now(UTC)
+    keys = iter(range(size))
+    started = time.perf_counter()
+
+    async def writer() -> None:
+        for i in keys:
+            key = key_of(i, size)
+            await store.put_object(
+                ObjectRecord(
+                    bucket, key, 4096, "0" * 32, now, [Segment(f"bench-{bucket}-{i}", 4096)], owner="root"
+                )
+            )
+            if i and i % 100_000 == 0:
+                print(f"  {bucket}: {i:,} keys, {i / (time.perf_counter() - started):,.0f}/s", flush=True)
+
+    await asyncio.gather(*(writer() for _ in range(WIDTH)))
+    return size / (time.perf_counter() - started)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+async def measure(client: S3Client, bucket: str, size: int, pages: int, delimiter: bool) -> list[float]:
+    """Latencies (s) of `pages` ListObjectsV2 requests of up to 1,000 entries."""
+    rng = random.Random(size)
+    latencies: list[float] = []
+    for _ in range(pages):
+        query = "list-type=2&max-keys=1000&encoding-type=url"
+        if delimiter:
+            query += "&delimiter=%2F"
+        else:  # a page starting anywhere in the bucket
+            query += "&start-after=" + quote(key_of(rng.randrange(size - 1000), size), safe="")
+        started = time.perf_counter()
+        reply = await client.request("GET", f"/{bucket}?{query}")
+        latencies.append(time.perf_counter() - started)
+        if reply.status != 200:
+            raise RuntimeError(f"ListObjectsV2 {bucket}: {reply.status} {reply.body[:200]!r}")
+        entries = reply.body.count(b"<Contents>") + reply.body.count(b"<CommonPrefixes>")
+        if entries != 1000:
+            raise RuntimeError(f"ListObjectsV2 {bucket} returned {entries} entries, not 1000")
+    return latencies
+
+
+@contextlib.contextmanager
+def backend(name: str, base: Path) -> Iterator[tuple[list[str], SqliteMetadataStore | PostgresMetadataStore]]:
+    """(server flags, an unopened store) for a backend, with its PostgreSQL server when needed."""
+    if name == "sqlite":
+        yield [], SqliteMetadataStore(base / "data" / "metadata.db")
+        return
+    with running_cluster() as cluster:
+        url = cluster.create_database("listing")
+        yield ["--metadata", url], PostgresMetadataStore(url)
+
+
+async def fill_all(store: SqliteMetadataStore | PostgresMetadataStore, sizes: list[int]) -> None:
+    await store.open()
+    try:
+        for size in sizes:
+            rate = await fill(store, f"keys-{size}", size)
+            print(f"  filled keys-{size}: {size:,} keys at {rate:,.0f}/s", flush=True)
+    finally:
+        await store.close()
+
+
+async def measure_all(
+    server: RunningServer, sizes: list[int], pages: int
+) -> list[tuple[int, str, list[float]]]:
+    results = []
+    async with S3Client(server, connections=4) as client:
+        for size in sizes:
+            for delimiter in (False, True):
+                await measure(client, f"keys-{size}", size, 10, delimiter)  # warm caches and plans
+                latencies = await measure(client, f"keys-{size}", size, pages, delimiter)
+                results.append((size, "delimiter /" if delimiter else "no delimiter", latencies))
+    return results
+
+
+def run(backends: list[str], sizes: list[int], pages: int) -> None:
+    lines = []
+    for name in backends:
+        with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
+            base = Path(tmp)
+            (base / "data").mkdir()
+            with backend(name, base) as (args, store):
+                print(f"{name}: filling {', '.join(f'{s:,}' for s in sizes)} keys", flush=True)
+                asyncio.run(fill_all(store, sizes))
+                server = start_server(base / "data", args=args, env={"S3SERVER_ACCESS_LOG": "false"})
+                try:
+                    for size, kind, latencies in asyncio.run(measure_all(server, sizes, pages)):
+                        p50 = statistics.median(latencies) * 1000
+                        p99 = percentile(latencies, 0.99) * 1000
+                        lines.append(
+                            f"{name:<9} {size:>10,} keys  {kind:<13} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms"
+                            f"  ({len(latencies)} pages)"
+                        )
+                        print(lines[-1], flush=True)
+                finally:
+                    server.stop()
+    print("\nListObjectsV2, 1,000 entries per page:")
+    for line in lines:
+        print(line)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--sizes", default="10000,1000000", help="bucket sizes (multiples of 1,000)")
+    parser.add_argument("--pages", type=int, default=200, help="pages measured per case")
+    args = parser.parse_args(argv)
+    run(args.backends.split(","), [int(s) for s in args.sizes.split(",")], args.pages)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""The S3 operations s3server supports, by AWS's name, with what is partial about each.
+
+`SUPPORTED` names exactly the operations that have a handler (tests/unit/test_compat_drift.py checks
+both directions), so a handler cannot land unlisted and a claim cannot outlive its handler. Every other
+row of the router's table answers 501 NotImplemented.
+"""
+
+from __future__ import annotations
+
+# Operation → what a client should know (empty when it behaves as AWS documents it).
+SUPPORTED: dict[str, str] = {
+    # -- service and buckets
+    "ListBuckets": "prefix, max-buckets and continuation-token paging",
+    "CreateBucket": "LocationConstraint becomes the bucket's region; ACL, object-lock and ownership "
+    "headers are not applied",
+    "HeadBucket": "",
+    "DeleteBucket": "BucketNotEmpty while objects remain; uploads in progress are aborted with it",
+    "GetBucketLocation": "",
+    # -- objects
+    "PutObject": "Content-MD5, signed payload SHA-256 and one flexible checksum verified (header or "
+    "aws-chunked trailer); If-None-Match/If-Match; x-amz-tagging; no versioning, ACLs or "
+    "server-side encryption",
+    "GetObject": "one byte range, partNumber, conditional headers, response-* overrides, x-amz-checksum-mode",
+    "HeadObject": "as GetObject, without the body",
+    "DeleteObject": "no versioning: always deletes the one current object",
+    "DeleteObjects": "up to 1000 keys; needs Content-MD5 or a flexible checksum, as AWS does",
+    "CopyObject": "within and across buckets; metadata and tagging directives; bytes are copied, "
+    "never shared",
+    "GetObjectAttributes": "ETag, Checksum, ObjectParts, StorageClass, ObjectSize",
+    "GetObjectTagging": "",
+    "PutObjectTagging": "",
+    "DeleteObjectTagging": "",
+    # -- listing
+    "ListObjects": "prefix, delimiter, marker, max-keys, encoding-type=url; UTF-8 byte order",
+    "ListObjectsV2": "prefix, delimiter, continuation-token, start-after, fetch-owner, "
+    "encoding-type=url; UTF-8 byte order",
+    # -- multipart
+    "CreateMultipartUpload": "x-amz-checksum-algorithm with COMPOSITE or FULL_OBJECT checksum type",
+    "UploadPart": "",
+    "UploadPartCopy": "x-amz-copy-source-range",
+    "CompleteMultipartUpload": "parts of at least 5 MiB but the last; multipart ETag `md5-of-md5s-N`",
+    "AbortMultipartUpload": "",
+    "ListParts": "",
+    "ListMultipartUploads": "",
+}
+
+# Operations in botocore's model whose request is, on the wire, the request of another row of the
+# router's table (same method, path and sub-resource): the server answers them as that row.
+SAME_REQUEST_AS: dict[str, str] = {
+    "GetBucketLifecycle": "GetBucketLifecycleConfiguration",  # deprecated name
+    "PutBucketLifecycle": "PutBucketLifecycleConfiguration",  # deprecated name
+    "GetBucketNotification": "GetBucketNotificationConfiguration",  # deprecated name
+    "PutBucketNotification": "PutBucketNotificationConfiguration",  # deprecated name
+    "ListDirectoryBuckets": "ListBuckets",  # S3 Express One Zone's control endpoint only
+}
+
+# Router rows that botocore's model does not define, with AWS's documentation of them.
+BEYOND_MODEL: dict[str, str] = {
+    "PostObject": "browser-based uploads with an HTML form (POST policy); in AWS's API reference, "
+    "not in botocore's model",
+}

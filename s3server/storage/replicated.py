@@ -1,0 +1,837 @@
+"""Blobs replicated across drives, with per-block checksums verified on every read.
+
+Write: one pass over the incoming stream; each piece is hashed once (xxh3-64 per 1 MiB block) and
+written to a temporary file on each of the N drives the blob ranks highest on (rendezvous hashing).
+commit() fsyncs every replica (in parallel), renames each into place, fsyncs the directories, and only
+then records the blob in the storage index. A replica that fails while writing is dropped as long as
+a majority remains (the index lists the replicas actually written; scrub tops the blob up later).
+
+Read: whole blocks, aligned to block boundaries, each verified against the index before any of its
+bytes leave; a missing, unreadable or corrupt replica fails over to the next one mid-stream and is
+repaired in the background from the good copies. When no replica has a good copy of a block the
+read raises BlobUnreadable: before the first byte the client gets a 503, after it the connection is
+cut; never wrong bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import xxhash
+
+from s3server.storage.base import BlobNotFound, BlobUnreadable, StorageError
+from s3server.storage.drives import Drive, is_blob_id, open_drives, rank
+from s3server.storage.index import BLOCK_SIZE, BlobInfo, StorageIndex, block_digest
+
+log = logging.getLogger("s3server.storage")
+
+T = TypeVar("T")
+
+CACHE_ENTRIES = 16384  # index rows kept in memory for GETs (rows never change, except replica lists)
+REPAIRS_AT_ONCE = 2
+HOPELESS_SECONDS = 600.0  # after a failed repair, reads of that blob do not trigger another for a while
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _unlink(path: str | None) -> None:
+    if path:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+class _Target:
+    """One replica being written."""
+
+    __slots__ = ("drive", "fd", "final", "tmp")
+
+    def __init__(self, drive: Drive) -> None:
+        self.drive = drive
+        self.tmp: str | None = None
+        self.fd: int | None = None
+        self.final: str | None = None
+
+
+class ReplicatedWriter:
+    """Writes one blob to its replicas; see the module docstring for the commit protocol."""
+
+    def __init__(self, store: ReplicatedBlobStore, blob_id: str, drives: Sequence[Drive]) -> None:
+        self.blob_id = blob_id
+        self.size = 0
+        self._store = store
+        self._targets = [_Target(d) for d in drives]
+        self._opened = False
+        self._finished = False
+        self._hasher = xxhash.xxh3_64()
+        self._fill = 0
+        self._digests = bytearray()
+        # commit() and abort() may overlap when a request is cancelled mid-commit: abort then waits
+        # and finds the blob committed (an unreferenced blob the reaper removes later).
+        self._lock = threading.Lock()
+
+    @property
+    def replicas(self) -> tuple[str, ...]:
+        return tuple(t.drive.drive_id for t in self._targets)
+
+    def _open(self) -> None:
+        self._opened = True
+        for target in list(self._targets):
+            target.tmp = target.drive.new_tmp_path(self.blob_id)
+            try:
+                target.fd = target.drive.create(target.tmp)
+            except OSError as exc:
+                target.tmp = None
+                self._drop(target, exc)
+            else:
+                self._store.live_tmp.add(target.tmp)
+        self._check_quorum()
+
+    def _drop(self, target: _Target, exc: BaseException) -> None:
+        log.warning("blob %s: dropping the replica on %s: %s", self.blob_id, target.drive, exc)
+        self._discard(target)
+        self._targets.remove(target)
+
+    def _discard(self, target: _Target) -> None:
+        _close(target.fd)
+        target.fd = None
+        if target.tmp is not None:
+            _unlink(target.tmp)
+            self._store.live_tmp.discard(target.tmp)
+            target.tmp = None
+        if target.final is not None:
+            _unlink(target.final)
+            target.final = None
+
+    def _check_quorum(self) -> None:
+        if len(self._targets) < self._store.write_quorum:
+            self._abort()
+            raise StorageError(
+                f"blob {self.blob_id}: only {len(self._targets)} of {self._store.replicas} replicas could be "
+                f"written (at least {self._store.write_quorum} needed)"
+            )
+
+    def _hash(self, view: memoryview) -> None:
+        pos, n = 0, len(view)
+        while pos < n:
+            take = min(BLOCK_SIZE - self._fill, n - pos)
+            self._hasher.update(view[pos : pos + take])
+            self._fill += take
+            pos += take
+            if self._fill == BLOCK_SIZE:
+                self._digests += self._hasher.digest()
+                self._hasher.reset()
+                self._fill = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._finished:
+            raise StorageError(f"blob {self.blob_id} is already committed or aborted")
+        if not self._opened:
+            self._open()
+        view = memoryview(data)
+        self._hash(view)
+        for target in list(self._targets):
+            try:
+                target.drive.write(target.fd, view)  # type: ignore[arg-type]
+            except OSError as exc:
+                self._drop(target, exc)
+        self._check_quorum()
+        self.size += len(view)
+
+    def _on_every_target(self, step: Callable[[_Target], None]) -> None:
+        """Run `step` for each replica, in parallel when there are several; failed replicas are dropped."""
+        targets = list(self._targets)
+        if len(targets) == 1:
+            outcomes: list[BaseException | None] = [None]
+            try:
+                step(targets[0])
+            except OSError as exc:
+                outcomes[0] = exc
+        else:
+            futures = [self._store.fanout.submit(step, t) for t in targets[1:]]
+            outcomes = []
+            try:
+                step(targets[0])
+                outcomes.append(None)
+            except OSError as exc:
+                outcomes.append(exc)
+            for future in futures:
+                exc = future.exception()
+                if exc is not None and not isinstance(exc, OSError):
+                    raise exc
+                outcomes.append(exc)
+        for target, exc in zip(targets, outcomes, strict=True):
+            if exc is not None:
+                self._drop(target, exc)
+        self._check_quorum()
+
+    def commit(self, md5_hex: str | None = None) -> None:
+        with self._lock:
+            self._commit(md5_hex)
+
+    def _commit(self, md5_hex: str | None) -> None:
+        if self._finished:
+            raise StorageError(f"blob {self.blob_id} is already committed or aborted")
+        try:
+            if not self._opened:
+                self._open()
+            if self._fill:
+                self._digests += self._hasher.digest()
+
+            def sync(target: _Target) -> None:
+                target.drive.sync(target.fd)  # type: ignore[arg-type]
+                os.close(target.fd)  # type: ignore[arg-type]
+                target.fd = None
+
+            def publish(target: _Target) -> None:
+                assert target.tmp is not None
+                target.final = target.drive.publish(target.tmp, self.blob_id)
+                self._store.live_tmp.discard(target.tmp)
+                target.tmp = None
+
+            self._on_every_target(sync)
+            self._on_every_target(publish)
+            info = BlobInfo(
+                blob_id=self.blob_id,
+                size=self.size,
+                md5=md5_hex,
+                block_size=BLOCK_SIZE,
+                blocks=bytes(self._digests),
+                replicas=self.replicas,
+                created=time.time(),
+            )
+            self._store.blocking(self._store.index.insert(info))
+        except BaseException as exc:
+            self._abort()
+            if isinstance(exc, OSError):
+                raise StorageError(f"commit of blob {self.blob_id} failed: {exc}") from exc
+            raise
+        self._finished = True
+        self._store.remember(info)
+
+    def abort(self) -> None:
+        with self._lock:
+            self._abort()
+
+    def _abort(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        for target in self._targets:
+            self._discard(target)
+
+
+class _Reader:
+    """Verified blocks of one blob, failing over between replicas; runs on worker threads."""
+
+    def __init__(self, store: ReplicatedBlobStore, info: BlobInfo) -> None:
+        self.info = info
+        self.drives = [store.by_id.get(d) for d in info.replicas]
+        self.fds: dict[int, int] = {}
+        self.dead: set[int] = set()  # replicas that could not be opened or read at all
+        self.current = 0
+        self.bad: list[str] = []  # what went wrong, for the log and the repair
+
+    def block(self, b: int) -> bytes:
+        info = self.info
+        want = info.block_length(b)
+        offset = b * info.block_size
+        expected = info.digest(b)
+        n = len(self.drives)
+        for k in range(n):
+            i = (self.current + k) % n
+            drive = self.drives[i]
+            if i in self.dead:
+                continue
+            if drive is None:
+                self.dead.add(i)
+                self.bad.append(f"replica {info.replicas[i]} is on a drive that is not configured")
+                continue
+            try:
+                fd = self.fds.get(i)
+                if fd is None:
+                    fd = drive.open_read(info.blob_id)
+                    self.fds[i] = fd
+                data = drive.pread(fd, want, offset)
+            except OSError as exc:
+                self.dead.add(i)
+                self.bad.append(f"replica on {drive}: {exc}")
+                continue
+            if len(data) != want or block_digest(data) != expected:
+                self.bad.append(f"replica on {drive}: block {b} fails its checksum")
+                continue
+            self.current = i
+            return data
+        raise BlobUnreadable(f"blob {info.blob_id}: no replica has a good copy of block {b}")
+
+    def range(self, offset: int, length: int) -> bytes:
+        bs = self.info.block_size
+        out = bytearray()
+        pos, end = offset, offset + length
+        while pos < end:
+            b = pos // bs
+            data = self.block(b)
+            start = pos - b * bs
+            piece = data[start : min(len(data), end - b * bs)]
+            out += piece
+            pos += len(piece)
+        return bytes(out)
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            _close(fd)
+        self.fds.clear()
+
+
+@dataclass
+class Verdict:
+    """What checking one blob found, and did."""
+
+    blob_id: str
+    # "ok"; "repaired"; "degraded" (every block has a good copy, but fewer good replicas than wanted
+    # remain and none could be written); "unrecoverable" (some block has no good copy anywhere)
+    status: str
+    problems: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)  # drive ids that received a fresh replica
+
+
+class ReplicatedBlobStore:
+    """A BlobStore over several local drives with a SQLite storage index."""
+
+    def __init__(
+        self,
+        index_path: Path,
+        drive_paths: Sequence[Path],
+        replicas: int,
+        executor: Executor | None = None,
+        *,
+        fsync: bool = True,
+        drive_factory: Callable[..., Drive] = Drive,
+    ) -> None:
+        if not drive_paths:
+            raise ValueError("at least one drive is needed")
+        if not 1 <= replicas <= len(drive_paths):
+            raise ValueError(
+                f"--replicas {replicas} needs between 1 and {len(drive_paths)} (the number of drives)"
+            )
+        self.index = StorageIndex(index_path)
+        self.drive_paths = [Path(p) for p in drive_paths]
+        self.replicas = replicas
+        self.write_quorum = replicas // 2 + 1
+        self.fsync = fsync
+        self.drives: list[Drive] = []
+        self.by_id: dict[str, Drive] = {}
+        self.live_tmp: set[str] = set()  # temporary files of writers in this process
+        self._executor = executor
+        self._own_executor: ThreadPoolExecutor | None = None
+        self._drive_factory = drive_factory
+        self._cache: dict[str, BlobInfo] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._repairing: set[str] = set()
+        self._hopeless: dict[str, float] = {}  # blob id -> when a repair last found it unrecoverable
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._repair_slots = asyncio.Semaphore(REPAIRS_AT_ONCE)
+        self.fanout = ThreadPoolExecutor(
+            max_workers=min(64, 8 * len(drive_paths)), thread_name_prefix="s3rep"
+        )
+
+    # -- lifecycle
+
+    async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        if self._executor is None:
+            self._own_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3blob")
+            self._executor = self._own_executor
+        await self.index.open()
+        try:
+            known = await self.index.drives()
+            self.drives = await self.run(
+                open_drives, self.drive_paths, known, fsync=self.fsync, factory=self._drive_factory
+            )
+            await self.index.record_drives([(d.drive_id, str(d.path)) for d in self.drives])
+        except BaseException:
+            await self.index.close()
+            raise
+        self.by_id = {d.drive_id: d for d in self.drives}
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        await self.index.close()
+        self.fanout.shutdown(wait=True)
+        if self._own_executor is not None:
+            self._own_executor.shutdown(wait=True)
+
+    # -- plumbing
+
+    async def run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        loop = asyncio.get_running_loop()
+        if kwargs:
+            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def blocking(self, coro: Awaitable[T]) -> T:
+        """Run an index coroutine from a worker thread and wait for it."""
+        assert self._loop is not None
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError("blocking index call on the event loop thread")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()  # type: ignore[arg-type]
+
+    def remember(self, info: BlobInfo) -> None:
+        cache = self._cache
+        cache[info.blob_id] = info
+        if len(cache) > CACHE_ENTRIES:
+            del cache[next(iter(cache))]
+
+    async def info(self, blob_id: str) -> BlobInfo:
+        """The blob's index row (cached); BlobNotFound when there is none."""
+        found = self._cache.get(blob_id)
+        if found is not None:
+            return found
+        found = await self.index.get(blob_id)
+        if found is None:
+            found = await self._reindex(blob_id)
+        if found is None or found.state != "committed":
+            raise BlobNotFound(f"blob {blob_id} does not exist")
+        self.remember(found)
+        return found
+
+    async def _reindex(self, blob_id: str) -> BlobInfo | None:
+        """Index replica files that have no row (lost in a power cut, see index.py). Only blobs that
+        metadata references are ever read, and deletion unlinks files before dropping the row, so a
+        file found here belongs to a live object."""
+        if not is_blob_id(blob_id):
+            return None
+        holders = await self.run(
+            lambda: [d.drive_id for d in self.drives if os.path.exists(d.path_of(blob_id))]
+        )
+        if not holders:
+            return None
+        info = await self.run(self.adopt, blob_id, holders)
+        if info is None:
+            return None
+        log.warning("blob %s had no index row: indexed it again from its replica files", blob_id)
+        await self.index.insert(info, on_conflict="IGNORE")
+        return await self.index.get(blob_id)
+
+    def drive(self, key: str | int) -> Drive:
+        """A configured drive by position, id or path."""
+        if isinstance(key, int) or key.isdigit():
+            if 0 <= int(key) < len(self.drives):
+                return self.drives[int(key)]
+            raise KeyError(key)
+        for drive in self.drives:
+            if key == drive.drive_id or Path(key).absolute() == drive.path:
+                return drive
+        raise KeyError(key)
+
+    # -- writing
+
+    def new_writer(self) -> ReplicatedWriter:
+        blob_id = uuid.uuid4().hex
+        ranked = rank(blob_id, self.drives)
+        chosen = [d for d in ranked if d.online][: self.replicas]
+        return ReplicatedWriter(self, blob_id, chosen)
+
+    # -- reading
+
+    @staticmethod
+    def _check_range(info: BlobInfo, offset: int, length: int) -> None:
+        if offset < 0 or length < 0 or offset + length > info.size:
+            raise StorageError(f"blob {info.blob_id} has {info.size} bytes, not {offset}+{length}")
+
+    async def _after_failure(self, info: BlobInfo, reader: _Reader, exc: BlobUnreadable) -> StorageError:
+        """Tell a deleted blob (row gone, or being deleted) from a damaged one."""
+        row = await self.index.get(info.blob_id)
+        if row is None or row.state != "committed":
+            self._cache.pop(info.blob_id, None)
+            return BlobNotFound(f"blob {info.blob_id} does not exist")
+        log.error("%s (%s)", exc, "; ".join(reader.bad))
+        return exc
+
+    def _note(self, info: BlobInfo, reader: _Reader, reported: int) -> int:
+        """Log new replica failures and schedule the repair once; returns how many were reported."""
+        if len(reader.bad) > reported:
+            for problem in reader.bad[reported:]:
+                log.warning("blob %s: %s", info.blob_id, problem)
+            self.repair_later(info.blob_id)
+        return len(reader.bad)
+
+    async def read(self, blob_id: str, offset: int, length: int) -> AsyncIterator[bytes]:
+        info = await self.info(blob_id)
+        self._check_range(info, offset, length)
+        reader = _Reader(self, info)
+        reported = 0
+        bs = info.block_size
+        try:
+            pos, end = offset, offset + length
+            while pos < end:
+                b = pos // bs
+                try:
+                    data = await self.run(reader.block, b)
+                except BlobUnreadable as exc:
+                    self._note(info, reader, reported)
+                    raise await self._after_failure(info, reader, exc) from None
+                reported = self._note(info, reader, reported)
+                start = pos - b * bs
+                stop = min(len(data), end - b * bs)
+                piece = data if start == 0 and stop == len(data) else data[start:stop]
+                pos += len(piece)
+                yield piece
+        finally:
+            reader.close()
+
+    async def read_small(self, blob_id: str, offset: int, length: int) -> bytes:
+        info = await self.info(blob_id)
+        self._check_range(info, offset, length)
+        reader = _Reader(self, info)
+        try:
+            data = await self.run(reader.range, offset, length)
+        except BlobUnreadable as exc:
+            self._note(info, reader, 0)
+            raise await self._after_failure(info, reader, exc) from None
+        finally:
+            reader.close()
+        self._note(info, reader, 0)
+        return data
+
+    # -- deleting
+
+    def _unlink_replicas(
+        self, blob_ids: list[str], infos: dict[str, BlobInfo]
+    ) -> tuple[list[str], list[str]]:
+        removed: list[str] = []
+        pending: list[str] = []
+        for blob_id in blob_ids:
+            info = infos.get(blob_id)
+            drives = [self.by_id[d] for d in info.replicas if d in self.by_id] if info else self.drives
+            ok = True
+            for drive in drives:
+                try:
+                    drive.unlink(blob_id)
+                except OSError as exc:
+                    log.warning("blob %s: could not remove the replica on %s: %s", blob_id, drive, exc)
+                    ok = False
+            (removed if ok else pending).append(blob_id)
+        return removed, pending
+
+    async def delete(self, blob_ids: Iterable[str]) -> None:
+        ids = list(dict.fromkeys(blob_ids))
+        if not ids:
+            return
+        for blob_id in ids:
+            self._cache.pop(blob_id, None)
+        infos = await self.index.begin_delete(ids)
+        removed, pending = await self.run(self._unlink_replicas, ids, infos)
+        await self.index.drop(removed)
+        if pending:
+            raise StorageError(f"{len(pending)} blob(s) could not be removed from every drive yet")
+
+    async def finish_deletes(self, limit: int = 500) -> int:
+        """Retry blobs left in state 'deleting'; returns how many are now gone."""
+        rows = await self.index.deleting(limit)
+        if not rows:
+            return 0
+        removed, _ = await self.run(
+            self._unlink_replicas, [r.blob_id for r in rows], {r.blob_id: r for r in rows}
+        )
+        await self.index.drop(removed)
+        return len(removed)
+
+    # -- health
+
+    def _ping(self) -> None:
+        for drive in self.drives:
+            if not drive.online:
+                raise StorageError(f"{drive} is offline (its {drive.marker} is missing)")
+            probe = os.path.join(drive.tmp_dir, f".ping-{uuid.uuid4().hex}")
+            with open(probe, "wb") as fh:
+                fh.write(b"ok")
+            os.unlink(probe)
+
+    async def ping(self) -> None:
+        try:
+            await self.run(self._ping)
+        except OSError as exc:
+            raise StorageError(str(exc)) from exc
+
+    # -- verification and repair (background after a failed read, and scrub)
+
+    def repair_later(self, blob_id: str) -> None:
+        """Check and repair a blob in the background, once at a time per blob."""
+        if blob_id in self._repairing or self._loop is None:
+            return
+        failed_at = self._hopeless.get(blob_id)
+        if failed_at is not None and time.monotonic() - failed_at < HOPELESS_SECONDS:
+            return  # every read would otherwise re-read every replica in full, again and again
+        self._repairing.add(blob_id)
+        task = self._loop.create_task(self._repair(blob_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait_repairs(self) -> None:
+        """Wait for the background repairs scheduled so far (tests, orderly shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _repair(self, blob_id: str) -> None:
+        try:
+            async with self._repair_slots:
+                info = await self.index.get(blob_id)
+                if info is None or info.state != "committed":
+                    return
+                verdict = await self.run(self.check_blob, info, True)
+                if verdict.status == "repaired":
+                    log.info(
+                        "blob %s repaired: wrote %s (%s)",
+                        blob_id,
+                        verdict.written,
+                        "; ".join(verdict.problems),
+                    )
+                elif verdict.status == "unrecoverable":
+                    log.error("blob %s is unrecoverable: %s", blob_id, "; ".join(verdict.problems))
+                if verdict.status in ("repaired", "ok"):
+                    self._hopeless.pop(blob_id, None)
+                else:
+                    if len(self._hopeless) > CACHE_ENTRIES:
+                        self._hopeless.clear()
+                    self._hopeless[blob_id] = time.monotonic()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background repair of blob %s failed", blob_id)
+        finally:
+            self._repairing.discard(blob_id)
+
+    def _verify_replica(self, drive: Drive, info: BlobInfo, problems: list[str]) -> list[bool] | None:
+        """Per-block verdicts of one replica, or None when it cannot be read at all. Also None for a
+        replica with the wrong size, which is rewritten whole."""
+        try:
+            fd = drive.open_read(info.blob_id)
+        except OSError as exc:
+            problems.append(f"replica on {drive}: {exc.strerror or exc}")
+            return None
+        try:
+            size = os.fstat(fd).st_size
+            oks = []
+            for b in range(info.block_count):
+                want = info.block_length(b)
+                data = drive.pread(fd, want, b * info.block_size)
+                oks.append(len(data) == want and block_digest(data) == info.digest(b))
+        except OSError as exc:
+            problems.append(f"replica on {drive}: {exc.strerror or exc}")
+            return None
+        finally:
+            _close(fd)
+        bad = oks.count(False)
+        if bad:
+            problems.append(f"replica on {drive}: {bad} of {len(oks)} block(s) fail their checksum")
+        if size != info.size:
+            problems.append(f"replica on {drive}: {size} bytes, expected {info.size}")
+            return [ok and (b + 1) * info.block_size <= size for b, ok in enumerate(oks)] + [False]
+        return oks
+
+    def _good_block(
+        self, info: BlobInfo, b: int, sources: list[tuple[Drive, list[bool]]], fds: dict[str, int]
+    ) -> bytes:
+        want = info.block_length(b)
+        for drive, oks in sources:
+            if b >= len(oks) or not oks[b]:
+                continue
+            try:
+                fd = fds.get(drive.drive_id)
+                if fd is None:
+                    fd = fds[drive.drive_id] = drive.open_read(info.blob_id)
+                data = drive.pread(fd, want, b * info.block_size)
+            except OSError:
+                continue
+            if len(data) == want and block_digest(data) == info.digest(b):
+                return data
+        raise BlobUnreadable(f"blob {info.blob_id}: block {b} has no good copy left")
+
+    def _rebuild(self, drive: Drive, info: BlobInfo, sources: list[tuple[Drive, list[bool]]]) -> bool:
+        """Write a fresh replica on `drive` from verified blocks of the others, atomically."""
+        tmp = drive.new_tmp_path(info.blob_id)
+        fds: dict[str, int] = {}
+        fd: int | None = None
+        try:
+            fd = drive.create(tmp)
+            self.live_tmp.add(tmp)
+            for b in range(info.block_count):
+                drive.write(fd, memoryview(self._good_block(info, b, sources, fds)))
+            drive.sync(fd)
+            os.close(fd)
+            fd = None
+            if self._loop is not None:
+                row = self.blocking(self.index.get(info.blob_id))
+                if row is None or row.state != "committed":
+                    return False  # being deleted meanwhile
+            drive.publish(tmp, info.blob_id)
+            return True
+        except (OSError, BlobUnreadable) as exc:
+            log.warning("blob %s: could not write a replica on %s: %s", info.blob_id, drive, exc)
+            return False
+        finally:
+            _close(fd)
+            for source_fd in fds.values():
+                _close(source_fd)
+            _unlink(tmp)
+            self.live_tmp.discard(tmp)
+
+    def check_blob(self, info: BlobInfo, repair: bool = True) -> Verdict:
+        """Read every replica in full; rewrite the damaged ones from good blocks and add replicas
+        until the blob has --replicas of them again. Runs on a worker thread."""
+        problems: list[str] = []
+        states: list[tuple[str, Drive | None, list[bool] | None]] = []
+        for drive_id in info.replicas:
+            drive = self.by_id.get(drive_id)
+            if drive is None:
+                problems.append(f"replica on drive {drive_id}, which is not configured")
+                states.append((drive_id, None, None))
+            else:
+                states.append((drive_id, drive, self._verify_replica(drive, info, problems)))
+        sources = [(d, oks) for _, d, oks in states if d is not None and oks is not None]
+        intact = [d for _, d, oks in states if d is not None and oks is not None and all(oks)]
+        broken = [(i, d) for i, d, oks in states if d is None or oks is None or not all(oks)]
+        if not broken and len(intact) >= self.replicas:
+            return Verdict(info.blob_id, "ok", problems)
+        recoverable = all(any(b < len(oks) and oks[b] for _, oks in sources) for b in range(info.block_count))
+        if not recoverable:
+            return Verdict(info.blob_id, "unrecoverable", problems)
+        if not repair:
+            return Verdict(info.blob_id, "degraded", problems)
+        healthy = [d.drive_id for d in intact]
+        written: list[str] = []
+        tried: set[str] = set(healthy)
+        for _, drive in broken:
+            if drive is None:
+                continue
+            tried.add(drive.drive_id)
+            if drive.online and self._rebuild(drive, info, sources):
+                healthy.append(drive.drive_id)
+                written.append(drive.drive_id)
+        for drive in rank(info.blob_id, self.drives):
+            if len(healthy) >= self.replicas:
+                break
+            if drive.drive_id in tried or not drive.online:
+                continue
+            tried.add(drive.drive_id)
+            if self._rebuild(drive, info, sources):
+                healthy.append(drive.drive_id)
+                written.append(drive.drive_id)
+                problems.append(f"added a replica on {drive}")
+        if not healthy:
+            return Verdict(info.blob_id, "unrecoverable", problems, written)
+        if tuple(healthy) != info.replicas:
+            ordered = [d for d in info.replicas if d in healthy] + [
+                d for d in healthy if d not in info.replicas
+            ]
+            if self.blocking(self.index.set_replicas(info.blob_id, ordered)):
+                self._cache.pop(info.blob_id, None)
+                for drive_id in info.replicas:
+                    if drive_id not in healthy and drive_id in self.by_id:
+                        with contextlib.suppress(OSError):
+                            self.by_id[drive_id].unlink(info.blob_id)
+        degraded = len(healthy) < min(self.replicas, len(info.replicas))
+        return Verdict(
+            info.blob_id, "degraded" if degraded and not written else "repaired", problems, written
+        )
+
+    # -- housekeeping for the reaper
+
+    def clean_temp(self, older_than: float) -> int:
+        """Remove temporary files (crash leftovers) last modified before `older_than`."""
+        removed = 0
+        for drive in self.drives:
+            try:
+                names = os.listdir(drive.tmp_dir)
+            except OSError:
+                continue
+            for name in names:
+                path = os.path.join(drive.tmp_dir, name)
+                if path in self.live_tmp:
+                    continue
+                try:
+                    if os.stat(path).st_mtime < older_than:
+                        os.unlink(path)
+                        removed += 1
+                except OSError:
+                    continue
+        return removed
+
+    def scan_files(self, drive: Drive, top: str) -> list[tuple[str, float]]:
+        """(blob id, mtime) of the replica files under blobs/<top>/ on one drive."""
+        found: list[tuple[str, float]] = []
+        base = os.path.join(drive.blobs_dir, top)
+        try:
+            subdirs = os.listdir(base)
+        except OSError:
+            return found
+        for sub in subdirs:
+            try:
+                with os.scandir(os.path.join(base, sub)) as entries:
+                    for entry in entries:
+                        if is_blob_id(entry.name):
+                            with contextlib.suppress(OSError):
+                                found.append((entry.name, entry.stat().st_mtime))
+            except OSError:
+                continue
+        return found
+
+    def top_dirs(self, drive: Drive) -> list[str]:
+        try:
+            return sorted(os.listdir(drive.blobs_dir))
+        except OSError:
+            return []
+
+    def adopt(self, blob_id: str, drive_ids: Sequence[str]) -> BlobInfo | None:
+        """Index a replica file the index does not know but metadata references (an index lost or
+        older than the data): checksums are computed from the first copy that reads in full."""
+        for drive_id in drive_ids:
+            drive = self.by_id[drive_id]
+            try:
+                fd = drive.open_read(blob_id)
+            except OSError:
+                continue
+            try:
+                size = os.fstat(fd).st_size
+                md5 = hashlib.md5()
+                digests = bytearray()
+                for offset in range(0, size, BLOCK_SIZE):
+                    data = drive.pread(fd, min(BLOCK_SIZE, size - offset), offset)
+                    md5.update(data)
+                    digests += block_digest(data)
+            except OSError:
+                continue
+            finally:
+                _close(fd)
+            return BlobInfo(
+                blob_id=blob_id,
+                size=size,
+                md5=md5.hexdigest(),
+                block_size=BLOCK_SIZE,
+                blocks=bytes(digests),
+                replicas=tuple(drive_ids),
+                created=time.time(),
+            )
+        return None

@@ -16,6 +16,7 @@ SUPPORTED: dict[str, str] = {
     "HeadBucket": "",
     "DeleteBucket": "BucketNotEmpty while objects remain; uploads in progress are aborted with it",
     "GetBucketLocation": "",
+    "GetBucketVersioning": "versioning is never enabled: always the empty configuration",
     # -- objects
     "PutObject": "Content-MD5, signed payload SHA-256 and one flexible checksum verified (header or "
     "aws-chunked trailer); If-None-Match/If-Match; x-amz-tagging; no versioning, ACLs or "

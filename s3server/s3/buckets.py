@@ -139,10 +139,18 @@ async def get_bucket_location(req: S3Request) -> S3Response:
     return S3Response(body=xml.render(root), headers=dict(XML_HEADERS))
 
 
+async def get_bucket_versioning(req: S3Request) -> S3Response:
+    """Versioning is never enabled here, so the answer is AWS's for a never-versioned bucket: an empty
+    configuration (clients such as s3fs ask before deleting a bucket)."""
+    await require_bucket(req)
+    return S3Response(body=xml.render(xml.element("VersioningConfiguration")), headers=dict(XML_HEADERS))
+
+
 HANDLERS = {
     "ListBuckets": list_buckets,
     "CreateBucket": create_bucket,
     "HeadBucket": head_bucket,
     "DeleteBucket": delete_bucket,
     "GetBucketLocation": get_bucket_location,
+    "GetBucketVersioning": get_bucket_versioning,
 }

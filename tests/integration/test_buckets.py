@@ -190,3 +190,11 @@ def test_create_bucket_malformed_configuration(server: RunningServer) -> None:
     assert (reply.status, reply.error_code()) == (400, "MalformedXML")
     missing = send(server, "HEAD", f"/{name}")
     assert missing.status == 404
+
+
+def test_get_bucket_versioning_of_a_never_versioned_bucket(s3, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    answer = s3.get_bucket_versioning(Bucket=bucket)
+    assert "Status" not in answer and "MFADelete" not in answer
+    with pytest.raises(ClientError) as info:
+        s3.get_bucket_versioning(Bucket=bucket + "-missing")
+    assert info.value.response["Error"]["Code"] == "NoSuchBucket"

@@ -1,9 +1,10 @@
-# The s3server image: the S3 API (and, once it exists, the console) from one package.
+# The s3server image: the S3 API and the web console from one package.
 FROM python:3.11-slim
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY s3server ./s3server
+COPY ui ./ui
 RUN pip install --no-cache-dir . \
     && useradd --system --create-home --home-dir /home/s3server s3server \
     && mkdir /data && chown s3server:s3server /data

@@ -33,6 +33,7 @@ from tests.support.server import RunningServer, start_server
 
 DIRECTORIES = 1000
 WIDTH = 256  # put_object calls in flight while filling
+_START_POINTS = random.Random(1)  # where flat listings start: anywhere in the bucket
 
 
 def key_of(i: int, size: int) -> str:
@@ -69,14 +70,13 @@ def percentile(values: list[float], fraction: float) -> float:
 
 async def measure(client: S3Client, bucket: str, size: int, pages: int, delimiter: bool) -> list[float]:
     """Latencies (s) of `pages` ListObjectsV2 requests of up to 1,000 entries."""
-    rng = random.Random(size)
     latencies: list[float] = []
     for _ in range(pages):
         query = "list-type=2&max-keys=1000&encoding-type=url"
         if delimiter:
             query += "&delimiter=%2F"
         else:  # a page starting anywhere in the bucket
-            query += "&start-after=" + quote(key_of(rng.randrange(size - 1000), size), safe="")
+            query += "&start-after=" + quote(key_of(_START_POINTS.randrange(size - 1000), size), safe="")
         started = time.perf_counter()
         reply = await client.request("GET", f"/{bucket}?{query}")
         latencies.append(time.perf_counter() - started)
@@ -112,14 +112,19 @@ async def fill_all(store: SqliteMetadataStore | PostgresMetadataStore, sizes: li
 async def measure_all(
     server: RunningServer, sizes: list[int], pages: int
 ) -> list[tuple[int, str, list[float]]]:
-    results = []
+    """Every case, page by page in turn, so that background work in the database (autovacuum after
+    the fill) or on the machine weighs on all of them alike."""
+    cases = [(size, delimiter) for delimiter in (False, True) for size in sizes]
+    latencies: dict[tuple[int, bool], list[float]] = {case: [] for case in cases}
     async with S3Client(server, connections=4) as client:
-        for size in sizes:
-            for delimiter in (False, True):
-                await measure(client, f"keys-{size}", size, 10, delimiter)  # warm caches and plans
-                latencies = await measure(client, f"keys-{size}", size, pages, delimiter)
-                results.append((size, "delimiter /" if delimiter else "no delimiter", latencies))
-    return results
+        for size, delimiter in cases:  # warm caches and query plans
+            await measure(client, f"keys-{size}", size, 10, delimiter)
+        for _ in range(pages):
+            for size, delimiter in cases:
+                latencies[size, delimiter] += await measure(client, f"keys-{size}", size, 1, delimiter)
+    return [
+        (size, "delimiter /" if delim else "no delimiter", latencies[size, delim]) for size, delim in cases
+    ]
 
 
 def run(backends: list[str], sizes: list[int], pages: int) -> None:

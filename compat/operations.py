@@ -11,32 +11,47 @@ from __future__ import annotations
 SUPPORTED: dict[str, str] = {
     # -- service and buckets
     "ListBuckets": "prefix, max-buckets and continuation-token paging",
-    "CreateBucket": "LocationConstraint becomes the bucket's region; ACL, object-lock and ownership "
-    "headers are not applied",
+    "CreateBucket": "LocationConstraint becomes the bucket's region; canned ACL (x-amz-acl); grant, "
+    "object-lock and ownership headers are not applied",
     "HeadBucket": "",
     "DeleteBucket": "BucketNotEmpty while objects remain; uploads in progress are aborted with it",
     "GetBucketLocation": "",
     "GetBucketVersioning": "versioning is never enabled: always the empty configuration",
     # -- objects
     "PutObject": "Content-MD5, signed payload SHA-256 and one flexible checksum verified (header or "
-    "aws-chunked trailer); If-None-Match/If-Match; x-amz-tagging; no versioning, ACLs or "
-    "server-side encryption",
+    "aws-chunked trailer); If-None-Match/If-Match; x-amz-tagging; canned ACL (x-amz-acl); no "
+    "versioning or server-side encryption",
     "GetObject": "one byte range, partNumber, conditional headers, response-* overrides, x-amz-checksum-mode",
     "HeadObject": "as GetObject, without the body",
     "DeleteObject": "no versioning: always deletes the one current object",
     "DeleteObjects": "up to 1000 keys; needs Content-MD5 or a flexible checksum, as AWS does",
-    "CopyObject": "within and across buckets; metadata and tagging directives; bytes are copied, "
-    "never shared",
+    "CopyObject": "within and across buckets; metadata and tagging directives; canned ACL; bytes are "
+    "copied, never shared",
     "GetObjectAttributes": "ETag, Checksum, ObjectParts, StorageClass, ObjectSize",
     "GetObjectTagging": "",
     "PutObjectTagging": "",
     "DeleteObjectTagging": "",
+    # -- access control
+    "GetBucketAcl": "canned ACLs only: the owner's FULL_CONTROL plus the canned ACL's group grants",
+    "PutBucketAcl": "canned ACLs (x-amz-acl, or a grant list equal to one); grants to other users "
+    "answer NotImplemented",
+    "GetObjectAcl": "as GetBucketAcl",
+    "PutObjectAcl": "as PutBucketAcl",
+    "GetBucketPolicy": "the document as it was put",
+    "PutBucketPolicy": "Allow/Deny, Principal \"*\" or users, Action/NotAction, Resource/NotResource "
+    "with wildcards, String* conditions; anything else is MalformedPolicy",
+    "DeleteBucketPolicy": "",
+    "GetBucketPolicyStatus": "public when an Allow statement admits \"*\" without conditions",
+    "GetBucketCors": "",
+    "PutBucketCors": "up to 100 rules; OPTIONS preflight and Access-Control-* headers answered from them",
+    "DeleteBucketCors": "",
     # -- listing
     "ListObjects": "prefix, delimiter, marker, max-keys, encoding-type=url; UTF-8 byte order",
     "ListObjectsV2": "prefix, delimiter, continuation-token, start-after, fetch-owner, "
     "encoding-type=url; UTF-8 byte order",
     # -- multipart
-    "CreateMultipartUpload": "x-amz-checksum-algorithm with COMPOSITE or FULL_OBJECT checksum type",
+    "CreateMultipartUpload": "x-amz-checksum-algorithm with COMPOSITE or FULL_OBJECT checksum type; "
+    "canned ACL for the object",
     "UploadPart": "",
     "UploadPartCopy": "x-amz-copy-source-range",
     "CompleteMultipartUpload": "parts of at least 5 MiB but the last; multipart ETag `md5-of-md5s-N`",

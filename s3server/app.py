@@ -18,11 +18,15 @@ from s3server.gateway.server import Gateway
 from s3server.identity.base import IdentityStoreBase
 from s3server.metadata.backends import metadata_stores
 from s3server.ops.admin import AdminApi
+from s3server.ops.gauges import StorageGauges
+from s3server.ops.metrics import Metrics
+from s3server.ops.routes import ADMIN_ROUTES
 from s3server.reaper import BlobReaper, Reaper, UploadReaper
 from s3server.s3.context import Services
 from s3server.saga import Saga
 from s3server.storage import build_blob_store
 from s3server.storage.drives import Drive
+from s3server.storage.replicated import ReplicatedBlobStore
 
 log = logging.getLogger("s3server")
 
@@ -118,13 +122,14 @@ def build_app(settings: Settings, *, housekeeping: bool = True) -> web.Applicati
     """
     app = web.Application(client_max_size=1024**2, handler_args={"max_field_size": 65536})
     gateway = Gateway(settings)
+    gateway.metrics = Metrics()
     app[GATEWAY_KEY] = gateway
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         faults = Faults() if settings.enable_fault_injection else None
         services = await open_services(settings, faults)
         app[SERVICES_KEY] = services
-        gateway.services = services
+        gateway.bind(services)
         blob_reaper = BlobReaper(
             services.blobs,  # type: ignore[arg-type]
             services.meta,
@@ -132,7 +137,18 @@ def build_app(settings: Settings, *, housekeeping: bool = True) -> web.Applicati
             interval=settings.reaper_interval,
         )
         reaper = Reaper([UploadReaper(services.saga, settings.upload_expiry), blob_reaper])
-        gateway.admin = AdminApi(services, faults=faults, reaper=blob_reaper)
+        gateway.admin = AdminApi(
+            services,
+            faults=faults,
+            reaper=blob_reaper,
+            routes=ADMIN_ROUTES,
+            limiter=gateway.limiter,
+            extras={"gateway": gateway},
+        )
+        if gateway.metrics is not None and isinstance(services.blobs, ReplicatedBlobStore):
+            gauges = StorageGauges(services.blobs)
+            gateway.metrics.add_refresher(gauges.refresh)
+            gateway.metrics.add_source(gauges.collect)
         if housekeeping:
             reaper.start()
         yield

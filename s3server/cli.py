@@ -1,17 +1,20 @@
-"""`s3server serve`, `scrub` and `admin …`: flags, logging, the event loop, signals, worker processes."""
+"""`s3server serve`, `console`, `scrub` and `admin …`: flags, logging, the event loop, signals, worker
+processes."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
+import shutil
 import ssl
 import sys
 from collections.abc import Sequence
 
-from s3server import __version__
+from s3server import __version__, admin_cli
 from s3server.app import GATEWAY_KEY, build_app, prepare
-from s3server.config import Settings, add_arguments, resolve
+from s3server.config import Settings, add_arguments, option_names, resolve
 from s3server.metadata.backends import describe, metadata_stores, migrate
 from s3server.metadata.base import MetadataError
 from s3server.runner import serve_until_signalled
@@ -20,7 +23,11 @@ from s3server.workers import check_port_free, run_workers, worker_count
 
 log = logging.getLogger("s3server")
 
+METRICS_DIR = "metrics-multiproc"  # under the data dir, with --workers N > 1
 SCRUB_OPTIONS = ("data_dir", "drives", "replicas", "log_level")
+# `s3server console` alone: where it listens and which S3 endpoint it talks to.
+CONSOLE_OPTIONS = ("address", "console_port", "endpoint", "public_endpoint", "region", "log_level")
+SERVE_OPTIONS = tuple(name for name in option_names() if name != "endpoint")
 # What `s3server admin …` commands read: where the metadata lives, and how much to log.
 ADMIN_OPTIONS = ("data_dir", "metadata", "log_level")
 
@@ -30,7 +37,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"s3server {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the S3 API server")
-    add_arguments(serve)
+    add_arguments(serve, only=SERVE_OPTIONS)
+    console_parser = commands.add_parser(
+        "console",
+        help="run the web console alone, against any s3server",
+        description="Serve the web console on --console-port (on --address), signing requests to the "
+        "S3 endpoint at --endpoint on behalf of whoever signs in.",
+    )
+    add_arguments(console_parser, only=CONSOLE_OPTIONS)
     scrub = commands.add_parser(
         "scrub",
         help="verify every replica against its checksums and repair from good copies",
@@ -48,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         "migrate", help="bring the metadata and identity schemas up to date (every start does this too)"
     )
     add_arguments(migrate_parser, only=ADMIN_OPTIONS)
+    admin_cli.add_parsers(admin_commands)
     return parser
 
 
@@ -69,11 +84,21 @@ def _use_uvloop() -> None:
 
 
 def _serve_one(
-    settings: Settings, context: ssl.SSLContext | None, *, reuse_port: bool, housekeeping: bool
+    settings: Settings,
+    context: ssl.SSLContext | None,
+    *,
+    reuse_port: bool,
+    housekeeping: bool,
+    console: bool = False,
 ) -> int:
-    """Run one server process until SIGTERM/SIGINT (the only one, or one of several workers)."""
+    """Run one server process until SIGTERM/SIGINT (the only one, or one of several workers); with
+    `console`, the web console runs in it too."""
     _use_uvloop()
     app = build_app(settings, housekeeping=housekeeping)
+    if console:
+        from ui.server import attach_console
+
+        attach_console(app, settings, context)
     asyncio.run(
         serve_until_signalled(
             app,
@@ -98,15 +123,32 @@ def serve(settings: Settings) -> int:
         return 2
     context, note = ssl_context(settings)
     scheme = "https" if context is not None else "http"
+    with_console = not settings.no_console
+    if with_console:
+        from ui.server import console_url
+
+        if settings.console_port == settings.port:
+            print("s3server: --console-port must differ from --port (or pass --no-console)", file=sys.stderr)
+            return 2
+        try:
+            check_port_free(settings.address, settings.console_port)
+        except OSError as exc:
+            print(
+                f"s3server: cannot start the console on port {settings.console_port}: {exc} "
+                "(choose another with --console-port, or pass --no-console)",
+                file=sys.stderr,
+            )
+            return 1
     print(
         f"s3server {__version__}: S3 API on {scheme}://{settings.address}:{settings.port}; "
-        f"{workers} worker{'s' if workers > 1 else ''}; metadata: {describe(settings)}",
+        + (f"console on {console_url(settings, context is not None)}; " if with_console else "")
+        + f"{workers} worker{'s' if workers > 1 else ''}; metadata: {describe(settings)}",
         flush=True,
     )
     if note:
         print(note, flush=True)
     if workers == 1:
-        return _serve_one(settings, context, reuse_port=False, housekeeping=True)
+        return _serve_one(settings, context, reuse_port=False, housekeeping=True, console=with_console)
     # Once, before forking: migrations, root credentials (generated and printed at most once), and a
     # port that nothing else listens on (SO_REUSEPORT would otherwise share it silently).
     try:
@@ -115,15 +157,33 @@ def serve(settings: Settings) -> int:
     except (MetadataError, OSError) as exc:
         log.error("cannot start: %s", exc)
         return 1
+    _multiprocess_metrics(settings)
+    # Worker 0 also runs the console (sessions live in one process's memory).
     return run_workers(
-        lambda index: _serve_one(settings, context, reuse_port=True, housekeeping=index == 0),
+        lambda index: _serve_one(
+            settings, context, reuse_port=True, housekeeping=index == 0, console=with_console and index == 0
+        ),
         workers,
         settings.shutdown_timeout,
     )
 
 
+def _multiprocess_metrics(settings: Settings) -> None:
+    """Workers count requests in files that /metrics sums (prometheus-client's multiprocess mode): a
+    fresh directory under the data dir, unless the operator set PROMETHEUS_MULTIPROC_DIR already."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    path = settings.data_path / METRICS_DIR
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+
+
 def admin(args: argparse.Namespace) -> int:
-    """`s3server admin migrate`: apply the schema migrations and print each schema's version."""
+    """`s3server admin migrate` (schema migrations, on the stores directly), and `admin user|key …`
+    (through a running server's admin API)."""
+    if args.admin_command in ("user", "key"):
+        return admin_cli.run(args)
     settings = resolve(args)
     _configure_logging(settings.log_level)
     if args.admin_command == "migrate":
@@ -141,10 +201,36 @@ def admin(args: argparse.Namespace) -> int:
     return 2
 
 
+def console(settings: Settings) -> int:
+    """`s3server console --endpoint URL`: the web console alone, until SIGTERM/SIGINT."""
+    from ui.server import build_standalone, console_url
+
+    _configure_logging(settings.log_level)
+    try:
+        app = build_standalone(settings)
+    except ValueError as exc:
+        print(f"s3server: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"s3server {__version__}: console on {console_url(settings, False)} for the S3 endpoint "
+        f"{settings.endpoint}",
+        flush=True,
+    )
+    _use_uvloop()
+    try:
+        asyncio.run(serve_until_signalled(app, host=settings.address, port=settings.console_port))
+    except OSError as exc:
+        print(f"s3server: cannot start the console: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(resolve(args))
+    if args.command == "console":
+        return console(resolve(args))
     if args.command == "admin":
         return admin(args)
     if args.command == "scrub":

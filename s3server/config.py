@@ -32,6 +32,17 @@ def _bool(text: str) -> bool:
     return text.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _rate(text: str) -> str:
+    """`--rate-limit`: checked here (N/unit, or off), kept as written."""
+    from s3server.gateway.ratelimit import parse_rate
+
+    try:
+        parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text.strip()
+
+
 OPTIONS: tuple[Option, ...] = (
     Option("address", "S3SERVER_ADDRESS", "127.0.0.1", "address to listen on", metavar="ADDR"),
     Option("port", "S3SERVER_PORT", 7841, "S3 API port", int, "PORT"),
@@ -142,8 +153,51 @@ OPTIONS: tuple[Option, ...] = (
         "BOOL",
         switch=True,
     ),
+    Option(
+        "rate_limit",
+        "S3SERVER_RATE_LIMIT",
+        "",
+        "requests allowed per access key (anonymous: per client IP), e.g. 100/min; over it the S3 API "
+        "answers 503 SlowDown and the admin API 429 (per worker process; default off)",
+        _rate,
+        "N/UNIT",
+    ),
+    Option(
+        "metrics_auth",
+        "S3SERVER_METRICS_AUTH",
+        False,
+        "/metrics and /_admin/metrics need a request signed by an admin (default: open to scrapers)",
+        _bool,
+        "BOOL",
+        switch=True,
+    ),
     Option("log_level", "S3SERVER_LOG_LEVEL", "info", "debug, info, warning or error", metavar="LEVEL"),
     Option("access_log", "S3SERVER_ACCESS_LOG", True, "one log line per request (true/false)", _bool, "BOOL"),
+    Option("console_port", "S3SERVER_CONSOLE_PORT", 8080, "web console port (on --address)", int, "PORT"),
+    Option(
+        "no_console",
+        "S3SERVER_NO_CONSOLE",
+        False,
+        "do not start the web console next to the S3 API",
+        _bool,
+        "BOOL",
+        switch=True,
+    ),
+    Option(
+        "endpoint",
+        "S3SERVER_ENDPOINT",
+        "http://127.0.0.1:7841",
+        "the S3 endpoint `s3server console` talks to",
+        metavar="URL",
+    ),
+    Option(
+        "public_endpoint",
+        "S3SERVER_PUBLIC_ENDPOINT",
+        "",
+        "S3 URL that browsers and clients reach, for the console's presigned links "
+        "(default: the console's host name with the S3 port, or --endpoint)",
+        metavar="URL",
+    ),
 )
 
 
@@ -169,8 +223,14 @@ class Settings:
     reaper_interval: float = 3600.0
     reaper_grace: float = 3600.0
     enable_fault_injection: bool = False
+    rate_limit: str = ""  # "" or "off": no limit; "100/min"
+    metrics_auth: bool = False
     log_level: str = "info"
     access_log: bool = True
+    console_port: int = 8080
+    no_console: bool = False
+    endpoint: str = "http://127.0.0.1:7841"
+    public_endpoint: str = ""
     # Credentials are environment-only on purpose: never on a command line where `ps` shows them.
     root_user: str | None = field(default=None)
     root_password: str | None = field(default=None)

@@ -32,6 +32,8 @@ METADATA_READS = frozenset(
         "list_parts",
         "list_uploads",
         "stale_uploads",
+        "bucket_stats",
+        "all_bucket_stats",
     }
 )
 METADATA_MODES = ("writes", "all")

@@ -41,6 +41,14 @@ def validate(canned: str) -> str:
     return canned
 
 
+def from_headers(headers: Mapping[str, str]) -> str:
+    """The canned ACL a write (CreateBucket, PutObject, CreateMultipartUpload, CopyObject) asks for:
+    its x-amz-acl header, private without one."""
+    if any(name.lower().startswith("x-amz-grant-") for name in headers):
+        raise S3Error("NotImplemented", "Explicit grant headers are not supported; use a canned ACL")
+    return validate(headers.get("x-amz-acl", DEFAULT))
+
+
 def allows(canned: str, authenticated: bool, permission: str) -> bool:
     """Whether the ACL's group grants give a non-owner `permission` (READ or WRITE)."""
     grants = CANNED.get(canned, frozenset())

@@ -1,32 +1,45 @@
 """The front door: one aiohttp catch-all route that resolves, authenticates, dispatches and renders.
 
 The stages run in a fixed order for every request: request id → target (bucket/key from host or
-path) → operation (router table) → signature (identity) → handler → response; any S3Error on the way
-becomes AWS's XML error, anything unexpected a logged 500 InternalError, and one access-log line
-closes every request.
+path) → operation (router table) → signature (identity, or anonymous) → rate limit → access decision
+(`s3server.access.decide`, on the bucket's cached configuration) → handler → response; any S3Error on
+the way becomes AWS's XML error, anything unexpected a logged 500 InternalError, and one structured
+access-log line and one metrics observation close every request. OPTIONS (a CORS preflight) is
+answered from the bucket's CORS rules before any authentication.
+
+`GET /metrics` is the Prometheus exposition unless a bucket named "metrics" exists ("metrics" is a
+legal bucket name, whose path-style ListObjects it then stays); `/_admin/metrics` always is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from aiohttp import web
 from lxml import etree
 
+from s3server.access.configs import BucketConfigs
+from s3server.access.decide import PER_KEY, SIGNED_ONLY, Authorizer, policy_context
 from s3server.config import Settings
-from s3server.gateway import router
-from s3server.gateway.auth import RequestView, authenticate
+from s3server.gateway import cors, router
+from s3server.gateway.accesslog import logfmt
+from s3server.gateway.auth import AuthResult, RequestView, authenticate
 from s3server.gateway.body import PlainBody, signed_payload_sha256
 from s3server.gateway.chunked import AwsChunkedBody, is_aws_chunked
+from s3server.gateway.ratelimit import RateLimiter, parse_rate
 from s3server.gateway.sigv4 import parse_query
+from s3server.identity.model import Credential
 from s3server.metadata.base import MetadataError
 from s3server.ops.admin import AdminApi, wants_admin
+from s3server.ops.metrics import Metrics
 from s3server.s3.context import Body, S3Request, S3Response, Services
 from s3server.s3.errors import S3Error
 from s3server.s3.handlers import HANDLERS
@@ -34,6 +47,24 @@ from s3server.storage.base import StorageError
 
 log = logging.getLogger("s3server")
 access_log = logging.getLogger("s3server.access")
+
+
+METRICS_PATH = "/metrics"
+ADMIN_METRICS_PATH = "/_admin/metrics"
+METRICS_BUCKET = "metrics"
+# Operations after which this process's cached configuration of the bucket may be wrong.
+CONFIG_CHANGES = frozenset(
+    {
+        "CreateBucket",
+        "DeleteBucket",
+        "PutBucketAcl",
+        "PutBucketPolicy",
+        "DeleteBucketPolicy",
+        "PutBucketCors",
+        "DeleteBucketCors",
+    }
+)
+PREFLIGHT = "Preflight"  # the metrics and log label of an OPTIONS request (it has no AWS name)
 
 
 def new_request_id() -> str:
@@ -97,6 +128,23 @@ def error_body(err: S3Error, resource: str, request_id: str, host_id: str) -> by
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+@dataclass(slots=True)
+class Exchange:
+    """What the access log and the metrics say about one request, filled in as it is learnt."""
+
+    request_id: str
+    host_id: str
+    operation: str = "-"
+    principal: str = "-"
+    bucket: str | None = None
+    key: str | None = None
+    resource: str = "/"
+    status: int = 500
+    error: str = "-"
+    sent: int = 0
+    cors: dict[str, str] = field(default_factory=dict)  # Access-Control-* for the answer
+
+
 class Gateway:
     """Owns the request pipeline; `handle` is the aiohttp handler for every path and method."""
 
@@ -104,114 +152,266 @@ class Gateway:
         self.domain = settings.domain.lower()
         self.log_requests = settings.access_log
         self.services: Services  # bound at startup, once the layers are open
+        self.configs: BucketConfigs  # bucket owner, ACL, policy and CORS, cached; bound with services
+        self.authorizer: Authorizer
         self.in_flight = 0  # requests being handled, so shutdown can wait for them
         self.admin: AdminApi | None = None  # the JSON API under /_admin/, bound at startup
+        self.metrics: Metrics | None = None  # bound by the application
+        self.metrics_auth = settings.metrics_auth
+        rate = parse_rate(settings.rate_limit)
+        self.limiter = RateLimiter(rate) if rate is not None else None
+
+    def bind(self, services: Services) -> None:
+        """Attach the opened layers (at startup)."""
+        self.services = services
+        self.configs = BucketConfigs(services.meta)
+        self.authorizer = Authorizer(self.configs, services.meta)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.in_flight.inc()
         try:
             if self.admin is not None and wants_admin(request.raw_path, request.host or "", self.domain):
+                if (
+                    request.path == ADMIN_METRICS_PATH
+                    and request.method == "GET"
+                    and self.metrics is not None
+                ):
+                    return await self._serve_metrics(request)
                 return await self.admin.handle(request)
+            if (
+                request.raw_path == METRICS_PATH
+                and request.method == "GET"
+                and await self._metrics_path(request)
+            ):
+                return await self._serve_metrics(request)
             return await self._handle(request)
         finally:
             self.in_flight -= 1
+            if metrics is not None:
+                metrics.in_flight.dec()
+
+    # -- /metrics
+
+    async def _metrics_path(self, request: web.Request) -> bool:
+        """GET /metrics is the exposition, unless it is a ListObjects of an existing bucket "metrics"."""
+        if self.metrics is None or Target(request.raw_path, request.host or "", self.domain).virtual_bucket:
+            return False
+        try:
+            return await self.configs.get(METRICS_BUCKET) is None
+        except MetadataError:
+            return True  # with the metadata down there is no bucket to list; metrics still help
+
+    async def _serve_metrics(self, request: web.Request) -> web.StreamResponse:
+        assert self.metrics is not None
+        request_id = new_request_id()
+        host_id = base64.b64encode(os.urandom(24)).decode()
+        if self.metrics_auth:
+            target = Target(request.raw_path, request.host or "", self.domain)
+            try:
+                auth = await self._authenticate(request, target)
+                if auth is None or not auth.credential.is_admin:
+                    raise S3Error("AccessDenied")
+            except MetadataError:
+                return self._error(request, S3Error("ServiceUnavailable"), request.path, request_id, host_id)
+            except S3Error as err:
+                return self._error(request, err, request.path, request_id, host_id)
+        body, content_type = await self.metrics.scrape()
+        return web.Response(
+            body=body,
+            headers={"Content-Type": content_type, "x-amz-request-id": request_id, "Server": "s3server"},
+        )
+
+    # -- the S3 pipeline
+
+    def _limit(self, caller: str) -> None:
+        if self.limiter is not None:
+            self.limiter.check(caller)
+
+    async def _authenticate(self, request: web.Request, target: Target) -> AuthResult | None:
+        """The verified signer (None: anonymous), counted against the caller's rate limit: the access
+        key once verified, else the client's address (anonymous requests, failed signatures)."""
+        try:
+            auth = await authenticate(
+                RequestView(
+                    method=request.method,
+                    raw_path=target.raw_path,
+                    raw_query=target.raw_query,
+                    headers=request.headers,
+                    virtual_bucket=target.virtual_bucket,
+                ),
+                self.services.identity.lookup,
+            )
+        except S3Error:
+            self._limit(f"ip:{request.remote}")
+            raise
+        self._limit(f"key:{auth.credential.access_key}" if auth is not None else f"ip:{request.remote}")
+        return auth
+
+    @staticmethod
+    def _context(
+        request: web.Request, target: Target, principal: Credential | None
+    ) -> Callable[[], Mapping[str, str]]:
+        """The policy condition keys, built only if a policy asks."""
+        return functools.partial(
+            policy_context, target.query, request.headers, principal, request.remote, request.secure
+        )
+
+    async def _authorize(
+        self, request: web.Request, op: router.Operation, target: Target, principal: Credential | None
+    ) -> None:
+        """The access decision for the request's own resource (AccessDenied, or nothing)."""
+        if op.name in SIGNED_ONLY or target.bucket is None:
+            if principal is None:
+                raise S3Error("AccessDenied")
+            return
+        config = await self.configs.get(target.bucket)
+        if op.name not in PER_KEY:  # those are decided key by key by their handler
+            context = self._context(request, target, principal)
+            await self.authorizer.check_config(
+                principal, op.permission, config, target.bucket, target.key, context
+            )
+
+    async def _also_authorize(
+        self,
+        principal: Credential | None,
+        context: Callable[[], Mapping[str, str]],
+        permission: str,
+        bucket: str,
+        key: str | None,
+    ) -> None:
+        """S3Request.authorize: the same decision for a second resource (a copy source, a key)."""
+        await self.authorizer.check(principal, permission, bucket, key, context)
+
+    async def _dispatch(self, request: web.Request, target: Target, ex: Exchange) -> S3Response:
+        """Resolve, authenticate, authorize and run the handler of one S3 request."""
+        op = router.resolve(request.method, target.level, target.query, request.headers)
+        if op is None:
+            raise S3Error("MethodNotAllowed", Method=request.method, ResourceType=target.level.value.upper())
+        ex.operation = op.name
+        auth = await self._authenticate(request, target)
+        principal = auth.credential if auth is not None else None
+        ex.principal = principal.user if principal is not None else "anonymous"
+        try:
+            await self._authorize(request, op, target, principal)
+        finally:
+            # Allowed or not, a browser may read the answer when the bucket's CORS rules say so.
+            if target.bucket is not None and "Origin" in request.headers:
+                cached = self.configs.peek(target.bucket)
+                ex.cors = cors.actual_headers(cached, request.headers.get("Origin"), request.method)
+        handler = HANDLERS.get(op.name)
+        if handler is None:
+            raise S3Error("NotImplemented", f"{op.name} is not implemented by this server")
+        payload_hash = auth.payload_hash if auth is not None else request.headers.get("x-amz-content-sha256")
+        body: Body
+        if is_aws_chunked(request.headers.get("Content-Encoding", ""), payload_hash):
+            body = AwsChunkedBody(request, auth, payload_hash)
+        else:
+            body = PlainBody(request, signed_payload_sha256(auth.payload_hash) if auth is not None else None)
+        return await handler(
+            S3Request(
+                operation=op.name,
+                method=request.method,
+                bucket=target.bucket,
+                key=target.key,
+                query=target.query,
+                headers=request.headers,
+                request_id=ex.request_id,
+                principal=principal,
+                body=body,
+                services=self.services,
+                resource=ex.resource,
+                authorize=functools.partial(
+                    self._also_authorize, principal, self._context(request, target, principal)
+                ),
+            )
+        )
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
-        request_id = new_request_id()
-        host_id = base64.b64encode(os.urandom(24)).decode()
-        op_name = "-"
-        user = "-"
-        resource = "/"
-        status = 500
-        sent = 0
+        ex = Exchange(new_request_id(), base64.b64encode(os.urandom(24)).decode())
         try:
             try:
                 target = Target(request.raw_path, request.host or "", self.domain)
-                resource = target.resource
-                op = router.resolve(request.method, target.level, target.query, request.headers)
-                if op is None:
-                    raise S3Error(
-                        "MethodNotAllowed", Method=request.method, ResourceType=target.level.value.upper()
-                    )
-                op_name = op.name
-                auth = await authenticate(
-                    RequestView(
-                        method=request.method,
-                        raw_path=target.raw_path,
-                        raw_query=target.raw_query,
-                        headers=request.headers,
-                        virtual_bucket=target.virtual_bucket,
-                    ),
-                    self.services.identity.lookup,
-                )
-                if auth is None:
-                    raise S3Error("AccessDenied")
-                user = auth.credential.user
-                handler = HANDLERS.get(op.name)
-                if handler is None:
-                    raise S3Error(
-                        "NotImplemented",
-                        f"{op.name} is not implemented by this server",
-                    )
-                body: Body
-                if is_aws_chunked(request.headers.get("Content-Encoding", ""), auth.payload_hash):
-                    body = AwsChunkedBody(request, auth, auth.payload_hash)
+                ex.resource, ex.bucket, ex.key = target.resource, target.bucket, target.key
+                if request.method == "OPTIONS":
+                    ex.operation = PREFLIGHT
+                    self._limit(f"ip:{request.remote}")
+                    reply = await cors.preflight(request.headers, target.bucket, target.key, self.configs)
                 else:
-                    body = PlainBody(request, signed_payload_sha256(auth.payload_hash))
-                reply = await handler(
-                    S3Request(
-                        operation=op.name,
-                        method=request.method,
-                        bucket=target.bucket,
-                        key=target.key,
-                        query=target.query,
-                        headers=request.headers,
-                        request_id=request_id,
-                        principal=auth.credential,
-                        body=body,
-                        services=self.services,
-                        resource=resource,
-                    )
-                )
+                    reply = await self._dispatch(request, target, ex)
             except MetadataError as exc:
-                log.error("metadata unavailable (request %s): %s", request_id, exc)
+                log.error("metadata unavailable (request %s): %s", ex.request_id, exc)
                 raise S3Error("ServiceUnavailable", "Metadata is unavailable, please retry") from exc
             except StorageError as exc:
-                log.error("storage unavailable (request %s): %s", request_id, exc)
+                log.error("storage unavailable (request %s): %s", ex.request_id, exc)
                 raise S3Error("ServiceUnavailable", "Storage is unavailable, please retry") from exc
-            status = reply.status
-            response, sent = await self._render(request, reply, request_id, host_id)
+            ex.status = reply.status
+            reply.headers.update(ex.cors)
+            response, ex.sent = await self._render(request, reply, ex.request_id, ex.host_id)
             return response
         except S3Error as err:
-            status = err.status
-            return self._error(request, err, resource, request_id, host_id)
+            ex.status, ex.error = err.status, err.code
+            return self._error(request, err, ex.resource, ex.request_id, ex.host_id, ex.cors)
         except (asyncio.CancelledError, ConnectionResetError):
-            status = 499  # the client went away; nothing to answer
+            ex.status = 499  # the client went away; nothing to answer
             raise
         except Exception:
-            log.exception("internal error (request %s, %s %s)", request_id, request.method, request.raw_path)
-            status = 500
-            return self._error(request, S3Error("InternalError"), resource, request_id, host_id)
+            log.exception(
+                "internal error (request %s, %s %s)", ex.request_id, request.method, request.raw_path
+            )
+            ex.status, ex.error = 500, "InternalError"
+            error = S3Error("InternalError")
+            return self._error(request, error, ex.resource, ex.request_id, ex.host_id, ex.cors)
         finally:
-            if self.log_requests:
-                access_log.info(
-                    '%s %s "%s %s" %d %d %.1fms %s %s',
-                    request.remote or "-",
-                    user,
-                    request.method,
-                    request.raw_path,
-                    status,
-                    sent,
-                    (time.perf_counter() - started) * 1000,
-                    op_name,
-                    request_id,
-                )
+            if ex.operation in CONFIG_CHANGES and ex.bucket is not None:
+                self.configs.invalidate(ex.bucket)
+            self._record(request, ex, time.perf_counter() - started)
+
+    def _record(self, request: web.Request, ex: Exchange, seconds: float) -> None:
+        """One metrics observation and one access-log line per request."""
+        received = request.content_length or 0
+        if self.metrics is not None:
+            self.metrics.observe(ex.operation, ex.status, seconds, received, ex.sent)
+        if self.log_requests and access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                "%s",
+                logfmt(
+                    {
+                        "request_id": ex.request_id,
+                        "remote": request.remote or "-",
+                        "principal": ex.principal,
+                        "method": request.method,
+                        "operation": ex.operation,
+                        "bucket": ex.bucket if ex.bucket is not None else "-",
+                        "key": ex.key if ex.key is not None else "-",
+                        "status": ex.status,
+                        "error": ex.error,
+                        "received": received,
+                        "sent": ex.sent,
+                        "duration_ms": f"{seconds * 1000:.1f}",
+                    }
+                ),
+            )
 
     def _error(
-        self, request: web.Request, err: S3Error, resource: str, request_id: str, host_id: str
+        self,
+        request: web.Request,
+        err: S3Error,
+        resource: str,
+        request_id: str,
+        host_id: str,
+        extra: Mapping[str, str] | None = None,
     ) -> web.Response:
-        headers = {"x-amz-request-id": request_id, "x-amz-id-2": host_id, "Server": "s3server", **err.headers}
+        headers = {
+            "x-amz-request-id": request_id,
+            "x-amz-id-2": host_id,
+            "Server": "s3server",
+            **err.headers,
+            **(extra or {}),
+        }
         if err.status == 304 or request.method == "HEAD":
             return web.Response(status=err.status, headers=headers)
         headers["Content-Type"] = "application/xml"

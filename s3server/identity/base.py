@@ -7,7 +7,11 @@ that root cannot be deleted, how long another process's change may stay cached) 
 
 `lookup` runs on every signed request, so found keys are cached in memory. Changes made through a
 store clear its cache at once; changes made by another process sharing the database are seen after
-at most `cache_ttl` seconds. Secrets are stored as given (encryption at rest comes later).
+at most `cache_ttl` seconds.
+
+Secrets are sealed (AES-GCM, `secrets.py`) here before a backend stores them and opened here after
+it fetches them, so backends only ever see sealed strings; rows stored in plain text by an older
+release are sealed when the store opens.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import string
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -32,6 +37,7 @@ from s3server.identity.model import (
     User,
     UserExists,
 )
+from s3server.identity.secrets import SecretBox
 
 __all__ = [
     "IdentityStoreBase",
@@ -97,8 +103,9 @@ def check_secret_key(secret_key: str) -> None:
 class IdentityStoreBase(ABC):
     """Users and their access keys, with a cache in front of `lookup`."""
 
-    def __init__(self, *, cache_ttl: float = 10.0) -> None:
+    def __init__(self, *, cache_ttl: float = 10.0, secrets: SecretBox | None = None) -> None:
         self.cache_ttl = cache_ttl
+        self.secrets = secrets  # None only for stores built without one: secrets are then kept plain
         self._cache: dict[str, tuple[Credential, float]] = {}
         self._generation = 0
 
@@ -156,10 +163,19 @@ class IdentityStoreBase(ABC):
     async def _remove_access_key(self, access_key: str) -> bool:
         """False when there is no such key."""
 
+    @abstractmethod
+    async def _fetch_secrets(self) -> list[tuple[str, str]]:
+        """Every (access key, stored secret) pair, to seal the ones stored in plain text."""
+
+    @abstractmethod
+    async def _replace_secret(self, access_key: str, old: str, new: str) -> bool:
+        """Store `new` as the key's secret if it still holds `old` (False otherwise)."""
+
     # -- lifecycle
 
     async def open(self) -> None:
         await self._open()
+        await self._seal_plain_secrets()
 
     async def close(self) -> None:
         self._invalidate()
@@ -170,6 +186,24 @@ class IdentityStoreBase(ABC):
     def _invalidate(self) -> None:
         self._generation += 1
         self._cache.clear()
+
+    def _seal(self, secret: str, access_key: str) -> str:
+        return secret if self.secrets is None else self.secrets.seal(secret, access_key)
+
+    def _opened(self, credential: Credential) -> Credential:
+        """The credential with its stored secret opened."""
+        if self.secrets is None or not self.secrets.is_sealed(credential.secret_key):
+            return credential
+        return replace(credential, secret_key=self.secrets.open(credential.secret_key, credential.access_key))
+
+    async def _seal_plain_secrets(self) -> None:
+        """The data migration to encryption at rest: seal every secret still stored in plain text.
+        Safe to run from several processes at once (each row is replaced only if unchanged)."""
+        if self.secrets is None:
+            return
+        for access_key, stored in await self._fetch_secrets():
+            if not self.secrets.is_sealed(stored):
+                await self._replace_secret(access_key, stored, self.secrets.seal(stored, access_key))
 
     async def _changing(self, change: Awaitable[T]) -> T:
         """Await a change; whatever its outcome, cached credentials may now be wrong."""
@@ -187,6 +221,8 @@ class IdentityStoreBase(ABC):
             return hit[0]
         generation = self._generation
         credential = await self._fetch_credential(access_key)
+        if credential is not None:
+            credential = self._opened(credential)
         # A change that committed while we read may have made this answer stale: don't cache it.
         if credential is not None and generation == self._generation:
             self._cache[access_key] = (credential, time.monotonic() + self.cache_ttl)
@@ -198,7 +234,8 @@ class IdentityStoreBase(ABC):
         """Make "root" an admin whose one and only key is this pair, active (run at every start)."""
         check_access_key(access_key)
         check_secret_key(secret_key)
-        await self._changing(self._install_root(access_key, secret_key, now_micros()))
+        sealed = self._seal(secret_key, access_key)
+        await self._changing(self._install_root(access_key, sealed, now_micros()))
         return Credential(access_key, secret_key, ROOT_USER, is_admin=True, active=True)
 
     # -- users
@@ -236,16 +273,17 @@ class IdentityStoreBase(ABC):
         secret = secret_key if secret_key is not None else generate_secret_key()
         for _ in range(_GENERATE_TRIES if access_key is None else 1):
             candidate = access_key if access_key is not None else generate_access_key()
-            created = await self._changing(self._insert_access_key(user, candidate, secret, now_micros()))
+            sealed = self._seal(secret, candidate)
+            created = await self._changing(self._insert_access_key(user, candidate, sealed, now_micros()))
             if created is not None:
-                return created
+                return replace(created, secret_key=secret)
             if access_key is not None:
                 raise AccessKeyExists(f"access key {candidate} already exists")
         raise AccessKeyExists("could not generate an unused access key")
 
     async def list_access_keys(self, user: str | None = None) -> list[Credential]:
         """Every key (with its secret) ordered by user then key, or only one user's keys."""
-        return await self._fetch_access_keys(user)
+        return [self._opened(credential) for credential in await self._fetch_access_keys(user)]
 
     async def set_access_key_active(self, access_key: str, active: bool) -> None:
         if not await self._changing(self._update_access_key(access_key, active)):

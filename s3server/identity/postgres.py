@@ -1,7 +1,8 @@
 """Users and access keys in PostgreSQL, in the same database (and pool) as the metadata.
 
-The rules, the generated keys and the lookup cache are `IdentityStoreBase`'s; this module only
-stores and fetches rows. Its schema is versioned as the "identity" component, next to "metadata".
+The rules, the generated keys, the lookup cache and the sealing of secrets are `IdentityStoreBase`'s;
+this module only stores and fetches rows (secrets arrive sealed). Its schema is versioned as the
+"identity" component, next to "metadata".
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from s3server.identity.model import (
     NoSuchUser,
     User,
 )
+from s3server.identity.secrets import SecretBox
 from s3server.pgdb import UNAVAILABLE, PgDatabase, apply_migrations
 from s3server.pgdb import schema_version as read_schema_version
 
@@ -68,8 +70,8 @@ def _user(row: asyncpg.Record) -> User:
 class PostgresIdentityStore(IdentityStoreBase):
     """Users and their access keys in PostgreSQL; `db` is usually the metadata store's."""
 
-    def __init__(self, db: PgDatabase | str, *, cache_ttl: float = 10.0) -> None:
-        super().__init__(cache_ttl=cache_ttl)
+    def __init__(self, db: PgDatabase | str, *, secrets: SecretBox, cache_ttl: float = 10.0) -> None:
+        super().__init__(cache_ttl=cache_ttl, secrets=secrets)
         self.db = PgDatabase(db) if isinstance(db, str) else db
 
     # -- plumbing
@@ -228,5 +230,24 @@ class PostgresIdentityStore(IdentityStoreBase):
             return (await conn.execute("DELETE FROM access_keys WHERE access_key = $1", access_key)).endswith(
                 " 1"
             )
+
+        return await self._run(run)
+
+    async def _fetch_secrets(self) -> list[tuple[str, str]]:
+        async def run(conn: asyncpg.Connection) -> list[tuple[str, str]]:
+            rows = await conn.fetch("SELECT access_key, secret_key FROM access_keys")
+            return [(row[0], row[1]) for row in rows]
+
+        return await self._run(run)
+
+    async def _replace_secret(self, access_key: str, old: str, new: str) -> bool:
+        async def run(conn: asyncpg.Connection) -> bool:
+            status = await conn.execute(
+                "UPDATE access_keys SET secret_key = $3 WHERE access_key = $1 AND secret_key = $2",
+                access_key,
+                old,
+                new,
+            )
+            return status.endswith(" 1")
 
         return await self._run(run)

@@ -1,7 +1,8 @@
 """Users and access keys in their own SQLite file (the embedded default).
 
-The rules, the generated keys and the lookup cache are `IdentityStoreBase`'s; this module only
-stores and fetches rows, one `Database.write` per change.
+The rules, the generated keys, the lookup cache and the sealing of secrets are `IdentityStoreBase`'s;
+this module only stores and fetches rows, one `Database.write` per change. Without an explicit
+`SecretBox`, secrets are sealed under the key kept beside the database file (the data dir).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from s3server.identity.model import (
     NoSuchUser,
     User,
 )
+from s3server.identity.secrets import SecretBox
 from s3server.sqlitedb import Database, apply_migrations
 from s3server.sqlitedb import schema_version as read_schema_version
 
@@ -64,8 +66,10 @@ def _user(row: tuple[Any, ...]) -> User:
 class IdentityStore(IdentityStoreBase):
     """Users and their access keys in one SQLite file, with a cache in front of `lookup`."""
 
-    def __init__(self, path: Path, *, cache_ttl: float = 10.0, readers: int = 2) -> None:
-        super().__init__(cache_ttl=cache_ttl)
+    def __init__(
+        self, path: Path, *, cache_ttl: float = 10.0, readers: int = 2, secrets: SecretBox | None = None
+    ) -> None:
+        super().__init__(cache_ttl=cache_ttl, secrets=secrets or SecretBox.load(Path(path).parent))
         self.path = Path(path)
         self.db = Database(self.path, readers=readers)
 
@@ -206,5 +210,23 @@ class IdentityStore(IdentityStoreBase):
         return await self._write(
             lambda conn: (
                 conn.execute("DELETE FROM access_keys WHERE access_key = ?", (access_key,)).rowcount > 0
+            )
+        )
+
+    async def _fetch_secrets(self) -> list[tuple[str, str]]:
+        return await self._read(
+            lambda conn: [
+                (row[0], row[1]) for row in conn.execute("SELECT access_key, secret_key FROM access_keys")
+            ]
+        )
+
+    async def _replace_secret(self, access_key: str, old: str, new: str) -> bool:
+        return await self._write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE access_keys SET secret_key = ? WHERE access_key = ? AND secret_key = ?",
+                    (new, access_key, old),
+                ).rowcount
+                > 0
             )
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 from s3server.config import Settings
 from s3server.identity.base import IdentityStoreBase
 from s3server.identity.postgres import PostgresIdentityStore
+from s3server.identity.secrets import SecretBox
 from s3server.identity.store import IdentityStore
 from s3server.metadata.postgres import PostgresMetadataStore
 from s3server.metadata.sqlite import SqliteMetadataStore
@@ -54,10 +55,15 @@ def metadata_stores(settings: Settings) -> MetadataBackend:
     url = settings.metadata.strip()
     if _is_embedded(url):
         data = Path(settings.data_path)
-        return MetadataBackend(SqliteMetadataStore(data / METADATA_FILE), IdentityStore(data / IDENTITY_FILE))
+        return MetadataBackend(
+            SqliteMetadataStore(data / METADATA_FILE),
+            IdentityStore(data / IDENTITY_FILE, secrets=SecretBox.load(data)),
+        )
     if is_postgres_url(url):
         db = PgDatabase(url)
-        return MetadataBackend(PostgresMetadataStore(db), PostgresIdentityStore(db))
+        return MetadataBackend(
+            PostgresMetadataStore(db), PostgresIdentityStore(db, secrets=SecretBox.load(settings.data_path))
+        )
     raise ValueError(f"--metadata must be empty, 'sqlite' or a postgresql:// URL, not {redact(url)!r}")
 
 

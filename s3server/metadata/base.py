@@ -27,6 +27,19 @@ class Bucket:
     owner: str
     region: str
     created: datetime
+    acl: str = "private"  # the bucket's canned ACL
+    policy: str | None = None  # the bucket policy document as the owner sent it
+    cors: str | None = None  # the CORS rules (JSON, see s3server.access.cors), None when unset
+
+
+@dataclass(frozen=True, slots=True)
+class BucketStats:
+    """A bucket's maintained counters (never a scan of its objects)."""
+
+    name: str
+    owner: str
+    objects: int
+    bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +73,7 @@ class ObjectRecord:
     part_sizes: list[int] | None = None
     storage_class: str = "STANDARD"
     owner: str = ""
+    acl: str = "private"  # the object's canned ACL
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +112,7 @@ class Upload:
     storage_class: str = "STANDARD"
     checksum_algorithm: str | None = None  # "CRC32", "SHA256", … when the client asked for one
     checksum_type: str | None = None  # "COMPOSITE" | "FULL_OBJECT", with checksum_algorithm
+    acl: str = "private"  # the canned ACL the completed object gets
 
 
 @dataclass(slots=True)
@@ -174,6 +189,21 @@ class MetadataStore(Protocol):
         those uploads' parts, which are the caller's to delete. Raises S3Error NoSuchBucket or
         BucketNotEmpty (any object)."""
 
+    async def set_bucket_acl(self, name: str, acl: str) -> None:
+        """Replace the bucket's canned ACL. Raises S3Error NoSuchBucket."""
+
+    async def set_bucket_policy(self, name: str, policy: str | None) -> None:
+        """Set (or with None remove) the bucket policy document. Raises S3Error NoSuchBucket."""
+
+    async def set_bucket_cors(self, name: str, cors: str | None) -> None:
+        """Set (or with None remove) the bucket's CORS rules. Raises S3Error NoSuchBucket."""
+
+    async def bucket_stats(self, name: str) -> tuple[int, int] | None:
+        """(object count, total bytes) from the maintained counters; None if there is no bucket."""
+
+    async def all_bucket_stats(self) -> list[BucketStats]:
+        """Every bucket's counters, by name (for /_admin/stats; one query, no scan of objects)."""
+
     # -- objects
     async def put_object(
         self, record: ObjectRecord, condition: WriteCondition | None = None
@@ -187,6 +217,9 @@ class MetadataStore(Protocol):
     async def update_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectRecord | None:
         """Replace the object's tag set in place (its blobs are untouched); the updated record, or
         None if there is no such key."""
+
+    async def set_object_acl(self, bucket: str, key: str, acl: str) -> ObjectRecord | None:
+        """Replace the object's canned ACL in place; the updated record, or None if no such key."""
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
         """Remove the key; return the removed record, or None if there was none."""

@@ -30,6 +30,7 @@ import asyncpg
 
 from s3server.metadata.base import (
     Bucket,
+    BucketStats,
     Completion,
     ListPage,
     MetadataError,
@@ -135,16 +136,26 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "CREATE INDEX parts_by_blob ON parts (blob_id)",
     ),
+    (
+        # Access control: canned ACLs on buckets, objects and (for the object to be) uploads; the
+        # bucket policy document and CORS rules as their owner set them.
+        "ALTER TABLE buckets ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
+        "ALTER TABLE buckets ADD COLUMN policy TEXT",
+        "ALTER TABLE buckets ADD COLUMN cors TEXT",
+        "ALTER TABLE objects ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
+        "ALTER TABLE uploads ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
+    ),
 ]
 
 _OBJECT_COLUMNS = (
     "key, size, etag, last_modified, content_type, segments, headers, user_metadata, checksums, tags, "
-    "parts_count, part_sizes, storage_class, owner"
+    "parts_count, part_sizes, storage_class, owner, acl"
 )
 _UPLOAD_COLUMNS = (
     "key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class, "
-    "checksum_algorithm, checksum_type"
+    "checksum_algorithm, checksum_type, acl"
 )
+_BUCKET_COLUMNS = "name, owner, region, created, acl, policy, cors"
 _PART_COLUMNS = "part_number, size, etag, last_modified, blob_id, checksums"
 
 
@@ -156,13 +167,13 @@ _SELECT_OBJECT = f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND k
 _LOCK_OBJECT = f"{_SELECT_OBJECT} FOR UPDATE"
 _INSERT_OBJECT = (
     f"INSERT INTO objects (bucket, {_OBJECT_COLUMNS}) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
     "ON CONFLICT (bucket, key) DO NOTHING"
 )
 _UPDATE_OBJECT = (
     "UPDATE objects SET size = $3, etag = $4, last_modified = $5, content_type = $6, segments = $7, "
     "headers = $8, user_metadata = $9, checksums = $10, tags = $11, parts_count = $12, part_sizes = $13, "
-    "storage_class = $14, owner = $15 WHERE bucket = $1 AND key = $2"
+    "storage_class = $14, owner = $15, acl = $16 WHERE bucket = $1 AND key = $2"
 )
 # Add to one of the bucket's counter rows (creating it on first use): $1 bucket, $2 shard,
 # $3 objects, $4 bytes.
@@ -172,20 +183,20 @@ ON CONFLICT (bucket, shard)
 DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes
 """
 # A new key in one statement: the row, its blob links and the counters, or nothing at all when the
-# key exists. $16 blob ids, $17 counter shard.
+# key exists. $17 blob ids, $18 counter shard.
 _CREATE_OBJECT = f"""
 WITH created AS (
     INSERT INTO objects (bucket, {_OBJECT_COLUMNS})
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
     ON CONFLICT (bucket, key) DO NOTHING
     RETURNING bucket, key, size
 ), linked AS (
     INSERT INTO object_blobs (bucket, key, blob_id)
-    SELECT created.bucket, created.key, blob_id FROM created, unnest($16::text[]) AS blob_id
+    SELECT created.bucket, created.key, blob_id FROM created, unnest($17::text[]) AS blob_id
     ON CONFLICT DO NOTHING
 ), counted AS (
     INSERT INTO bucket_counters AS c (bucket, shard, objects, bytes)
-    SELECT created.bucket, $17, 1, created.size FROM created
+    SELECT created.bucket, $18, 1, created.size FROM created
     ON CONFLICT (bucket, shard) DO UPDATE SET objects = c.objects + 1, bytes = c.bytes + excluded.bytes
 )
 SELECT count(*) FROM created
@@ -312,6 +323,7 @@ def _object_params(record: ObjectRecord, key: bytes) -> tuple[Any, ...]:
         dump_part_sizes(record.part_sizes),
         record.storage_class,
         record.owner,
+        record.acl,
     )
 
 
@@ -332,6 +344,7 @@ def _record(bucket: str, row: asyncpg.Record) -> ObjectRecord:
         part_sizes=load_part_sizes(row["part_sizes"]),
         storage_class=row["storage_class"],
         owner=row["owner"],
+        acl=row["acl"],
     )
 
 
@@ -349,6 +362,7 @@ def _upload(bucket: str, row: asyncpg.Record) -> Upload:
         storage_class=row["storage_class"],
         checksum_algorithm=row["checksum_algorithm"],
         checksum_type=row["checksum_type"],
+        acl=row["acl"],
     )
 
 
@@ -364,7 +378,15 @@ def _part(row: asyncpg.Record) -> Part:
 
 
 def _bucket(row: asyncpg.Record) -> Bucket:
-    return Bucket(name=row["name"], owner=row["owner"], region=row["region"], created=row["created"])
+    return Bucket(
+        name=row["name"],
+        owner=row["owner"],
+        region=row["region"],
+        created=row["created"],
+        acl=row["acl"],
+        policy=row["policy"],
+        cors=row["cors"],
+    )
 
 
 def _no_such_upload(upload_id: str) -> S3Error:
@@ -509,12 +531,15 @@ class PostgresMetadataStore:
             # A name deleted between the failed insert and the owner lookup is simply tried again.
             for _ in range(8):
                 status = await conn.execute(
-                    "INSERT INTO buckets (name, owner, region, created) VALUES ($1, $2, $3, $4) "
-                    "ON CONFLICT (name) DO NOTHING",
+                    "INSERT INTO buckets (name, owner, region, created, acl, policy, cors) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
                     bucket.name,
                     bucket.owner,
                     bucket.region,
                     as_utc(bucket.created),
+                    bucket.acl,
+                    bucket.policy,
+                    bucket.cors,
                 )
                 if status.endswith(" 1"):
                     return
@@ -530,9 +555,7 @@ class PostgresMetadataStore:
 
     async def get_bucket(self, name: str) -> Bucket | None:
         async def run(conn: asyncpg.Connection) -> Bucket | None:
-            row = await conn.fetchrow(
-                "SELECT name, owner, region, created FROM buckets WHERE name = $1", name
-            )
+            row = await conn.fetchrow(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name = $1", name)
             return None if row is None else _bucket(row)
 
         return await self._run(run)
@@ -540,10 +563,10 @@ class PostgresMetadataStore:
     async def list_buckets(self, owner: str | None = None) -> list[Bucket]:
         async def run(conn: asyncpg.Connection) -> list[Bucket]:
             if owner is None:
-                rows = await conn.fetch("SELECT name, owner, region, created FROM buckets ORDER BY name")
+                rows = await conn.fetch(f"SELECT {_BUCKET_COLUMNS} FROM buckets ORDER BY name")
             else:
                 rows = await conn.fetch(
-                    "SELECT name, owner, region, created FROM buckets WHERE owner = $1 ORDER BY name", owner
+                    f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE owner = $1 ORDER BY name", owner
                 )
             return [_bucket(row) for row in rows]
 
@@ -581,6 +604,35 @@ class PostgresMetadataStore:
 
         return await self._run(run)
 
+    async def all_bucket_stats(self) -> list[BucketStats]:
+        async def run(conn: asyncpg.Connection) -> list[BucketStats]:
+            rows = await conn.fetch(
+                "SELECT b.name, b.owner, coalesce(sum(c.objects), 0)::bigint AS objects, "
+                "coalesce(sum(c.bytes), 0)::bigint AS bytes "
+                "FROM buckets AS b LEFT JOIN bucket_counters AS c ON c.bucket = b.name "
+                "GROUP BY b.name, b.owner ORDER BY b.name"
+            )
+            return [BucketStats(r["name"], r["owner"], r["objects"], r["bytes"]) for r in rows]
+
+        return await self._run(run)
+
+    async def _set_bucket_column(self, name: str, column: str, value: str | None) -> None:
+        async def run(conn: asyncpg.Connection) -> None:
+            status = await conn.execute(f"UPDATE buckets SET {column} = $2 WHERE name = $1", name, value)
+            if not status.endswith(" 1"):
+                raise S3Error("NoSuchBucket", BucketName=name)
+
+        await self._run(run)
+
+    async def set_bucket_acl(self, name: str, acl: str) -> None:
+        await self._set_bucket_column(name, "acl", acl)
+
+    async def set_bucket_policy(self, name: str, policy: str | None) -> None:
+        await self._set_bucket_column(name, "policy", policy)
+
+    async def set_bucket_cors(self, name: str, cors: str | None) -> None:
+        await self._set_bucket_column(name, "cors", cors)
+
     # -- objects
 
     async def put_object(
@@ -617,6 +669,20 @@ class PostgresMetadataStore:
                 bucket,
                 raw,
                 dump_json(tags),
+            )
+            return None if row is None else _record(bucket, row)
+
+        return await self._run(run)
+
+    async def set_object_acl(self, bucket: str, key: str, acl: str) -> ObjectRecord | None:
+        raw = key.encode("utf-8")
+
+        async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
+            row = await conn.fetchrow(
+                f"UPDATE objects SET acl = $3 WHERE bucket = $1 AND key = $2 RETURNING {_OBJECT_COLUMNS}",
+                bucket,
+                raw,
+                acl,
             )
             return None if row is None else _record(bucket, row)
 
@@ -704,13 +770,14 @@ class PostgresMetadataStore:
             upload.storage_class,
             upload.checksum_algorithm,
             upload.checksum_type,
+            upload.acl,
         )
 
         async def run(conn: asyncpg.Connection) -> None:
             try:
                 await conn.execute(
                     f"INSERT INTO uploads (bucket, {_UPLOAD_COLUMNS}) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                     *params,
                 )
             except asyncpg.ForeignKeyViolationError as exc:

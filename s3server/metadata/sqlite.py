@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from s3server.metadata.base import (
     Bucket,
+    BucketStats,
     Completion,
     ListPage,
     MetadataError,
@@ -119,6 +120,15 @@ MIGRATIONS: list[tuple[str, ...]] = [
         ) WITHOUT ROWID""",
         "CREATE INDEX parts_by_blob ON parts (blob_id)",
     ),
+    (
+        # Access control: canned ACLs on buckets, objects and (for the object to be) uploads; the
+        # bucket policy document and CORS rules as their owner set them.
+        "ALTER TABLE buckets ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
+        "ALTER TABLE buckets ADD COLUMN policy TEXT",
+        "ALTER TABLE buckets ADD COLUMN cors TEXT",
+        "ALTER TABLE objects ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
+        "ALTER TABLE uploads ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
+    ),
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -127,7 +137,7 @@ _IN_CHUNK = 500  # bound parameters per IN (...) query
 
 _OBJECT_COLUMNS = (
     "key, size, etag, last_modified, content_type, segments, headers, user_metadata, checksums, tags, "
-    "parts_count, part_sizes, storage_class, owner"
+    "parts_count, part_sizes, storage_class, owner, acl"
 )
 _SELECT_OBJECT = f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
 _SELECT_RANGE = (
@@ -135,17 +145,18 @@ _SELECT_RANGE = (
 )
 _UPSERT_OBJECT = (
     f"INSERT OR REPLACE INTO objects (bucket, {_OBJECT_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _ADD_STATS = (
     "UPDATE buckets SET object_count = object_count + ?, total_bytes = total_bytes + ? WHERE name = ?"
 )
 _UPLOAD_COLUMNS = (
     "key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class, "
-    "checksum_algorithm, checksum_type"
+    "checksum_algorithm, checksum_type, acl"
 )
 _UPLOAD_EXISTS = "SELECT 1 FROM uploads WHERE bucket = ? AND key = ? AND upload_id = ?"
 _PART_COLUMNS = "part_number, size, etag, last_modified, blob_id, checksums"
+_BUCKET_COLUMNS = "name, owner, region, created, acl, policy, cors"
 
 
 def _to_micros(when: datetime) -> int:
@@ -173,12 +184,13 @@ def _object_params(record: ObjectRecord, key: bytes) -> tuple[Any, ...]:
         dump_part_sizes(record.part_sizes),
         record.storage_class,
         record.owner,
+        record.acl,
     )
 
 
 def _record(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
     (key, size, etag, modified, content_type, segments, headers, user_metadata, checksums, tags,
-     parts_count, part_sizes, storage_class, owner) = row  # fmt: skip
+     parts_count, part_sizes, storage_class, owner, acl) = row  # fmt: skip
     return ObjectRecord(
         bucket=bucket,
         key=key.decode("utf-8"),
@@ -195,12 +207,13 @@ def _record(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
         part_sizes=load_part_sizes(part_sizes),
         storage_class=storage_class,
         owner=owner,
+        acl=acl,
     )
 
 
 def _upload(bucket: str, row: tuple[Any, ...]) -> Upload:
     (key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class,
-     checksum_algorithm, checksum_type) = row  # fmt: skip
+     checksum_algorithm, checksum_type, acl) = row  # fmt: skip
     return Upload(
         bucket=bucket,
         key=key.decode("utf-8"),
@@ -214,6 +227,7 @@ def _upload(bucket: str, row: tuple[Any, ...]) -> Upload:
         storage_class=storage_class,
         checksum_algorithm=checksum_algorithm,
         checksum_type=checksum_type,
+        acl=acl,
     )
 
 
@@ -234,8 +248,16 @@ def _no_such_upload(upload_id: str) -> S3Error:
 
 
 def _bucket(row: tuple[Any, ...]) -> Bucket:
-    name, owner, region, created = row
-    return Bucket(name=name, owner=owner, region=region, created=_from_micros(created))
+    name, owner, region, created, acl, policy, cors = row
+    return Bucket(
+        name=name,
+        owner=owner,
+        region=region,
+        created=_from_micros(created),
+        acl=acl,
+        policy=policy,
+        cors=cors,
+    )
 
 
 class SqliteMetadataStore:
@@ -299,17 +321,24 @@ class SqliteMetadataStore:
                     BucketName=bucket.name,
                 )
             conn.execute(
-                "INSERT INTO buckets (name, owner, region, created) VALUES (?, ?, ?, ?)",
-                (bucket.name, bucket.owner, bucket.region, _to_micros(bucket.created)),
+                "INSERT INTO buckets (name, owner, region, created, acl, policy, cors) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    bucket.name,
+                    bucket.owner,
+                    bucket.region,
+                    _to_micros(bucket.created),
+                    bucket.acl,
+                    bucket.policy,
+                    bucket.cors,
+                ),
             )
 
         await self._write(run)
 
     async def get_bucket(self, name: str) -> Bucket | None:
         def run(conn: sqlite3.Connection) -> Bucket | None:
-            row = conn.execute(
-                "SELECT name, owner, region, created FROM buckets WHERE name = ?", (name,)
-            ).fetchone()
+            row = conn.execute(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,)).fetchone()
             return None if row is None else _bucket(row)
 
         return await self._read(run)
@@ -317,10 +346,10 @@ class SqliteMetadataStore:
     async def list_buckets(self, owner: str | None = None) -> list[Bucket]:
         def run(conn: sqlite3.Connection) -> list[Bucket]:
             if owner is None:
-                rows = conn.execute("SELECT name, owner, region, created FROM buckets ORDER BY name")
+                rows = conn.execute(f"SELECT {_BUCKET_COLUMNS} FROM buckets ORDER BY name")
             else:
                 rows = conn.execute(
-                    "SELECT name, owner, region, created FROM buckets WHERE owner = ? ORDER BY name", (owner,)
+                    f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE owner = ? ORDER BY name", (owner,)
                 )
             return [_bucket(row) for row in rows]
 
@@ -354,6 +383,29 @@ class SqliteMetadataStore:
 
         return await self._read(run)
 
+    async def all_bucket_stats(self) -> list[BucketStats]:
+        def run(conn: sqlite3.Connection) -> list[BucketStats]:
+            rows = conn.execute("SELECT name, owner, object_count, total_bytes FROM buckets ORDER BY name")
+            return [BucketStats(name, owner, count, size) for name, owner, count, size in rows]
+
+        return await self._read(run)
+
+    async def _set_bucket_column(self, name: str, column: str, value: str | None) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            if conn.execute(f"UPDATE buckets SET {column} = ? WHERE name = ?", (value, name)).rowcount == 0:
+                raise S3Error("NoSuchBucket", BucketName=name)
+
+        await self._write(run)
+
+    async def set_bucket_acl(self, name: str, acl: str) -> None:
+        await self._set_bucket_column(name, "acl", acl)
+
+    async def set_bucket_policy(self, name: str, policy: str | None) -> None:
+        await self._set_bucket_column(name, "policy", policy)
+
+    async def set_bucket_cors(self, name: str, cors: str | None) -> None:
+        await self._set_bucket_column(name, "cors", cors)
+
     # -- objects
 
     async def put_object(
@@ -379,6 +431,19 @@ class SqliteMetadataStore:
         def run(conn: sqlite3.Connection) -> ObjectRecord | None:
             updated = conn.execute(
                 "UPDATE objects SET tags = ? WHERE bucket = ? AND key = ?", (text, bucket, raw)
+            ).rowcount
+            if not updated:
+                return None
+            return _record(bucket, conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone())
+
+        return await self._write(run)
+
+    async def set_object_acl(self, bucket: str, key: str, acl: str) -> ObjectRecord | None:
+        raw = key.encode("utf-8")
+
+        def run(conn: sqlite3.Connection) -> ObjectRecord | None:
+            updated = conn.execute(
+                "UPDATE objects SET acl = ? WHERE bucket = ? AND key = ?", (acl, bucket, raw)
             ).rowcount
             if not updated:
                 return None
@@ -459,6 +524,7 @@ class SqliteMetadataStore:
             upload.storage_class,
             upload.checksum_algorithm,
             upload.checksum_type,
+            upload.acl,
         )
 
         def run(conn: sqlite3.Connection) -> None:
@@ -466,7 +532,7 @@ class SqliteMetadataStore:
                 raise S3Error("NoSuchBucket", BucketName=upload.bucket)
             conn.execute(
                 f"INSERT INTO uploads (bucket, {_UPLOAD_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 params,
             )
 

@@ -2,15 +2,21 @@
 
 Requests are SigV4-signed like S3 requests (service "s3", any region) by an admin credential; the
 gateway hands every path-style /_admin/ request here before its S3 router. Routing is one table of
-(method, path pattern) → handler; a pattern segment "{name}" captures that segment. Handlers take an
+(method, path pattern) → handler; a pattern segment "{name}" captures that segment. A route marked
+public (the health checks) needs no signature. Handlers take an
 `AdminRequest` and return (status, JSON value); errors are `AdminError`s, rendered as
-{"error": {"code": …, "message": …}} with their HTTP status.
+{"error": {"code": …, "message": …}} with their HTTP status. Over the --rate-limit a signed caller
+gets 429.
 
     GET    /_admin/storage         drives, replica count, blob totals
     POST   /_admin/reaper          run a blob reaper pass now ({"walk": true} also walks the drives)
     GET    /_admin/faults          the standing faults            ┐ 404 unless the server runs
     POST   /_admin/faults          add a fault / corrupt replicas │ with --enable-fault-injection
     DELETE /_admin/faults          clear faults (?target=…)       ┘
+
+The rest of the table lives beside what it serves and is joined in `s3server.ops.routes`: users and
+access keys (`users.py`), health (`health.py`) and statistics (`stats.py`). `/_admin/metrics` is
+answered by the gateway itself (it is Prometheus text, not JSON).
 """
 
 from __future__ import annotations
@@ -26,9 +32,20 @@ from typing import Any
 from aiohttp import web
 
 from s3server.faults import METADATA_MODES, DriveFault, Faults, corrupt_file
+from s3server.gateway.accesslog import logfmt
 from s3server.gateway.auth import RequestView, authenticate
 from s3server.gateway.body import PlainBody, signed_payload_sha256
-from s3server.identity.model import Credential
+from s3server.gateway.ratelimit import RateLimiter
+from s3server.identity.model import (
+    AccessKeyExists,
+    Credential,
+    IdentityError,
+    InvalidIdentityName,
+    NoSuchAccessKey,
+    NoSuchUser,
+    ProtectedUser,
+    UserExists,
+)
 from s3server.metadata.base import MetadataError
 from s3server.reaper import BlobReaper
 from s3server.s3.context import Services
@@ -54,6 +71,23 @@ def wants_admin(raw_path: str, host: str, domain: str) -> bool:
     return True
 
 
+def _identity_status(exc: IdentityError) -> tuple[int, str]:
+    """HTTP status and code for an identity store refusal."""
+    if isinstance(exc, (NoSuchUser, NoSuchAccessKey)):
+        return 404, "NotFound"
+    if isinstance(exc, (UserExists, AccessKeyExists, ProtectedUser)):
+        return 409, "Conflict"
+    if isinstance(exc, InvalidIdentityName):
+        return 400, "InvalidRequest"
+    return 400, type(exc).__name__
+
+
+def _error_code(value: Any) -> str:
+    """The code of an error answer, for the access log ("-" for any other answer)."""
+    error = value.get("error") if isinstance(value, dict) else None
+    return str(error.get("code", "-")) if isinstance(error, dict) else "-"
+
+
 class AdminError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -77,7 +111,7 @@ class AdminRequest:
     params: dict[str, str]  # captured {name} segments
     query: Mapping[str, str]
     body: dict[str, Any]
-    principal: Credential
+    principal: Credential | None  # None on public routes
 
 
 Handler = Callable[["AdminApi", AdminRequest], Awaitable[tuple[int, Any]]]
@@ -88,6 +122,7 @@ class Route:
     method: str
     pattern: str
     handler: Handler
+    public: bool = False  # answered without a signature (health checks)
     segments: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -257,6 +292,8 @@ class AdminApi:
         faults: Faults | None = None,
         reaper: BlobReaper | None = None,
         routes: tuple[Route, ...] = ROUTES,
+        limiter: RateLimiter | None = None,
+        extras: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(services.blobs, ReplicatedBlobStore):
             raise TypeError("the admin API needs the replicated blob store")
@@ -265,6 +302,9 @@ class AdminApi:
         self.faults = faults
         self.reaper = reaper
         self.routes = routes
+        self.limiter = limiter
+        # What handlers in other modules need from the running server (health: the gateway).
+        self.extras: Mapping[str, Any] = extras or {}
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -274,9 +314,12 @@ class AdminApi:
         try:
             route, params = self._route(request)
             name = route.handler.__name__
-            principal, payload_hash = await self._authenticate(request)
-            user = principal.user
-            body = await self._body(request, payload_hash)
+            principal: Credential | None = None
+            payload_hash: str | None = None
+            if not route.public:
+                principal, payload_hash = await self._authenticate(request)
+                user = principal.user
+            body = await self._body(request, payload_hash) if payload_hash is not None else {}
             status, value = await route.handler(
                 self,
                 AdminRequest(request.method, request.path, params, request.query, body, principal),
@@ -286,19 +329,27 @@ class AdminApi:
         except (MetadataError, StorageError) as exc:
             log.error("admin request %s: %s", request_id, exc)
             status, value = 503, {"error": {"code": "ServiceUnavailable", "message": str(exc)}}
+        except IdentityError as exc:
+            status, code = _identity_status(exc)
+            value = {"error": {"code": code, "message": str(exc)}}
         except Exception:
             log.exception("admin request %s failed", request_id)
             status, value = 500, {"error": {"code": "InternalError", "message": "internal error"}}
         access_log.info(
-            '%s %s "%s %s" %d - %.1fms Admin:%s %s',
-            request.remote or "-",
-            user,
-            request.method,
-            request.raw_path,
-            status,
-            (time.perf_counter() - started) * 1000,
-            name,
-            request_id,
+            "%s",
+            logfmt(
+                {
+                    "request_id": request_id,
+                    "remote": request.remote or "-",
+                    "principal": user,
+                    "method": request.method,
+                    "operation": f"Admin:{name}",
+                    "path": request.path,
+                    "status": status,
+                    "error": _error_code(value),
+                    "duration_ms": f"{(time.perf_counter() - started) * 1000:.1f}",
+                }
+            ),
         )
         return web.json_response(value, status=status, headers={"x-amz-request-id": request_id})
 
@@ -324,12 +375,19 @@ class AdminApi:
         try:
             auth = await authenticate(view, self.services.identity.lookup)
         except S3Error as err:
+            self._limit(f"ip:{request.remote}")
             raise AdminError(403, err.code, err.message) from err
+        self._limit(f"key:{auth.credential.access_key}" if auth is not None else f"ip:{request.remote}")
         if auth is None or auth.version != 4:
             raise AdminError(403, "AccessDenied", "Admin requests must be signed with SigV4")
         if not auth.credential.is_admin:
             raise AdminError(403, "AccessDenied", "Admin requests need an admin credential")
         return auth.credential, auth.payload_hash
+
+    def _limit(self, caller: str) -> None:
+        """The JSON API answers 429 over the rate limit (the S3 API's 503 SlowDown is for SDKs)."""
+        if self.limiter is not None and not self.limiter.allow(caller):
+            raise AdminError(429, "TooManyRequests", "Rate limit exceeded, slow down")
 
     async def _body(self, request: web.Request, payload_hash: str) -> dict[str, Any]:
         if not request.body_exists:

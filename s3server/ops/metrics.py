@@ -2,12 +2,18 @@
 
 With several worker processes each one counts its own requests; prometheus-client's multiprocess mode
 (PROMETHEUS_MULTIPROC_DIR, set by the parent before the workers start) sums them at scrape time.
+Gauges about shared state (drive free space, blob counts) are read by whichever worker is scraped,
+from refreshers awaited just before the exposition is rendered.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Iterable
+import struct
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -16,10 +22,14 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    values,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+log = logging.getLogger("s3server.metrics")
+
+SCRAPE_ATTEMPTS = 5
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -39,7 +49,13 @@ class Metrics:
 
     def __init__(self) -> None:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-        self.registry = CollectorRegistry(auto_describe=True)
+        if self.multiprocess and values.ValueClass is values.MutexValue:
+            # prometheus-client picks its value class at import, which may have happened before the
+            # parent process set PROMETHEUS_MULTIPROC_DIR: pick again.
+            values.ValueClass = values.get_value_class()
+        # Describing the multiprocess collector would read the other workers' files while they
+        # may still be creating them (at start-up): only a scrape reads them.
+        self.registry = CollectorRegistry(auto_describe=not self.multiprocess)
         registry = None if self.multiprocess else self.registry
         self.requests = Counter(
             "s3_requests_total",
@@ -62,7 +78,10 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self._counters: dict[tuple[str, int], Any] = {}
+        self._histograms: dict[str, Any] = {}
         self._sources: list[Callable[[], Iterable[GaugeMetricFamily]]] = []
+        self._refreshers: list[Callable[[], Awaitable[None]]] = []
         self._callbacks = _Callbacks(self._sources)
         if self.multiprocess:
             from prometheus_client import multiprocess
@@ -74,13 +93,44 @@ class Metrics:
         """A function yielding gauge families at scrape time."""
         self._sources.append(source)
 
+    def add_refresher(self, refresh: Callable[[], Awaitable[None]]) -> None:
+        """An async function awaited before each scrape (to read what sources then report)."""
+        self._refreshers.append(refresh)
+
+    async def scrape(self) -> tuple[bytes, str]:
+        """Refresh the scrape-time gauges, then render the exposition."""
+        for refresh in self._refreshers:
+            try:
+                await refresh()
+            except Exception:  # a failing source must not take the request metrics down with it
+                log.warning(
+                    "metrics refresher %r failed; its gauges keep their last values", refresh, exc_info=True
+                )
+        return self.exposition()
+
     def observe(self, operation: str, status: int, seconds: float, received: int, sent: int) -> None:
-        self.requests.labels(operation, str(status)).inc()
-        self.latency.labels(operation).observe(seconds)
+        # The labelled children are kept here: looking them up through labels() takes a lock and
+        # validates the labels on every request.
+        counter = self._counters.get((operation, status))
+        if counter is None:
+            counter = self._counters[(operation, status)] = self.requests.labels(operation, str(status))
+        counter.inc()
+        histogram = self._histograms.get(operation)
+        if histogram is None:
+            histogram = self._histograms[operation] = self.latency.labels(operation)
+        histogram.observe(seconds)
         if received:
             self.bytes_in.inc(received)
         if sent:
             self.bytes_out.inc(sent)
 
     def exposition(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        for attempt in range(SCRAPE_ATTEMPTS):
+            try:
+                return generate_latest(self.registry), CONTENT_TYPE_LATEST
+            except struct.error:
+                # A worker's file caught between creation and its first write; read again.
+                if attempt == SCRAPE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01)
+        raise AssertionError("unreachable")

@@ -7,6 +7,7 @@ import binascii
 import ipaddress
 import re
 
+from s3server.access import acl
 from s3server.metadata.base import Bucket
 from s3server.s3 import xml
 from s3server.s3.common import now, owner_id
@@ -48,6 +49,12 @@ async def require_bucket(req: S3Request) -> Bucket:
     return bucket
 
 
+def writer_of(req: S3Request, bucket: Bucket) -> str:
+    """Who owns what a request writes: its signer; for an anonymous write (which an ACL or a policy
+    allowed) the bucket's owner."""
+    return req.principal.user if req.principal is not None else bucket.owner
+
+
 def _owner(parent: object, user: str) -> None:
     owner = xml.sub(parent, "Owner")  # type: ignore[arg-type]
     xml.sub(owner, "ID", owner_id(user))
@@ -56,7 +63,9 @@ def _owner(parent: object, user: str) -> None:
 
 async def list_buckets(req: S3Request) -> S3Response:
     assert req.principal is not None
-    buckets = await req.services.meta.list_buckets()
+    # A user sees their own buckets; admins (root) see every bucket.
+    owner = None if req.principal.is_admin else req.principal.user
+    buckets = await req.services.meta.list_buckets(owner)
     prefix = req.query.get("prefix", "")
     if prefix:
         buckets = [b for b in buckets if b.name.startswith(prefix)]
@@ -103,6 +112,7 @@ def _int_param(req: S3Request, name: str, default: int, low: int, high: int) -> 
 async def create_bucket(req: S3Request) -> S3Response:
     assert req.bucket is not None and req.principal is not None
     validate_bucket_name(req.bucket)
+    canned = acl.from_headers(req.headers)
     region = req.services.settings.region
     body = await req.body.read(64 * 1024)
     if body.strip():
@@ -113,7 +123,7 @@ async def create_bucket(req: S3Request) -> S3Response:
         if constraint:
             region = constraint
     await req.services.meta.create_bucket(
-        Bucket(name=req.bucket, owner=req.principal.user, region=region, created=now())
+        Bucket(name=req.bucket, owner=req.principal.user, region=region, created=now(), acl=canned)
     )
     return S3Response(headers={"Location": f"/{req.bucket}"})
 

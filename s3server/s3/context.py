@@ -56,6 +56,9 @@ class S3Request:
     body: Body
     services: Services
     resource: str  # "/bucket/key" for error bodies
+    # The gateway's access check for a second resource an operation touches (a copy's source, each
+    # key of DeleteObjects): (IAM action, bucket, key) → raises AccessDenied. None: no check.
+    authorize: Callable[[str, str, str | None], Awaitable[None]] | None = None
 
 
 @dataclass(slots=True)

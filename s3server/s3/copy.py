@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
+from s3server.access import acl
 from s3server.gateway.checksums import ALGORITHMS, ChecksumRequest, PayloadDigests
 from s3server.metadata.base import ObjectRecord, Segment
 from s3server.s3 import xml
-from s3server.s3.buckets import XML_HEADERS, require_bucket
+from s3server.s3.buckets import XML_HEADERS, require_bucket, writer_of
 from s3server.s3.common import (
     DEFAULT_CONTENT_TYPE,
     now,
@@ -94,6 +95,8 @@ def parse_copy_source(value: str) -> tuple[str, str, str | None]:
 async def load_copy_source(req: S3Request) -> CopySource:
     """The source object of a copy, its x-amz-copy-source-if-* conditions checked (412 only)."""
     bucket, key, version_id = parse_copy_source(req.headers.get("x-amz-copy-source", ""))
+    if req.authorize is not None:
+        await req.authorize("s3:GetObject", bucket, key)  # reading the source is a GetObject
     meta = req.services.meta
     record = await meta.get_object(bucket, key)
     if record is None:
@@ -173,7 +176,7 @@ def _builder(template: ObjectRecord, digests: PayloadDigests) -> Callable[[BlobW
 
 
 async def copy_object(req: S3Request) -> S3Response:
-    assert req.bucket is not None and req.key is not None and req.principal is not None
+    assert req.bucket is not None and req.key is not None
     validate_key(req.key)
     metadata_directive = _directive(req, "x-amz-metadata-directive", "metadata")
     tagging_directive = _directive(req, "x-amz-tagging-directive", "tagging")
@@ -184,8 +187,8 @@ async def copy_object(req: S3Request) -> S3Response:
         replace_tags = parse_tagging_header(req.headers.get("x-amz-tagging"))
     if metadata_directive == "REPLACE":
         replace_meta = user_metadata(req.headers)
-    await require_bucket(req)
-    owner = req.principal.user
+    canned = acl.from_headers(req.headers)  # a copy gets its own ACL (private by default), as on AWS
+    owner = writer_of(req, await require_bucket(req))
     record: ObjectRecord | None = None
     for attempt in (1, 2):
         source = await load_copy_source(req)
@@ -218,6 +221,7 @@ async def copy_object(req: S3Request) -> S3Response:
             tags=replace_tags if replace_tags is not None else dict(src.tags),
             storage_class=sclass,
             owner=owner,
+            acl=canned,
         )
         if metadata_directive == "REPLACE":
             template.content_type = req.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE

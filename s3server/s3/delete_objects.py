@@ -3,7 +3,8 @@
 The body must carry Content-MD5 or a flexible checksum (AWS refuses it otherwise). Every key gets its
 own outcome: Deleted (also for keys that never existed, as deletes are idempotent) or Error; Quiet
 mode reports the errors only. Keys are deleted a few at a time concurrently, answered in request
-order.
+order. Each key is authorized as its own DeleteObject (a policy may allow some prefixes only), so a
+key the caller may not delete is an AccessDenied entry, as on AWS.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ async def _delete(req: S3Request, target: _Target, gate: asyncio.Semaphore) -> N
         return
     async with gate:
         try:
+            if req.authorize is not None:
+                await req.authorize("s3:DeleteObject", req.bucket, target.key)
             await req.services.saga.delete_object(req.bucket, target.key)
         except S3Error as err:
             target.error = err

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from s3server.s3 import attributes, buckets, copy, delete_objects, listing, multipart, objects, tagging
+from s3server.s3 import (
+    acl,
+    attributes,
+    buckets,
+    copy,
+    cors,
+    delete_objects,
+    listing,
+    multipart,
+    objects,
+    policy,
+    tagging,
+)
 from s3server.s3.context import Handler
 
 HANDLERS: dict[str, Handler] = {
@@ -14,4 +26,7 @@ HANDLERS: dict[str, Handler] = {
     **copy.HANDLERS,
     **delete_objects.HANDLERS,
     **tagging.HANDLERS,
+    **acl.HANDLERS,
+    **policy.HANDLERS,
+    **cors.HANDLERS,
 }

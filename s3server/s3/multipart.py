@@ -27,6 +27,7 @@ from urllib.parse import quote, quote_plus
 
 from awscrt import checksums as crt
 
+from s3server.access import acl
 from s3server.gateway.checksums import (
     ALGORITHMS,
     ChecksumRequest,
@@ -37,7 +38,7 @@ from s3server.gateway.checksums import (
 from s3server.metadata.base import ObjectRecord, Part, Segment, Upload
 from s3server.s3 import xml
 from s3server.s3.bodies import payload_digests, read_verified_body
-from s3server.s3.buckets import XML_HEADERS, require_bucket
+from s3server.s3.buckets import XML_HEADERS, require_bucket, writer_of
 from s3server.s3.common import (
     DEFAULT_CONTENT_TYPE,
     now,
@@ -175,16 +176,17 @@ def _part_checksum_headers(upload: Upload, part: Part) -> dict[str, str]:
 
 
 async def create_multipart_upload(req: S3Request) -> S3Response:
-    assert req.bucket is not None and req.key is not None and req.principal is not None
+    assert req.bucket is not None and req.key is not None
     validate_key(req.key)
     algorithm, kind = _upload_checksum(req)
+    owner = req.principal.user if req.principal is not None else writer_of(req, await require_bucket(req))
     initiated = now()
     upload = Upload(
         bucket=req.bucket,
         key=req.key,
         upload_id=new_upload_id(initiated),
         initiated=initiated,
-        owner=req.principal.user,
+        owner=owner,
         content_type=req.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE,
         headers=stored_headers(req.headers),
         user_metadata=user_metadata(req.headers),
@@ -192,6 +194,7 @@ async def create_multipart_upload(req: S3Request) -> S3Response:
         storage_class=storage_class(req),
         checksum_algorithm=algorithm,
         checksum_type=kind,
+        acl=acl.from_headers(req.headers),
     )
     await req.services.meta.create_upload(upload)
     root = xml.element("InitiateMultipartUploadResult")
@@ -473,6 +476,7 @@ async def complete_multipart_upload(req: S3Request) -> S3Response:
         part_sizes=[p.size for p in chosen],
         storage_class=upload.storage_class,
         owner=upload.owner,
+        acl=upload.acl,
     )
     await req.services.saga.complete_upload(req.bucket, req.key, upload.upload_id, record, condition)
     root = xml.element("CompleteMultipartUploadResult")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from s3server.access import acl
 from s3server.gateway.checksums import header_name
 from s3server.metadata.base import ObjectRecord, Segment
 from s3server.s3.bodies import payload_digests
-from s3server.s3.buckets import require_bucket
+from s3server.s3.buckets import require_bucket, writer_of
 from s3server.s3.common import (
     DEFAULT_CONTENT_TYPE,
     now,
@@ -68,7 +69,7 @@ def require_length(req: S3Request, limit: int) -> None:
 
 
 async def put_object(req: S3Request) -> S3Response:
-    assert req.bucket is not None and req.key is not None and req.principal is not None
+    assert req.bucket is not None and req.key is not None
     validate_key(req.key)
     require_length(req, MAX_PUT_SIZE)
     meta = user_metadata(req.headers)
@@ -76,13 +77,14 @@ async def put_object(req: S3Request) -> S3Response:
     content_type = req.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE
     sclass = storage_class(req)
     tags = parse_tagging_header(req.headers.get("x-amz-tagging"))
+    canned = acl.from_headers(req.headers)
     condition = write_condition(req.headers)
-    await require_bucket(req)
+    bucket = await require_bucket(req)
     if condition is not None:
         # Fail before reading the body; the metadata store checks again, atomically, at commit.
         condition.check(await req.services.meta.get_object(req.bucket, req.key), req.key)
     digests = payload_digests(req)
-    owner = req.principal.user
+    owner = writer_of(req, bucket)
 
     def build(writer: BlobWriter) -> ObjectRecord:
         return ObjectRecord(
@@ -99,6 +101,7 @@ async def put_object(req: S3Request) -> S3Response:
             tags=tags,
             storage_class=sclass,
             owner=owner,
+            acl=canned,
         )
 
     record = await req.services.saga.put_object(req.body.chunks(), digests, build, condition)

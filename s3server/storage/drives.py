@@ -140,6 +140,21 @@ class Drive:
 
     # -- set-up
 
+    def prepare_top_dirs(self) -> None:
+        """Create the 256 first-level directories up front (durably), so a write into a new
+        second-level directory pays one directory fsync, not two."""
+        made = False
+        for n in range(256):
+            path = os.path.join(self.blobs_dir, f"{n:02x}")
+            if not os.path.isdir(path):
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(path)
+                made = True
+            self._known_dirs.add(path)
+        self._known_dirs.add(self.blobs_dir)
+        if made and self.fsync:
+            fsync_dir(self.blobs_dir)
+
     def read_id(self) -> str | None:
         try:
             text = Path(self.marker).read_text().strip()
@@ -190,6 +205,7 @@ def open_drives(
             drive.drive_id = drive_id
             os.makedirs(drive.blobs_dir, exist_ok=True)
             os.makedirs(drive.tmp_dir, exist_ok=True)
+        drive.prepare_top_dirs()
         if drive.drive_id in seen:
             raise ValueError(
                 f"drives {seen[drive.drive_id]} and {path} have the same id (one copied from the other?)"

@@ -17,6 +17,8 @@ fsync'd transaction per PUT for rows that can be rebuilt would halve small-objec
 
 from __future__ import annotations
 
+import asyncio
+import random
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -34,6 +36,7 @@ T = TypeVar("T")
 BLOCK_SIZE = 1024 * 1024
 DIGEST_SIZE = 8  # xxh3-64
 _IN_CHUNK = 400  # ids per IN (...) list, under SQLite's variable limit
+OPEN_ATTEMPTS = 100
 
 MIGRATIONS: list[list[str]] = [
     [
@@ -128,11 +131,23 @@ class StorageIndex:
 
     async def open(self) -> None:
         try:
-            await self.db.open()
+            await self._open_db()
             await self.db.write(lambda conn: apply_migrations(conn, MIGRATIONS))
         except sqlite3.Error as exc:
             await self.db.close()
             raise StorageError(f"storage index {self.path}: {exc}") from exc
+
+    async def _open_db(self) -> None:
+        """Open the database; several processes (workers, scrub) opening a new index at once may see
+        "database is locked" while one of them switches it to WAL, which no busy timeout covers."""
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                await self.db.open()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == OPEN_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 + random.random() * 0.1)
 
     async def close(self) -> None:
         await self.db.close()

@@ -323,6 +323,8 @@ class ReplicatedBlobStore:
         fsync: bool = True,
         drive_factory: Callable[..., Drive] = Drive,
     ) -> None:
+        """`fsync=False` exists to measure what durability costs; the server always fsyncs (batching
+        fsyncs would not pay: concurrent fsyncs already share journal commits, see the README)."""
         if not drive_paths:
             raise ValueError("at least one drive is needed")
         if not 1 <= replicas <= len(drive_paths):

@@ -179,7 +179,7 @@ UNSUPPORTED = [
         id="PutBucketLifecycleConfiguration",
     ),
     pytest.param(lambda s3, b: s3.get_bucket_lifecycle_configuration(Bucket=b), id="GetBucketLifecycle"),
-    pytest.param(lambda s3, b: s3.get_bucket_policy(Bucket=b), id="GetBucketPolicy"),
+    pytest.param(lambda s3, b: s3.get_bucket_replication(Bucket=b), id="GetBucketReplication"),
     pytest.param(lambda s3, b: s3.get_bucket_website(Bucket=b), id="GetBucketWebsite"),
     pytest.param(lambda s3, b: s3.get_bucket_encryption(Bucket=b), id="GetBucketEncryption"),
     pytest.param(lambda s3, b: s3.get_object_lock_configuration(Bucket=b), id="GetObjectLockConfiguration"),
@@ -206,7 +206,7 @@ def test_unsupported_operation_is_501(s3, with_object: str, call) -> None:  # ty
     [
         pytest.param("GET", "bucket", "website", id="get-website"),
         pytest.param("PUT", "bucket", "versioning", id="put-versioning"),
-        pytest.param("DELETE", "bucket", "policy", id="delete-policy"),
+        pytest.param("DELETE", "bucket", "website", id="delete-website"),
         pytest.param("PUT", "object", "retention", id="put-retention"),
         pytest.param("GET", "object", "torrent", id="get-torrent"),
     ],

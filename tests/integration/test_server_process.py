@@ -64,6 +64,7 @@ def test_generated_root_credentials_are_kept(tmp_path: Path) -> None:
 def test_environment_instead_of_flags(tmp_path: Path) -> None:
     data_dir = tmp_path / "env-data"
     port = free_port()
+    console_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("S3SERVER_")}
     env.update(
         S3SERVER_ADDRESS="127.0.0.1",
@@ -71,6 +72,7 @@ def test_environment_instead_of_flags(tmp_path: Path) -> None:
         S3SERVER_DATA_DIR=str(data_dir),
         S3SERVER_ROOT_USER="AKIAENVCONFIGURED000",
         S3SERVER_ROOT_PASSWORD="env-configured-secret-0123456789",
+        S3SERVER_CONSOLE_PORT=str(console_port),
     )
     log_path = tmp_path / "env-server.log"
     with open(log_path, "wb") as log_file:
@@ -94,6 +96,7 @@ def test_environment_instead_of_flags(tmp_path: Path) -> None:
         assert client.get_object(Bucket="from-env", Key="k")["Body"].read() == b"env"
         assert data_dir.is_dir()
         assert any(data_dir.iterdir())
+        assert f"console on http://127.0.0.1:{console_port}" in server.log()
     finally:
         assert server.stop() == 0
 

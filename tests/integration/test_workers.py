@@ -58,7 +58,9 @@ class WorkersServer:
             finally:
                 await store.close()
 
-        return asyncio.run(read())
+        # A thread of its own, so this event loop never meets the test session's.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, read()).result()
 
 
 def worker_pids(server: RunningServer) -> list[int]:
@@ -274,7 +276,7 @@ def test_refuses_a_port_that_is_taken(tmp_path: Path) -> None:
         squatter.listen()
         result = subprocess.run(
             [sys.executable, "-m", "s3server", "serve", "--port", str(port), "--workers", "2",
-             "--data-dir", str(tmp_path / "data")],
+             "--no-console", "--data-dir", str(tmp_path / "data")],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr

@@ -36,6 +36,7 @@ class RunningServer:
     secret_key: str = SECRET_KEY
     extra_env: dict[str, str] = field(default_factory=dict)
     ca_bundle: str | None = None  # the certificate to trust when the server speaks HTTPS
+    console: str | None = None  # the web console's URL, when the test asked for one
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -61,11 +62,14 @@ def start_server(
     timeout: float = 30,
     scheme: str = "http",
     workers: int = 1,
+    console_port: int | None = None,
 ) -> RunningServer:
     """`s3server serve --address 127.0.0.1 --port P --data-dir D` with the root credentials in the env.
 
     One worker process unless `workers` (or a --workers in `args`) says otherwise, so that tests
     which reach into one process's state (fault injection, caches) see the process that serves them.
+    The web console stays off (so parallel servers never compete for its port) unless `console_port`
+    (or a --console-port in `args`) asks for it.
     """
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -80,10 +84,14 @@ def start_server(
         sys.executable, "-m", "s3server", "serve",
         "--address", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
         *([] if "--workers" in (args or []) else ["--workers", str(workers)]),
+        *(["--console-port", str(console_port)] if console_port else []),
+        *([] if console_port or "--console-port" in (args or []) else ["--no-console"]),
         *(args or []),
     ]
     process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=full_env)
     server = RunningServer(f"{scheme}://127.0.0.1:{port}", port, data_dir, process, log_path)
+    if console_port:
+        server.console = f"{scheme}://127.0.0.1:{console_port}"
     if scheme == "https":
         server.ca_bundle = str(data_dir / "tls" / "cert.pem")
     wait_ready(server, timeout)

@@ -27,6 +27,7 @@ from s3server.identity.model import (
     UserExists,
 )
 from s3server.identity.postgres import PostgresIdentityStore
+from s3server.identity.secrets import KEY_ENV, KEY_FILE, SecretBox, SecretUnreadable
 from s3server.identity.store import IdentityStore, generate_access_key, generate_secret_key
 from s3server.metadata.base import MetadataError
 from s3server.metadata.postgres import PostgresMetadataStore
@@ -35,6 +36,7 @@ from tests.support.postgres import PostgresCluster
 
 ROOT_KEY = "rootaccess"
 ROOT_SECRET = "rootsecret123"
+BOX = SecretBox(b"identity-store-tests-server-key")
 
 
 StoreFactory = Callable[..., IdentityStoreBase]
@@ -48,7 +50,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
         return
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
     dsn = cluster.create_database("identity")
-    yield lambda **options: PostgresIdentityStore(dsn, **options)
+    yield lambda **options: PostgresIdentityStore(dsn, **{"secrets": BOX, **options})
     cluster.drop_database(dsn)
 
 
@@ -294,7 +296,7 @@ async def test_backend_failure_is_unavailable(tmp_path: Path) -> None:
 async def test_postgres_failure_is_unavailable(postgres_cluster: PostgresCluster) -> None:
     """A database that does not exist (or a server that is down) is IdentityUnavailable, quickly."""
     dsn = postgres_cluster.dsn("no_such_database")
-    store = PostgresIdentityStore(PgDatabase(dsn, timeout=5.0))
+    store = PostgresIdentityStore(PgDatabase(dsn, timeout=5.0), secrets=BOX)
     with pytest.raises(IdentityUnavailable) as err:
         await store.open()
     assert isinstance(err.value, MetadataError) and isinstance(err.value, IdentityError)
@@ -305,7 +307,7 @@ async def test_postgres_identity_shares_the_metadata_pool(postgres_cluster: Post
     dsn = postgres_cluster.create_database("shared")
     db = PgDatabase(dsn)
     meta = PostgresMetadataStore(db)
-    ids = PostgresIdentityStore(db)
+    ids = PostgresIdentityStore(db, secrets=BOX)
     await meta.open()
     await ids.open()
     try:
@@ -318,3 +320,105 @@ async def test_postgres_identity_shares_the_metadata_pool(postgres_cluster: Post
         await ids.close()
         postgres_cluster.drop_database(dsn)
     assert not db.is_open
+
+
+# -- secrets at rest
+
+
+async def test_secrets_are_sealed_at_rest(ids: IdentityStoreBase) -> None:
+    await ids.ensure_root(ROOT_KEY, ROOT_SECRET)
+    await ids.create_user("alice")
+    generated = await ids.create_access_key("alice")
+    imported = await ids.create_access_key("alice", "ALICEIMPORTED", "imported-secret-value")
+    assert imported.secret_key == "imported-secret-value"
+    stored = dict(await ids._fetch_secrets())
+    plain = {
+        ROOT_KEY: ROOT_SECRET,
+        generated.access_key: generated.secret_key,
+        imported.access_key: imported.secret_key,
+    }
+    assert set(stored) == set(plain)
+    for access_key, value in stored.items():
+        assert SecretBox.is_sealed(value)
+        assert plain[access_key] not in value
+    ids._invalidate()
+    for access_key, secret in plain.items():
+        found = await ids.lookup(access_key)
+        assert found is not None and found.secret_key == secret
+    listed = {c.access_key: c.secret_key for c in await ids.list_access_keys()}
+    assert listed == plain
+
+
+async def test_plain_secrets_are_sealed_when_the_store_opens(make_store: StoreFactory) -> None:
+    """Rows an older release stored in plain text: sealed on open, and still usable."""
+    first = make_store()
+    await first.open()
+    await first.create_user("alice")
+    await first._insert_access_key("alice", "LEGACYKEY", "legacy-plain-secret", 0)
+    assert dict(await first._fetch_secrets())["LEGACYKEY"] == "legacy-plain-secret"
+    found = await first.lookup("LEGACYKEY")  # readable before the migration too
+    assert found is not None and found.secret_key == "legacy-plain-secret"
+    await first.close()
+
+    second = make_store()
+    await second.open()
+    try:
+        stored = dict(await second._fetch_secrets())["LEGACYKEY"]
+        assert SecretBox.is_sealed(stored) and "legacy-plain-secret" not in stored
+        found = await second.lookup("LEGACYKEY")
+        assert found is not None and found.secret_key == "legacy-plain-secret" and found.user == "alice"
+    finally:
+        await second.close()
+
+
+async def test_another_server_key_cannot_open_secrets(make_store: StoreFactory) -> None:
+    writer = make_store()
+    await writer.open()
+    try:
+        await writer.create_user("alice")
+        cred = await writer.create_access_key("alice")
+        await writer.create_user("bob")
+        other = await writer.create_access_key("bob")
+    finally:
+        await writer.close()
+    stranger = make_store(secrets=SecretBox(b"some other server key entirely"))
+    await stranger.open()
+    try:
+        with pytest.raises(SecretUnreadable) as err:
+            await stranger.lookup(cred.access_key)
+        assert isinstance(err.value, IdentityUnavailable)
+        assert cred.secret_key not in str(err.value)
+    finally:
+        await stranger.close()
+    # A sealed secret moved onto another key's row does not open either (the key is bound in).
+    owner = make_store()
+    await owner.open()
+    try:
+        stored = dict(await owner._fetch_secrets())
+        moved = stored[cred.access_key]
+        assert await owner._replace_secret(other.access_key, stored[other.access_key], moved)
+        owner._invalidate()
+        with pytest.raises(SecretUnreadable):
+            await owner.lookup(other.access_key)
+    finally:
+        await owner.close()
+
+
+def test_server_key_file_is_generated_once(tmp_path: Path) -> None:
+    box = SecretBox.load(tmp_path, environ={})
+    path = tmp_path / KEY_FILE
+    assert path.stat().st_mode & 0o777 == 0o600
+    again = SecretBox.load(tmp_path, environ={})
+    assert again.open(box.seal("s3cr3t-value", "AK1"), "AK1") == "s3cr3t-value"
+    assert path.read_text() == (tmp_path / KEY_FILE).read_text()
+    sealed = box.seal("s3cr3t-value", "AK1")
+    assert sealed != box.seal("s3cr3t-value", "AK1")  # a fresh nonce each time
+
+
+def test_server_key_from_the_environment(tmp_path: Path) -> None:
+    one = SecretBox.load(tmp_path / "a", environ={KEY_ENV: "shared-between-machines"})
+    two = SecretBox.load(tmp_path / "b", environ={KEY_ENV: "shared-between-machines"})
+    assert two.open(one.seal("value-1234", "AK"), "AK") == "value-1234"
+    assert not (tmp_path / "a" / KEY_FILE).exists()
+    with pytest.raises(ValueError, match=KEY_ENV):
+        SecretBox.load(tmp_path, environ={KEY_ENV: "short"})

@@ -19,6 +19,7 @@ import pytest
 
 from s3server.metadata.base import (
     Bucket,
+    BucketStats,
     ListPage,
     MetadataError,
     MetadataStore,
@@ -1037,6 +1038,150 @@ async def test_list_uploads_markers(store: MetadataStore) -> None:
     page = await store.list_uploads("photos", max_uploads=0)
     assert uploads_summary(page) == ([], [], False, (None, None))
     assert uploads_summary(await store.list_uploads("nope")) == ([], [], False, (None, None))
+
+
+# -- access control and statistics
+
+
+async def test_bucket_acl_policy_and_cors(store: MetadataStore) -> None:
+    created = Bucket("photos", "alice", "us-east-1", NOW, acl="public-read")
+    await store.create_bucket(created)
+    assert await store.get_bucket("photos") == created
+    await store.set_bucket_acl("photos", "authenticated-read")
+    await store.set_bucket_policy("photos", '{"Statement": []}')
+    await store.set_bucket_cors("photos", '[{"origins": ["*"]}]')
+    got = await store.get_bucket("photos")
+    assert got is not None
+    assert (got.acl, got.policy, got.cors) == (
+        "authenticated-read",
+        '{"Statement": []}',
+        '[{"origins": ["*"]}]',
+    )
+    assert [b.policy for b in await store.list_buckets("alice")] == ['{"Statement": []}']
+    await store.set_bucket_policy("photos", None)
+    await store.set_bucket_cors("photos", None)
+    got = await store.get_bucket("photos")
+    assert got is not None and (got.acl, got.policy, got.cors) == ("authenticated-read", None, None)
+    for change in (
+        store.set_bucket_acl("nope", "private"),
+        store.set_bucket_policy("nope", "{}"),
+        store.set_bucket_cors("nope", None),
+    ):
+        with pytest.raises(S3Error) as err:
+            await change
+        assert err.value.code == "NoSuchBucket"
+    assert await store.get_bucket("nope") is None
+
+
+async def test_new_buckets_and_objects_are_private(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    got = await store.get_bucket("photos")
+    assert got is not None and (got.acl, got.policy, got.cors) == ("private", None, None)
+    await store.put_object(record("a"))
+    obj = await store.get_object("photos", "a")
+    assert obj is not None and obj.acl == "private"
+
+
+async def test_object_acl(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    assert await store.set_object_acl("photos", "a", "public-read") is None
+    shared = record("a", blob="keep")
+    shared.acl = "public-read"
+    await store.put_object(shared)
+    got = await store.get_object("photos", "a")
+    assert got is not None and got.acl == "public-read"
+    updated = await store.set_object_acl("photos", "a", "private")
+    assert updated is not None and updated.acl == "private"
+    got = await store.get_object("photos", "a")
+    assert got is not None and got.acl == "private" and got.segments == shared.segments
+    # A new PUT of the key brings its own ACL, as on AWS.
+    await store.put_object(record("a", blob="new"))
+    again = await store.get_object("photos", "a")
+    assert again is not None and again.acl == "private"
+    listed = await store.list_objects("photos")
+    assert [o.acl for o in listed.objects] == ["private"]
+
+
+async def test_upload_acl_reaches_the_object(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    await store.create_upload(upload(acl="public-read"))
+    got = await store.get_upload("photos", "big", "u1")
+    assert got is not None and got.acl == "public-read"
+    [stale] = await store.stale_uploads(NOW + timedelta(days=1))
+    assert stale.acl == "public-read"
+    await store.put_part("photos", "big", "u1", part(1))
+    done = assembled("big", [part(1)])
+    done.acl = got.acl
+    await store.complete_upload("photos", "big", "u1", done)
+    obj = await store.get_object("photos", "big")
+    assert obj is not None and obj.acl == "public-read"
+
+
+async def test_all_bucket_stats(store: MetadataStore) -> None:
+    assert await store.all_bucket_stats() == []
+    await store.create_bucket(bucket("photos", "alice"))
+    await store.create_bucket(bucket("docs", "bob"))
+    await store.create_bucket(bucket("empty", "bob"))
+    await put_all(store, ["a", "bb", "ccc"], "photos")
+    await store.put_object(record("x", 100, bucket_name="docs"))
+    await store.put_object(record("x", 40, bucket_name="docs"))  # a replacement
+    await store.delete_object("photos", "a")
+    assert await store.all_bucket_stats() == [
+        BucketStats("docs", "bob", 1, 40),
+        BucketStats("empty", "bob", 0, 0),
+        BucketStats("photos", "alice", 2, 5),
+    ]
+    assert await store.bucket_stats("photos") == (2, 5)
+    await store.delete_bucket("empty")
+    assert [s.name for s in await store.all_bucket_stats()] == ["docs", "photos"]
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+async def test_access_columns_migrate_onto_existing_rows(
+    request: pytest.FixtureRequest, tmp_path: Path, backend_name: str
+) -> None:
+    """Rows written before the access-control migration read back private, without policy or CORS."""
+    if backend_name == "sqlite":
+        from s3server.sqlitedb import Database, apply_migrations
+
+        path = tmp_path / "old.db"
+        db = Database(path)
+        await db.open()
+        await db.write(lambda conn: apply_migrations(conn, MIGRATIONS[:2]))
+        await db.write(
+            lambda conn: conn.execute(
+                "INSERT INTO buckets (name, owner, region, created) VALUES ('old', 'alice', 'us-east-1', 0)"
+            )
+        )
+        await db.close()
+        store: MetadataStore = SqliteMetadataStore(path)
+    else:
+        from s3server.metadata import postgres as pg
+        from s3server.pgdb import PgDatabase
+        from s3server.pgdb import apply_migrations as pg_migrations
+
+        dsn = request.getfixturevalue("postgres_cluster").create_database("migrate")
+        db = PgDatabase(dsn)
+        await db.open()
+        await db.run(lambda conn: pg_migrations(conn, pg.COMPONENT, pg.MIGRATIONS[:1]))
+        await db.run(
+            lambda conn: conn.execute(
+                "INSERT INTO buckets (name, owner, region, created) "
+                "VALUES ('old', 'alice', 'us-east-1', now())"
+            )
+        )
+        await db.close()
+        store = PostgresMetadataStore(dsn)
+    await store.open()
+    try:
+        got = await store.get_bucket("old")
+        assert got is not None
+        assert (got.owner, got.acl, got.policy, got.cors) == ("alice", "private", None, None)
+        await store.put_object(record("k", bucket_name="old"))
+        obj = await store.get_object("old", "k")
+        assert obj is not None and obj.acl == "private"
+    finally:
+        await store.close()
 
 
 # -- SQLite specifics (no other module owns them yet)

@@ -391,3 +391,42 @@ async def test_a_blob_being_deleted_is_not_repaired_back(make_store: MakeStore) 
         path.unlink()
     with pytest.raises(BlobNotFound):  # gone, not "damaged": a reader that still had the row cached
         await get(store, blob_id)
+
+
+def _open_and_list_drives(root: str) -> list[str]:
+    async def run() -> list[str]:
+        store = ReplicatedBlobStore(Path(root) / "index.db", [Path(root) / "a", Path(root) / "b"], 2)
+        await store.open()
+        try:
+            return [d.drive_id for d in store.drives]
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def test_processes_opening_a_new_store_at_once_agree(tmp_path: Path) -> None:
+    """Worker processes start together: one index, one id per drive, whoever gets there first."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(6) as pool:
+        seen = pool.map(_open_and_list_drives, [str(tmp_path)] * 6)
+    assert all(ids == seen[0] for ids in seen)
+
+
+async def test_a_data_dir_from_before_the_index_is_adopted(tmp_path: Path) -> None:
+    """Blobs written by the single-directory store (no drive id, no index) stay readable."""
+    old = tmp_path / "storage"
+    blob_id = "ab" * 16
+    data = os.urandom(BLOCK_SIZE + 100)
+    (old / "blobs" / "ab" / "ab").mkdir(parents=True)
+    (old / "blobs" / "ab" / "ab" / blob_id).write_bytes(data)
+    store = build_blob_store(resolve(None, {"S3SERVER_DATA_DIR": str(tmp_path)}))
+    await store.open()
+    try:
+        assert await get(store, blob_id) == data
+        info = await store.index.get(blob_id)
+        assert info is not None and info.md5 == hashlib.md5(data).hexdigest()
+        assert info.replicas == (store.drives[0].drive_id,)
+    finally:
+        await store.close()

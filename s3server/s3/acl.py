@@ -1,0 +1,74 @@
+"""Canned ACLs on buckets and objects: GetBucketAcl, PutBucketAcl, GetObjectAcl, PutObjectAcl.
+
+Only canned ACLs are stored (`s3server.access.acl`); a grant list in a body is accepted when it says
+exactly what a canned ACL says. The gateway has already decided that the caller may do this.
+"""
+
+from __future__ import annotations
+
+from s3server.access import acl
+from s3server.metadata.base import ObjectRecord
+from s3server.s3.bodies import read_verified_body
+from s3server.s3.buckets import XML_HEADERS, require_bucket
+from s3server.s3.context import S3Request, S3Response
+from s3server.s3.errors import S3Error
+
+MAX_ACL_BODY = 64 * 1024
+
+
+def _not_versioned(req: S3Request) -> None:
+    """Buckets here are unversioned: only the `null` version exists."""
+    version_id = req.query.get("versionId")
+    if version_id is not None and version_id != "null":
+        raise S3Error("NoSuchVersion", Key=req.key or "", VersionId=version_id)
+
+
+async def _requested_acl(req: S3Request) -> str:
+    body = await read_verified_body(req, MAX_ACL_BODY, integrity_required=False)
+    return acl.from_request(req.headers, body)
+
+
+async def get_bucket_acl(req: S3Request) -> S3Response:
+    bucket = await require_bucket(req)
+    return S3Response(body=acl.render(bucket.owner, bucket.acl), headers=dict(XML_HEADERS))
+
+
+async def put_bucket_acl(req: S3Request) -> S3Response:
+    assert req.bucket is not None
+    await require_bucket(req)
+    canned = await _requested_acl(req)
+    await req.services.meta.set_bucket_acl(req.bucket, canned)
+    return S3Response()
+
+
+async def _require_object(req: S3Request) -> ObjectRecord:
+    assert req.bucket is not None and req.key is not None
+    record = await req.services.meta.get_object(req.bucket, req.key)
+    if record is None:
+        await require_bucket(req)
+        raise S3Error("NoSuchKey", Key=req.key)
+    return record
+
+
+async def get_object_acl(req: S3Request) -> S3Response:
+    _not_versioned(req)
+    record = await _require_object(req)
+    return S3Response(body=acl.render(record.owner, record.acl), headers=dict(XML_HEADERS))
+
+
+async def put_object_acl(req: S3Request) -> S3Response:
+    assert req.bucket is not None and req.key is not None
+    _not_versioned(req)
+    await _require_object(req)
+    canned = await _requested_acl(req)
+    if await req.services.meta.set_object_acl(req.bucket, req.key, canned) is None:
+        raise S3Error("NoSuchKey", Key=req.key)  # deleted meanwhile
+    return S3Response()
+
+
+HANDLERS = {
+    "GetBucketAcl": get_bucket_acl,
+    "PutBucketAcl": put_bucket_acl,
+    "GetObjectAcl": get_object_acl,
+    "PutObjectAcl": put_object_acl,
+}

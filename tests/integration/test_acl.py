@@ -1,0 +1,163 @@
+"""Canned ACLs through the wire: set by CreateBucket, PutObject, CreateMultipartUpload, CopyObject,
+PutBucketAcl and PutObjectAcl; read back by GetBucketAcl and GetObjectAcl in AWS's shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.helpers import client_error, send
+from tests.support.server import RunningServer
+from tests.support.users import unique_name, user_client
+
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+AUTHENTICATED = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+
+
+def grants(acl: dict[str, Any]) -> list[tuple[str, str]]:
+    """(grantee, permission) pairs: the owner as "owner", groups by URI."""
+    out = []
+    for grant in acl["Grants"]:
+        grantee = grant["Grantee"]
+        who = "owner" if grantee["Type"] == "CanonicalUser" else grantee["URI"]
+        out.append((who, grant["Permission"]))
+    return sorted(out)
+
+
+@pytest.fixture
+def alice(server: RunningServer) -> tuple[str, Any]:
+    return user_client(server)
+
+
+def test_new_buckets_and_objects_are_private(alice: tuple[str, Any]) -> None:
+    name, s3 = alice
+    bucket = unique_name("acl")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    for acl in (s3.get_bucket_acl(Bucket=bucket), s3.get_object_acl(Bucket=bucket, Key="k")):
+        assert acl["Owner"]["DisplayName"] == name
+        assert len(acl["Owner"]["ID"]) == 64
+        assert grants(acl) == [("owner", "FULL_CONTROL")]
+        assert acl["Grants"][0]["Grantee"]["ID"] == acl["Owner"]["ID"]
+    s3.delete_object(Bucket=bucket, Key="k")
+    s3.delete_bucket(Bucket=bucket)
+
+
+@pytest.mark.parametrize(
+    ("canned", "expected"),
+    [
+        ("private", []),
+        ("public-read", [(ALL_USERS, "READ")]),
+        ("public-read-write", [(ALL_USERS, "READ"), (ALL_USERS, "WRITE")]),
+        ("authenticated-read", [(AUTHENTICATED, "READ")]),
+    ],
+)
+def test_canned_acls_read_back(alice: tuple[str, Any], canned: str, expected: list[tuple[str, str]]) -> None:
+    _, s3 = alice
+    bucket = unique_name("canned")
+    s3.create_bucket(Bucket=bucket, ACL=canned)
+    try:
+        assert grants(s3.get_bucket_acl(Bucket=bucket)) == sorted([("owner", "FULL_CONTROL"), *expected])
+        s3.put_object(Bucket=bucket, Key="put", Body=b"x", ACL=canned)
+        assert grants(s3.get_object_acl(Bucket=bucket, Key="put")) == sorted(
+            [("owner", "FULL_CONTROL"), *expected]
+        )
+        s3.put_object(Bucket=bucket, Key="later", Body=b"x")
+        s3.put_object_acl(Bucket=bucket, Key="later", ACL=canned)
+        assert grants(s3.get_object_acl(Bucket=bucket, Key="later")) == sorted(
+            [("owner", "FULL_CONTROL"), *expected]
+        )
+        s3.put_bucket_acl(Bucket=bucket, ACL="private")
+        assert grants(s3.get_bucket_acl(Bucket=bucket)) == [("owner", "FULL_CONTROL")]
+        s3.put_bucket_acl(Bucket=bucket, ACL=canned)
+        assert grants(s3.get_bucket_acl(Bucket=bucket)) == sorted([("owner", "FULL_CONTROL"), *expected])
+    finally:
+        for key in ("put", "later"):
+            s3.delete_object(Bucket=bucket, Key=key)
+        s3.delete_bucket(Bucket=bucket)
+
+
+def test_acl_of_multipart_and_copies(alice: tuple[str, Any]) -> None:
+    _, s3 = alice
+    bucket = unique_name("mpacl")
+    s3.create_bucket(Bucket=bucket)
+    try:
+        upload = s3.create_multipart_upload(Bucket=bucket, Key="big", ACL="public-read")
+        part = s3.upload_part(Bucket=bucket, Key="big", UploadId=upload["UploadId"], PartNumber=1, Body=b"p")
+        s3.complete_multipart_upload(
+            Bucket=bucket,
+            Key="big",
+            UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+        )
+        assert (ALL_USERS, "READ") in grants(s3.get_object_acl(Bucket=bucket, Key="big"))
+        # A copy does not take the source's ACL: private unless the copy request names one.
+        s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "big"})
+        assert grants(s3.get_object_acl(Bucket=bucket, Key="copy")) == [("owner", "FULL_CONTROL")]
+        s3.copy_object(
+            Bucket=bucket, Key="copy2", CopySource={"Bucket": bucket, "Key": "big"}, ACL="authenticated-read"
+        )
+        assert (AUTHENTICATED, "READ") in grants(s3.get_object_acl(Bucket=bucket, Key="copy2"))
+        # Overwriting an object resets its ACL, as on AWS.
+        s3.put_object(Bucket=bucket, Key="big", Body=b"new")
+        assert grants(s3.get_object_acl(Bucket=bucket, Key="big")) == [("owner", "FULL_CONTROL")]
+    finally:
+        for key in ("big", "copy", "copy2"):
+            s3.delete_object(Bucket=bucket, Key=key)
+        s3.delete_bucket(Bucket=bucket)
+
+
+def test_grant_list_bodies_equal_to_a_canned_acl(alice: tuple[str, Any]) -> None:
+    _, s3 = alice
+    bucket = unique_name("grants")
+    s3.create_bucket(Bucket=bucket)
+    try:
+        owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]
+        policy = {
+            "Owner": owner,
+            "Grants": [
+                {"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "FULL_CONTROL"},
+                {"Grantee": {"Type": "Group", "URI": ALL_USERS}, "Permission": "READ"},
+            ],
+        }
+        s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy=policy)
+        assert (ALL_USERS, "READ") in grants(s3.get_bucket_acl(Bucket=bucket))
+        odd = {
+            **policy,
+            "Grants": [{"Grantee": {"Type": "Group", "URI": AUTHENTICATED}, "Permission": "WRITE"}],
+        }
+        with pytest.raises(ClientError) as err:
+            s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy=odd)
+        assert client_error(err.value) == ("NotImplemented", 501)
+    finally:
+        s3.delete_bucket(Bucket=bucket)
+
+
+def test_acl_errors(server: RunningServer, alice: tuple[str, Any]) -> None:
+    _, s3 = alice
+    bucket = unique_name("aclerr")
+    s3.create_bucket(Bucket=bucket)
+    try:
+        reply = send(server, "PUT", f"/{bucket}", query="acl", headers={"x-amz-acl": "world-writable"})
+        assert reply.status == 400 and reply.error_code() == "InvalidArgument"
+        reply = send(server, "PUT", f"/{bucket}", query="acl")
+        assert reply.status == 400 and reply.error_code() == "MissingSecurityHeader"
+        reply = send(server, "PUT", f"/{bucket}", query="acl", body=b"<AccessControlPolicy><oops")
+        assert reply.status == 400 and reply.error_code() == "MalformedXML"
+        reply = send(server, "PUT", f"/{bucket}/k", headers={"x-amz-acl": "nope"}, body=b"x")
+        assert reply.status == 400 and reply.error_code() == "InvalidArgument"
+        with pytest.raises(ClientError) as err:
+            s3.get_object_acl(Bucket=bucket, Key="missing")
+        assert client_error(err.value) == ("NoSuchKey", 404)
+        with pytest.raises(ClientError) as err:
+            s3.put_object_acl(Bucket=bucket, Key="missing", ACL="public-read")
+        assert client_error(err.value) == ("NoSuchKey", 404)
+        with pytest.raises(ClientError) as err:
+            s3.get_bucket_acl(Bucket=unique_name("gone"))
+        assert client_error(err.value) == ("NoSuchBucket", 404)
+        reply = send(server, "PUT", f"/{unique_name('badacl')}", headers={"x-amz-acl": "everyone"})
+        assert reply.status == 400 and reply.error_code() == "InvalidArgument"
+    finally:
+        s3.delete_bucket(Bucket=bucket)

@@ -1,0 +1,179 @@
+"""Bucket policies through the wire: PutBucketPolicy, GetBucketPolicy, DeleteBucketPolicy,
+GetBucketPolicyStatus, and MalformedPolicy for documents AWS refuses. (What a policy allows and
+denies is tests/integration/test_access.py's.)"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.helpers import client_error, send
+from tests.support.server import RunningServer
+from tests.support.users import unique_name, user_client
+
+
+@pytest.fixture
+def owned(server: RunningServer) -> Iterator[tuple[str, Any]]:
+    _, s3 = user_client(server)
+    bucket = unique_name("policy")
+    s3.create_bucket(Bucket=bucket)
+    yield bucket, s3
+    s3.delete_bucket(Bucket=bucket)
+
+
+def public_read(bucket: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AllowPublicRead",
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                }
+            ],
+        },
+        indent=2,
+    )
+
+
+def test_put_get_delete(owned: tuple[str, Any]) -> None:
+    bucket, s3 = owned
+    with pytest.raises(ClientError) as err:
+        s3.get_bucket_policy(Bucket=bucket)
+    assert client_error(err.value) == ("NoSuchBucketPolicy", 404)
+    with pytest.raises(ClientError) as err:
+        s3.get_bucket_policy_status(Bucket=bucket)
+    assert client_error(err.value) == ("NoSuchBucketPolicy", 404)
+
+    document = public_read(bucket)
+    s3.put_bucket_policy(Bucket=bucket, Policy=document)
+    assert s3.get_bucket_policy(Bucket=bucket)["Policy"] == document  # byte for byte, as sent
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"] == {"IsPublic": True}
+
+    s3.delete_bucket_policy(Bucket=bucket)
+    with pytest.raises(ClientError) as err:
+        s3.get_bucket_policy(Bucket=bucket)
+    assert client_error(err.value) == ("NoSuchBucketPolicy", 404)
+    s3.delete_bucket_policy(Bucket=bucket)  # deleting nothing is fine, as on AWS
+
+
+def test_policy_status_of_a_restricted_policy(owned: tuple[str, Any]) -> None:
+    bucket, s3 = owned
+    document = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": ["someone"]},
+                "Action": ["s3:GetObject"],
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            },
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:ListBucket",
+                "Resource": f"arn:aws:s3:::{bucket}",
+                "Condition": {"StringEquals": {"s3:prefix": "public/"}},
+            },
+        ]
+    }
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(document))
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"] == {"IsPublic": False}
+
+
+def test_policy_status_xml(server: RunningServer, owned: tuple[str, Any]) -> None:
+    bucket, s3 = owned
+    s3.put_bucket_policy(Bucket=bucket, Policy=public_read(bucket))
+    reply = send(server, "GET", f"/{bucket}", query="policyStatus")
+    assert reply.status == 200
+    assert b"<PolicyStatus" in reply.body and b"<IsPublic>true</IsPublic>" in reply.body
+    reply = send(server, "GET", f"/{bucket}", query="policy")
+    assert reply.status == 200 and reply.headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "not json at all",
+        "[]",
+        json.dumps({"Statement": []}),
+        json.dumps({"Version": "2099-01-01", "Statement": [{}]}),
+        json.dumps({"Statement": [{"Effect": "Maybe", "Principal": "*", "Action": "s3:*", "Resource": "*"}]}),
+        json.dumps(
+            {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::B/*"}]}
+        ),
+        json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Resource": "arn:aws:s3:::B/*"}]}),
+        json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}]}),
+        json.dumps(
+            {
+                "Statement": [
+                    {"Effect": "Allow", "Principal": "*", "Action": "ec2:Run", "Resource": "arn:aws:s3:::B/*"}
+                ]
+            }
+        ),
+        json.dumps(
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": "arn:aws:s3:::other/*",
+                    }
+                ]
+            }
+        ),
+        json.dumps(
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": "arn:aws:s3:::B/*",
+                        "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+                    }
+                ]
+            }
+        ),
+        json.dumps(
+            {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "x" * 30000}]}
+        ),
+    ],
+    ids=[
+        "not-json",
+        "not-an-object",
+        "no-statements",
+        "bad-version",
+        "bad-effect",
+        "no-principal",
+        "no-action",
+        "no-resource",
+        "not-an-s3-action",
+        "another-buckets-resource",
+        "unsupported-condition",
+        "too-large",
+    ],
+)
+def test_malformed_policies(owned: tuple[str, Any], document: str) -> None:
+    bucket, s3 = owned
+    with pytest.raises(ClientError) as err:
+        s3.put_bucket_policy(Bucket=bucket, Policy=document.replace(":::B/", f":::{bucket}/"))
+    assert client_error(err.value) == ("MalformedPolicy", 400)
+    with pytest.raises(ClientError) as missing:
+        s3.get_bucket_policy(Bucket=bucket)
+    assert client_error(missing.value) == ("NoSuchBucketPolicy", 404)
+
+
+def test_policy_of_a_missing_bucket(owned: tuple[str, Any]) -> None:
+    _, s3 = owned
+    gone = unique_name("gone")
+    with pytest.raises(ClientError) as err:
+        s3.put_bucket_policy(Bucket=gone, Policy=public_read(gone))
+    assert client_error(err.value) == ("NoSuchBucket", 404)

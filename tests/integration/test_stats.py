@@ -1,0 +1,108 @@
+"""`GET /_admin/stats`: totals, per-bucket counts and bytes and the top 10 buckets, from the counters
+the metadata keeps, after puts, overwrites, multipart uploads and deletes; admins only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from s3server.admin_cli import AdminClient
+from tests.conftest import BACKENDS, backend_args, make_client
+from tests.integration.helpers import request
+from tests.support.server import RunningServer, start_server
+from tests.support.users import admin_client, client_for, create_user
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningServer]:
+    server = start_server(tmp_path / "data", args=backend_args(request, request.param))
+    yield server
+    assert server.stop() == 0, server.log()[-3000:]
+
+
+def stats(server: RunningServer) -> dict[str, Any]:
+    return admin_client(server).expect("GET", "/_admin/stats")
+
+
+def test_empty(fresh: RunningServer) -> None:
+    assert stats(fresh) == {"buckets": 0, "objects": 0, "bytes": 0, "per_bucket": [], "top_buckets": []}
+
+
+def test_after_puts_and_deletes(fresh: RunningServer) -> None:
+    s3 = make_client(fresh)
+    name, access_key, secret_key = create_user(fresh)
+    theirs = client_for(fresh, access_key, secret_key)
+    buckets = [f"b{i:02d}" for i in range(12)]
+    for i, bucket in enumerate(buckets):
+        (theirs if i == 0 else s3).create_bucket(Bucket=bucket)
+
+    def fill(i: int) -> None:
+        client = theirs if i == 0 else s3
+        for n in range(i):
+            client.put_object(Bucket=buckets[i], Key=f"k{n}", Body=b"x" * 10)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(fill, range(12)))
+    # b00 is the other user's and empty; bucket i holds i objects of 10 bytes.
+    answer = stats(fresh)
+    assert answer["buckets"] == 12
+    assert answer["objects"] == sum(range(12)) == 66
+    assert answer["bytes"] == 660
+    assert answer["per_bucket"][0] == {"name": "b00", "owner": name, "objects": 0, "bytes": 0}
+    assert answer["per_bucket"][5] == {"name": "b05", "owner": "root", "objects": 5, "bytes": 50}
+    assert [b["name"] for b in answer["top_buckets"]] == [f"b{i:02d}" for i in range(11, 1, -1)]
+    assert [b["objects"] for b in answer["top_buckets"]] == list(range(11, 1, -1))
+
+    s3.put_object(Bucket="b03", Key="k0", Body=b"y" * 1000)  # an overwrite: same count, new size
+    for n in range(11):
+        s3.delete_object(Bucket="b11", Key=f"k{n}")
+    s3.delete_object(Bucket="b11", Key="never-existed")
+    s3.delete_objects(Bucket="b10", Delete={"Objects": [{"Key": "k0"}, {"Key": "k1"}]})
+    upload = s3.create_multipart_upload(Bucket="b01", Key="parts")
+    part = s3.upload_part(
+        Bucket="b01", Key="parts", UploadId=upload["UploadId"], PartNumber=1, Body=b"z" * 123
+    )
+    s3.complete_multipart_upload(
+        Bucket="b01",
+        Key="parts",
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    s3.delete_bucket(Bucket="b11")
+
+    answer = stats(fresh)
+    by_name = {b["name"]: b for b in answer["per_bucket"]}
+    assert "b11" not in by_name and answer["buckets"] == 11
+    assert by_name["b03"] == {"name": "b03", "owner": "root", "objects": 3, "bytes": 1020}
+    assert by_name["b10"]["objects"] == 8
+    assert by_name["b01"] == {"name": "b01", "owner": "root", "objects": 2, "bytes": 133}
+    assert answer["objects"] == 66 - 11 - 2 + 1 == 54
+    assert answer["bytes"] == 660 - 110 - 20 + 990 + 123
+    # Most objects first; ties by name.
+    top = [(b["name"], b["objects"]) for b in answer["top_buckets"]]
+    assert top == [
+        ("b09", 9),
+        ("b08", 8),
+        ("b10", 8),
+        ("b07", 7),
+        ("b06", 6),
+        ("b05", 5),
+        ("b04", 4),
+        ("b03", 3),
+        ("b01", 2),
+        ("b02", 2),
+    ]
+
+
+def test_admins_only(fresh: RunningServer) -> None:
+    _, access_key, secret_key = create_user(fresh)
+    status, answer = AdminClient(fresh.endpoint, access_key, secret_key).call("GET", "/_admin/stats")
+    assert status == 403 and answer["error"]["code"] == "AccessDenied"
+    assert request(fresh, "GET", "/_admin/stats", {}, b"").status == 403
+    _, admin_key, admin_secret = create_user(fresh, admin=True)
+    status, _ = AdminClient(fresh.endpoint, admin_key, admin_secret).call("GET", "/_admin/stats")
+    assert status == 200

@@ -73,7 +73,8 @@ def run(size_mib: int, multipart: bool, tls: bool = False) -> None:
                     s3.put_object(Bucket="bench", Key="big", Body=fh)
             up = time.perf_counter() - started
             print(
-                f"PUT {size_mib} MiB: {size_mib / up:.0f} MB/s; server VmHWM {vm_hwm_mib(server.process.pid):.1f} MiB"
+                f"PUT {size_mib} MiB: {size_mib / up:.0f} MB/s; "
+                f"server VmHWM {vm_hwm_mib(server.process.pid):.1f} MiB"
             )
             started = time.perf_counter()
             md5 = hashlib.md5()
@@ -83,7 +84,8 @@ def run(size_mib: int, multipart: bool, tls: bool = False) -> None:
             down = time.perf_counter() - started
             assert md5.hexdigest() == digest, "downloaded bytes differ"
             print(
-                f"GET {size_mib} MiB: {size_mib / down:.0f} MB/s; server VmHWM {vm_hwm_mib(server.process.pid):.1f} MiB"
+                f"GET {size_mib} MiB: {size_mib / down:.0f} MB/s; "
+                f"server VmHWM {vm_hwm_mib(server.process.pid):.1f} MiB"
             )
         finally:
             server.stop()
@@ -98,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     print(
-        f"{'HTTPS' if args.tls else 'HTTP'}, {'multipart' if args.multipart else 'single PUT'}, {args.size_mib} MiB"
+        f"{'HTTPS' if args.tls else 'HTTP'}, {'multipart' if args.multipart else 'single PUT'}, "
+        f"{args.size_mib} MiB"
     )
     run(args.size_mib, args.multipart, args.tls)
 

@@ -27,7 +27,9 @@ def backend_args(request: pytest.FixtureRequest, backend: str) -> list[str]:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
     data_dir = tmp_path_factory.mktemp(f"server-{request.param}") / "data"
     running = start_server(data_dir, args=backend_args(request, request.param))
     yield running
@@ -36,7 +38,9 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def tls_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def tls_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
     """A server speaking HTTPS with its `--tls auto` self-signed certificate."""
     data_dir = tmp_path_factory.mktemp(f"tls-server-{request.param}") / "data"
     args = ["--tls", "auto", *backend_args(request, request.param)]
@@ -103,7 +107,8 @@ def aws_cli(server: RunningServer, tmp_path):  # type: ignore[no-untyped-def]
         result = subprocess.run(cmd, env=env, input=input, capture_output=True, timeout=300)
         if check and result.returncode != 0:
             raise AssertionError(
-                f"aws {' '.join(args)} failed ({result.returncode}):\n{result.stdout.decode()}\n{result.stderr.decode()}"
+                f"aws {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout.decode()}\n{result.stderr.decode()}"
             )
         return result
 

@@ -81,8 +81,16 @@ def start_server(
     log_path = data_dir.parent / f"{data_dir.name}-server-{port}.log"
     log_file = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
     cmd = [
-        sys.executable, "-m", "s3server", "serve",
-        "--address", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
+        sys.executable,
+        "-m",
+        "s3server",
+        "serve",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
         *([] if "--workers" in (args or []) else ["--workers", str(workers)]),
         *(["--console-port", str(console_port)] if console_port else []),
         *([] if console_port or "--console-port" in (args or []) else ["--no-console"]),
@@ -105,7 +113,9 @@ def wait_ready(server: RunningServer, timeout: float = 30) -> None:
             raise RuntimeError(f"s3server exited with {server.process.returncode}:\n{server.log()}")
         try:
             context = ssl._create_unverified_context() if server.endpoint.startswith("https") else None
-            with contextlib.closing(urllib.request.urlopen(server.endpoint + "/", timeout=2, context=context)):
+            with contextlib.closing(
+                urllib.request.urlopen(server.endpoint + "/", timeout=2, context=context)
+            ):
                 return
         except urllib.error.HTTPError:
             return  # any HTTP answer (403 for anonymous) means it is serving

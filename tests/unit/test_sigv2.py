@@ -474,7 +474,7 @@ async def test_query_auth_signature_plus_unencoded() -> None:
         if "%2B" in view.raw_query:
             await accept(replace(view, raw_query=view.raw_query.replace("%2B", "+")))
             return
-    pytest.skip("no signature with '+' among the samples")
+    pytest.fail("no signature with '+' among 40 samples (odds about 1 in 30 million)")
 
 
 async def test_query_auth_expiry() -> None:

@@ -9,6 +9,8 @@ timeout), and only then does aiohttp's cleanup close connections and the stores.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
 import socket
 import ssl
@@ -16,6 +18,8 @@ import time
 from collections.abc import Callable
 
 from aiohttp import web
+
+log = logging.getLogger("s3server")
 
 
 async def serve_until_signalled(
@@ -43,6 +47,7 @@ async def serve_until_signalled(
         else:
             site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_port=reuse_port or None)
         await site.start()
+        log.info("process %d serving", os.getpid())
         await stop.wait()
         for running_site in list(runner.sites):
             await running_site.stop()

@@ -38,6 +38,11 @@ def outage_server(
     data_dir = tmp_path_factory.mktemp("outage") / "data"
     # Two workers: each has its own pool, and each must recover on its own.
     server = start_server(data_dir, args=["--metadata", cluster.create_database("outage"), "--workers", "2"])
+    # The port answers once one worker serves; the outage must begin after both have started.
+    deadline = time.monotonic() + 30
+    while server.log().count(" serving") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.log().count(" serving") >= 2, server.log()[-4000:]
     yield server
     assert server.stop() == 0, server.log()[-4000:]
 

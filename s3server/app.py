@@ -154,6 +154,8 @@ def build_app(settings: Settings, *, housekeeping: bool = True) -> web.Applicati
         yield
         await reaper.stop()
         await close_services(services)
+        if gateway.access_log is not None:
+            gateway.access_log.close()
 
     app.cleanup_ctx.append(lifecycle)
     # [\s\S] rather than ".": decoded keys may hold newlines, and no request may fall through to

@@ -94,9 +94,13 @@ class FaultyDrive(Drive):
         self._check(True)
         super().sync(fd)
 
-    def publish(self, tmp: str, blob_id: str) -> str:
+    def seal(self, fd: int) -> None:
         self._check(True)
-        return super().publish(tmp, blob_id)
+        super().seal(fd)
+
+    def publish(self, tmp: str, blob_id: str, durable: bool = True) -> str:
+        self._check(True)
+        return super().publish(tmp, blob_id, durable)
 
     def unlink(self, blob_id: str) -> None:
         self._check(True)

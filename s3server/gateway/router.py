@@ -203,6 +203,9 @@ for _ops in _INDEX.values():
     _ops.sort(key=lambda op: -op.specificity)
 
 
+_PLAIN = {where: [op for op in ops if not op.selectors] for where, ops in _INDEX.items()}
+
+
 def _selected(selector: str, query: Mapping[str, str]) -> bool:
     name, eq, value = selector.partition("=")
     if name not in query:
@@ -214,6 +217,11 @@ def resolve(
     method: str, level: Level, query: Mapping[str, str], headers: Mapping[str, str]
 ) -> Operation | None:
     """The operation a request names, or None when no S3 operation uses this method here (405)."""
+    if not query:  # the common case: only rows without selectors can match
+        for op in _PLAIN.get((method, level), ()):
+            if not op.header or op.header in headers:
+                return op
+        return None
     candidates = _INDEX.get((method, level))
     if not candidates:
         return None

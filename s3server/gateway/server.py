@@ -14,10 +14,8 @@ legal bucket name, whose path-style ListObjects it then stays); `/_admin/metrics
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,10 +28,11 @@ from s3server.access.configs import BucketConfigs
 from s3server.access.decide import PER_KEY, SIGNED_ONLY, Authorizer, policy_context
 from s3server.config import Settings
 from s3server.gateway import cors, router
-from s3server.gateway.accesslog import logfmt
+from s3server.gateway.accesslog import AccessLog, quoted
 from s3server.gateway.auth import AuthResult, RequestView, authenticate
 from s3server.gateway.body import PlainBody, signed_payload_sha256
 from s3server.gateway.chunked import AwsChunkedBody, is_aws_chunked
+from s3server.gateway.ids import new_host_id, new_request_id
 from s3server.gateway.ratelimit import RateLimiter, parse_rate
 from s3server.gateway.sigv4 import parse_query
 from s3server.identity.model import Credential
@@ -67,8 +66,6 @@ CONFIG_CHANGES = frozenset(
 PREFLIGHT = "Preflight"  # the metrics and log label of an OPTIONS request (it has no AWS name)
 
 
-def new_request_id() -> str:
-    return os.urandom(8).hex().upper()
 
 
 class Target:
@@ -150,6 +147,7 @@ class Gateway:
 
     def __init__(self, settings: Settings) -> None:
         self.domain = settings.domain.lower()
+        self.access_log: AccessLog | None = None  # opened with the layers when --access-log is on
         self.log_requests = settings.access_log
         self.services: Services  # bound at startup, once the layers are open
         self.configs: BucketConfigs  # bucket owner, ACL, policy and CORS, cached; bound with services
@@ -164,6 +162,8 @@ class Gateway:
     def bind(self, services: Services) -> None:
         """Attach the opened layers (at startup)."""
         self.services = services
+        if self.log_requests and access_log.isEnabledFor(logging.INFO):
+            self.access_log = AccessLog()
         self.configs = BucketConfigs(services.meta)
         self.authorizer = Authorizer(self.configs, services.meta)
 
@@ -207,7 +207,7 @@ class Gateway:
     async def _serve_metrics(self, request: web.Request) -> web.StreamResponse:
         assert self.metrics is not None
         request_id = new_request_id()
-        host_id = base64.b64encode(os.urandom(24)).decode()
+        host_id = new_host_id()
         if self.metrics_auth:
             target = Target(request.raw_path, request.host or "", self.domain)
             try:
@@ -331,7 +331,7 @@ class Gateway:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
-        ex = Exchange(new_request_id(), base64.b64encode(os.urandom(24)).decode())
+        ex = Exchange(new_request_id(), new_host_id())
         try:
             try:
                 target = Target(request.raw_path, request.host or "", self.domain)
@@ -375,25 +375,15 @@ class Gateway:
         received = request.content_length or 0
         if self.metrics is not None:
             self.metrics.observe(ex.operation, ex.status, seconds, received, ex.sent)
-        if self.log_requests and access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                "%s",
-                logfmt(
-                    {
-                        "request_id": ex.request_id,
-                        "remote": request.remote or "-",
-                        "principal": ex.principal,
-                        "method": request.method,
-                        "operation": ex.operation,
-                        "bucket": ex.bucket if ex.bucket is not None else "-",
-                        "key": ex.key if ex.key is not None else "-",
-                        "status": ex.status,
-                        "error": ex.error,
-                        "received": received,
-                        "sent": ex.sent,
-                        "duration_ms": f"{seconds * 1000:.1f}",
-                    }
-                ),
+        if self.access_log is not None:
+            # Written out rather than through logfmt(): this runs for every request. Only the
+            # fields a client chooses can need quoting.
+            self.access_log.write_line(
+                f"request_id={ex.request_id} remote={quoted(request.remote or '-')}"
+                f" principal={quoted(ex.principal)} method={quoted(request.method)}"
+                f" operation={ex.operation} bucket={quoted(ex.bucket or '-')}"
+                f" key={'-' if ex.key is None else quoted(ex.key)} status={ex.status}"
+                f" error={ex.error} received={received} sent={ex.sent} duration_ms={seconds * 1000:.1f}"
             )
 
     def _error(

@@ -92,7 +92,7 @@ def dump_json(value: Any) -> str | None:
 
 
 def load_dict(text: str | None) -> dict[str, str]:
-    return json.loads(text) if text else {}
+    return json.loads(text) if text and text != "{}" else {}
 
 
 def dump_segments(segments: list[Segment]) -> str:

@@ -286,6 +286,15 @@ class SqliteMetadataStore:
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._call(self.db.read, fn)
 
+    async def _lookup(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A point lookup, run on the event loop (see Database.read_now); a reader thread if busy."""
+        try:
+            return self.db.read_now(fn)
+        except sqlite3.OperationalError:
+            return await self._read(fn)
+        except sqlite3.Error as exc:
+            raise MetadataError(f"sqlite metadata {self.path}: {exc}") from exc
+
     # -- lifecycle
 
     async def open(self) -> None:
@@ -341,7 +350,7 @@ class SqliteMetadataStore:
             row = conn.execute(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,)).fetchone()
             return None if row is None else _bucket(row)
 
-        return await self._read(run)
+        return await self._lookup(run)
 
     async def list_buckets(self, owner: str | None = None) -> list[Bucket]:
         def run(conn: sqlite3.Connection) -> list[Bucket]:
@@ -422,7 +431,7 @@ class SqliteMetadataStore:
             row = conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone()
             return None if row is None else _record(bucket, row)
 
-        return await self._read(run)
+        return await self._lookup(run)
 
     async def update_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectRecord | None:
         raw = key.encode("utf-8")

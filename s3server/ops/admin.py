@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from s3server.faults import METADATA_MODES, DriveFault, Faults, corrupt_file
 from s3server.gateway.accesslog import logfmt
 from s3server.gateway.auth import RequestView, authenticate
 from s3server.gateway.body import PlainBody, signed_payload_sha256
+from s3server.gateway.ids import new_request_id
 from s3server.gateway.ratelimit import RateLimiter
 from s3server.identity.model import (
     AccessKeyExists,
@@ -308,7 +308,7 @@ class AdminApi:
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
-        request_id = os.urandom(8).hex().upper()
+        request_id = new_request_id()
         user = "-"
         name = "-"
         try:

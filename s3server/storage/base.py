@@ -1,7 +1,8 @@
 """The BlobStore protocol: immutable blobs of bytes named by UUID, written once, read by range.
 
-Writers are synchronous objects driven from a thread pool by the saga, so that hashing and disk I/O
-never run on the event loop; readers are async iterators of bytes. A reader never yields a byte it
+Writers are driven by the saga: write() and seal() from a thread pool, so that hashing and disk I/O
+of large bodies never run on the event loop (a small body is cheaper written in place), then an async
+commit() that waits for durability; readers are async iterators of bytes. A reader never yields a byte it
 has not verified against the checksums recorded when the blob was written.
 
     Exception
@@ -36,9 +37,16 @@ class BlobWriter(Protocol):
 
     def write(self, data: bytes | bytearray | memoryview) -> None: ...
 
-    def commit(self, md5_hex: str | None = None) -> None:
-        """Make the blob durable (fsync data and directory entry on every replica) and visible under
-        blob_id; `md5_hex` is the whole blob's MD5 as the caller computed it, kept in the index."""
+    def write_whole(self, data: bytes | bytearray | memoryview) -> None:
+        """The whole of a small blob, as the only write."""
+
+    def seal(self) -> None:
+        """Finish writing: close and place every replica (blocking; small blobs may do it on the loop)."""
+
+    async def commit(self, md5_hex: str | None = None) -> None:
+        """After seal(): make the blob durable (a group flush of every replica's file system) and
+        visible under blob_id; `md5_hex` is the whole blob's MD5 as the caller computed it, kept in
+        the index."""
 
     def abort(self) -> None:
         """Remove whatever was written; safe to call more than once and after a failure."""

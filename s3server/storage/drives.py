@@ -22,6 +22,8 @@ from pathlib import Path
 
 import xxhash
 
+from s3server.storage.groupsync import GroupSync, flushers_for
+
 DRIVE_ID_FILE = "drive-id"
 BLOBS_DIR = "blobs"
 TMP_DIR = "tmp"
@@ -52,6 +54,7 @@ class Drive:
         self.tmp_dir = str(self.path / TMP_DIR)
         self.marker = str(self.path / DRIVE_ID_FILE)
         self._known_dirs: set[str] = set()
+        self.flusher: GroupSync | None = None  # shared by the drives of one file system (open_drives)
         self._online = False
         self._online_checked = -ONLINE_CHECK_SECONDS
 
@@ -77,29 +80,37 @@ class Drive:
             self._online_checked = now
         return self._online
 
-    def _ensure_dir(self, path: str) -> None:
-        """Create a directory (and missing parents) with durable entries, once per process."""
+    def _ensure_dir(self, path: str, durable: bool = True) -> None:
+        """Create a directory (and missing parents), once per process; `durable=False` leaves the
+        new entries to the next group flush."""
         if path in self._known_dirs:
             return
         if not os.path.isdir(path):
             parent = os.path.dirname(path)
-            self._ensure_dir(parent)
+            self._ensure_dir(parent, durable)
             with contextlib.suppress(FileExistsError):
                 os.mkdir(path)
-            if self.fsync:
+            if self.fsync and durable:
                 fsync_dir(parent)
         self._known_dirs.add(path)
 
     # -- I/O (overridden by fault injection)
 
     def create(self, path: str) -> int:
-        """Open a new temporary file for writing."""
+        """Open a new file for writing (a temporary file, or a small blob's final place)."""
         try:
             return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileNotFoundError:
-            self._known_dirs.discard(self.tmp_dir)
-            self._ensure_dir(self.tmp_dir)
+            parent = os.path.dirname(path)
+            self._known_dirs.discard(parent)
+            self._ensure_dir(parent, durable=False)
             return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def final_path(self, blob_id: str) -> str:
+        """The blob's place, its directory created if needed (durable at the next flush)."""
+        path = self.path_of(blob_id)
+        self._ensure_dir(os.path.dirname(path), durable=False)
+        return path
 
     def write(self, fd: int, data: memoryview) -> None:
         while data:
@@ -107,25 +118,40 @@ class Drive:
             data = data[written:]
 
     def sync(self, fd: int) -> None:
+        """fsync one file now (repairs and probes; new blobs use seal() and a group flush)."""
         if self.fsync:
             os.fsync(fd)
 
-    def publish(self, tmp: str, blob_id: str) -> str:
-        """Move a finished (synced) temporary file to the blob's place; durable when it returns."""
+    def seal(self, fd: int) -> None:
+        """Finish writing a new blob's temporary file; its bytes become durable at the next flush()."""
+        os.close(fd)
+
+    def publish(self, tmp: str, blob_id: str, durable: bool = True) -> str:
+        """Move a finished temporary file to the blob's place. With `durable` the file must have been
+        synced and the move is fsync'd before returning; without, both wait for the next flush()."""
         final = self.path_of(blob_id)
         parent = os.path.dirname(final)
-        self._ensure_dir(parent)
+        self._ensure_dir(parent, durable)
         try:
             os.replace(tmp, final)
         except FileNotFoundError:
             if not os.path.exists(tmp):
                 raise
             self._known_dirs.clear()  # the tree was removed under us; build it again
-            self._ensure_dir(parent)
+            self._ensure_dir(parent, durable)
             os.replace(tmp, final)
-        if self.fsync:
+        if self.fsync and durable:
             fsync_dir(parent)
         return final
+
+    async def flush(self) -> None:
+        """Make every file and directory entry written on this drive so far durable (group commit)."""
+        if self.fsync and self.flusher is not None:
+            await self.flusher.flush()
+
+    def flush_blocking(self) -> None:
+        if self.fsync and self.flusher is not None:
+            self.flusher.flush_blocking()
 
     def open_read(self, blob_id: str) -> int:
         return os.open(self.path_of(blob_id), os.O_RDONLY)
@@ -212,6 +238,9 @@ def open_drives(
             )
         seen[drive.drive_id] = path
         drives.append(drive)
+    flushers = flushers_for([str(d.path) for d in drives])
+    for drive in drives:
+        drive.flusher = flushers[str(drive.path)]
     return drives
 
 

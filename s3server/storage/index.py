@@ -109,8 +109,8 @@ def _row(row: tuple) -> BlobInfo:  # type: ignore[type-arg]
 class _IndexDatabase(Database):
     """The shared SQLite runner, with the writer committing at synchronous=NORMAL (see above)."""
 
-    def _connect(self, *, writer: bool) -> sqlite3.Connection:
-        conn = super()._connect(writer=writer)
+    def _connect(self, *, writer: bool, busy_ms: int | None = None) -> sqlite3.Connection:
+        conn = super()._connect(writer=writer, busy_ms=busy_ms)
         if writer:
             conn.execute("PRAGMA synchronous = NORMAL")
         return conn
@@ -180,7 +180,12 @@ class StorageIndex:
             row = conn.execute(f"SELECT {_COLUMNS} FROM blobs WHERE blob_id = ?", (blob_id,)).fetchone()
             return _row(row) if row else None
 
-        return await self._run(False, run)
+        try:  # a point lookup: on the calling (event loop) thread, see Database.read_now
+            return self.db.read_now(run)
+        except sqlite3.OperationalError:
+            return await self._run(False, run)
+        except sqlite3.Error as exc:
+            raise StorageError(f"storage index {self.path}: {exc}") from exc
 
     async def get_many(self, blob_ids: Sequence[str]) -> dict[str, BlobInfo]:
         ids = list(dict.fromkeys(blob_ids))

@@ -2,8 +2,12 @@
 
 Write: one pass over the incoming stream; each piece is hashed once (xxh3-64 per 1 MiB block) and
 written to a temporary file on each of the N drives the blob ranks highest on (rendezvous hashing).
-commit() fsyncs every replica (in parallel), renames each into place, fsyncs the directories, and only
-then records the blob in the storage index. A replica that fails while writing is dropped as long as
+seal() closes every replica and renames it into place; commit() waits for the group flush of each
+replica's file system (storage/groupsync.py: one syncfs covers every blob written before it), and only
+then records the blob in the storage index. A small blob is written straight to its place (no
+temporary file, no rename: each costs a journal-heavy system call). A crash before the flush can
+leave a placed but incomplete file; it has no index row and no object references it, so the reaper
+removes it once it is older than its grace period. A replica that fails while writing is dropped as long as
 a majority remains (the index lists the replicas actually written; scrub tops the blob up later).
 
 Read: whole blocks, aligned to block boundaries, each verified against the index before any of its
@@ -41,6 +45,7 @@ T = TypeVar("T")
 
 CACHE_ENTRIES = 16384  # index rows kept in memory for GETs (rows never change, except replica lists)
 REPAIRS_AT_ONCE = 2
+INLINE_READ = 64 * 1024  # read_small reads at most this much on the event loop itself
 HOPELESS_SECONDS = 600.0  # after a failed repair, reads of that blob do not trigger another for a while
 
 
@@ -89,18 +94,30 @@ class ReplicatedWriter:
     def replicas(self) -> tuple[str, ...]:
         return tuple(t.drive.drive_id for t in self._targets)
 
-    def _open(self) -> None:
+    def _open(self, direct: bool = False) -> None:
         self._opened = True
         for target in list(self._targets):
-            target.tmp = target.drive.new_tmp_path(self.blob_id)
             try:
+                if direct:
+                    target.final = target.drive.final_path(self.blob_id)
+                    target.fd = target.drive.create(target.final)
+                    continue
+                target.tmp = target.drive.new_tmp_path(self.blob_id)
                 target.fd = target.drive.create(target.tmp)
             except OSError as exc:
-                target.tmp = None
+                target.tmp = target.final = None
                 self._drop(target, exc)
             else:
-                self._store.live_tmp.add(target.tmp)
+                if target.tmp is not None:
+                    self._store.live_tmp.add(target.tmp)
         self._check_quorum()
+
+    def write_whole(self, data: bytes | bytearray | memoryview) -> None:
+        """Write a small blob in one go straight to its final place: no temporary file, no rename.
+        Until commit() indexes it, the file is like any unindexed one (see the module docstring)."""
+        if not self._opened:
+            self._open(direct=True)
+        self.write(data)
 
     def _drop(self, target: _Target, exc: BaseException) -> None:
         log.warning("blob %s: dropping the replica on %s: %s", self.blob_id, target.drive, exc)
@@ -154,14 +171,18 @@ class ReplicatedWriter:
         self.size += len(view)
 
     def _on_every_target(self, step: Callable[[_Target], None]) -> None:
-        """Run `step` for each replica, in parallel when there are several; failed replicas are dropped."""
+        """Run `step` for each replica (in parallel when there are several and we are on a worker
+        thread; the event loop only ever runs quick steps, one after another); failed replicas are
+        dropped."""
         targets = list(self._targets)
-        if len(targets) == 1:
-            outcomes: list[BaseException | None] = [None]
-            try:
-                step(targets[0])
-            except OSError as exc:
-                outcomes[0] = exc
+        if len(targets) == 1 or threading.get_ident() == self._store.loop_thread:
+            outcomes: list[BaseException | None] = []
+            for target in targets:
+                try:
+                    step(target)
+                    outcomes.append(None)
+                except OSError as exc:
+                    outcomes.append(exc)
         else:
             futures = [self._store.fanout.submit(step, t) for t in targets[1:]]
             outcomes = []
@@ -180,48 +201,71 @@ class ReplicatedWriter:
                 self._drop(target, exc)
         self._check_quorum()
 
-    def commit(self, md5_hex: str | None = None) -> None:
+    def seal(self) -> None:
+        """Close every replica file and move it into place (not yet durable: see commit)."""
         with self._lock:
-            self._commit(md5_hex)
+            if self._finished:
+                raise StorageError(f"blob {self.blob_id} is already committed or aborted")
+            try:
+                if not self._opened:
+                    self._open()
 
-    def _commit(self, md5_hex: str | None) -> None:
-        if self._finished:
-            raise StorageError(f"blob {self.blob_id} is already committed or aborted")
+                def seal(target: _Target) -> None:
+                    target.drive.seal(target.fd)  # type: ignore[arg-type]
+                    target.fd = None
+
+                def publish(target: _Target) -> None:
+                    if target.tmp is None:
+                        return  # written in place (write_whole)
+                    target.final = target.drive.publish(target.tmp, self.blob_id, durable=False)
+                    self._store.live_tmp.discard(target.tmp)
+                    target.tmp = None
+
+                self._on_every_target(seal)
+                self._on_every_target(publish)
+            except BaseException as exc:
+                self._abort()
+                if isinstance(exc, OSError):
+                    raise StorageError(f"commit of blob {self.blob_id} failed: {exc}") from exc
+                raise
+
+    async def commit(self, md5_hex: str | None = None) -> None:
+        """After seal(): wait for the group flush of every replica's file system, then record the
+        blob in the storage index. Only then does the blob exist."""
         try:
-            if not self._opened:
-                self._open()
+            if self._finished:
+                raise StorageError(f"blob {self.blob_id} is already committed or aborted")
             if self._fill:
                 self._digests += self._hasher.digest()
-
-            def sync(target: _Target) -> None:
-                target.drive.sync(target.fd)  # type: ignore[arg-type]
-                os.close(target.fd)  # type: ignore[arg-type]
-                target.fd = None
-
-            def publish(target: _Target) -> None:
-                assert target.tmp is not None
-                target.final = target.drive.publish(target.tmp, self.blob_id)
-                self._store.live_tmp.discard(target.tmp)
-                target.tmp = None
-
-            self._on_every_target(sync)
-            self._on_every_target(publish)
-            info = BlobInfo(
-                blob_id=self.blob_id,
-                size=self.size,
-                md5=md5_hex,
-                block_size=BLOCK_SIZE,
-                blocks=bytes(self._digests),
-                replicas=self.replicas,
-                created=time.time(),
-            )
-            self._store.blocking(self._store.index.insert(info))
+                self._fill = 0
+            flushers = {id(t.drive.flusher): t.drive for t in self._targets}
+            await asyncio.gather(*(drive.flush() for drive in flushers.values()))
         except BaseException as exc:
-            self._abort()
+            self.abort()
             if isinstance(exc, OSError):
                 raise StorageError(f"commit of blob {self.blob_id} failed: {exc}") from exc
             raise
+        info = BlobInfo(
+            blob_id=self.blob_id,
+            size=self.size,
+            md5=md5_hex,
+            block_size=BLOCK_SIZE,
+            blocks=bytes(self._digests),
+            replicas=self.replicas,
+            created=time.time(),
+        )
+        # From here the files are the index's: a cancelled caller leaves a committed blob that no
+        # object references, which the reaper removes; a failed insert removes the files.
         self._finished = True
+        insert = asyncio.ensure_future(self._store.index.insert(info))
+        try:
+            await asyncio.shield(insert)
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            self._finished = False
+            self.abort()
+            raise
         self._store.remember(info)
 
     def abort(self) -> None:
@@ -323,8 +367,7 @@ class ReplicatedBlobStore:
         fsync: bool = True,
         drive_factory: Callable[..., Drive] = Drive,
     ) -> None:
-        """`fsync=False` exists to measure what durability costs; the server always fsyncs (batching
-        fsyncs would not pay: concurrent fsyncs already share journal commits, see the README)."""
+        """`fsync=False` exists to measure what durability costs; the server always flushes."""
         if not drive_paths:
             raise ValueError("at least one drive is needed")
         if not 1 <= replicas <= len(drive_paths):
@@ -344,7 +387,7 @@ class ReplicatedBlobStore:
         self._drive_factory = drive_factory
         self._cache: dict[str, BlobInfo] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread = 0
+        self.loop_thread = 0
         self._repairing: set[str] = set()
         self._hopeless: dict[str, float] = {}  # blob id -> when a repair last found it unrecoverable
         self._tasks: set[asyncio.Task[None]] = set()
@@ -357,7 +400,7 @@ class ReplicatedBlobStore:
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
+        self.loop_thread = threading.get_ident()
         if self._executor is None:
             self._own_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3blob")
             self._executor = self._own_executor
@@ -380,6 +423,8 @@ class ReplicatedBlobStore:
             with contextlib.suppress(BaseException):
                 await task
         await self.index.close()
+        for flusher in {id(d.flusher): d.flusher for d in self.drives if d.flusher is not None}.values():
+            flusher.close()
         self.fanout.shutdown(wait=True)
         if self._own_executor is not None:
             self._own_executor.shutdown(wait=True)
@@ -395,7 +440,7 @@ class ReplicatedBlobStore:
     def blocking(self, coro: Awaitable[T]) -> T:
         """Run an index coroutine from a worker thread and wait for it."""
         assert self._loop is not None
-        if threading.get_ident() == self._loop_thread:
+        if threading.get_ident() == self.loop_thread:
             raise RuntimeError("blocking index call on the event loop thread")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()  # type: ignore[arg-type]
 
@@ -508,7 +553,10 @@ class ReplicatedBlobStore:
         self._check_range(info, offset, length)
         reader = _Reader(self, info)
         try:
-            data = await self.run(reader.range, offset, length)
+            if length <= INLINE_READ:
+                data = reader.range(offset, length)  # a few system calls: cheaper than a thread hop
+            else:
+                data = await self.run(reader.range, offset, length)
         except BlobUnreadable as exc:
             self._note(info, reader, 0)
             raise await self._after_failure(info, reader, exc) from None

@@ -48,17 +48,18 @@ async def make_store(tmp_path: Path) -> AsyncIterator[MakeStore]:
 
 
 async def put(store: ReplicatedBlobStore, data: bytes, piece: int = MiB + 17) -> str:
-    """Write a blob the way the saga does: pieces on a worker thread, then commit."""
+    """Write a blob the way the saga does: pieces and seal on a worker thread, then commit."""
+    writer = store.new_writer()
 
-    def run() -> str:
-        writer = store.new_writer()
+    def run() -> None:
         for i in range(0, len(data), piece):
             writer.write(data[i : i + piece])
-        writer.commit(hashlib.md5(data).hexdigest())
-        assert writer.size == len(data)
-        return writer.blob_id
+        writer.seal()
 
-    return await asyncio.to_thread(run)
+    await asyncio.to_thread(run)
+    await writer.commit(hashlib.md5(data).hexdigest())
+    assert writer.size == len(data)
+    return writer.blob_id
 
 
 async def get(store: ReplicatedBlobStore, blob_id: str, offset: int = 0, length: int | None = None) -> bytes:
@@ -430,3 +431,38 @@ async def test_a_data_dir_from_before_the_index_is_adopted(tmp_path: Path) -> No
         assert info.replicas == (store.drives[0].drive_id,)
     finally:
         await store.close()
+
+
+async def test_concurrent_writers_share_group_flushes(make_store: MakeStore) -> None:
+    store = await make_store()
+    flusher = store.drives[0].flusher
+    assert flusher is not None and all(d.flusher is flusher for d in store.drives)  # one file system
+    before = flusher.flushes
+    bodies = [os.urandom(100 + i) for i in range(64)]
+    writers = [store.new_writer() for _ in bodies]
+    for writer, body in zip(writers, bodies, strict=True):
+        writer.write(body)
+        writer.seal()  # on the loop thread: replicas one after another, no fan-out
+    pairs = list(zip(writers, bodies, strict=True))
+    await asyncio.gather(*(w.commit(hashlib.md5(b).hexdigest()) for w, b in pairs))
+    assert 1 <= flusher.flushes - before < len(bodies)
+    for writer, body in zip(writers, bodies, strict=True):
+        assert await get(store, writer.blob_id) == body
+
+
+async def test_a_failed_flush_fails_the_write_and_leaves_nothing(
+    make_store: MakeStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await make_store()
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "syncfs: Input/output error")
+
+    monkeypatch.setattr("s3server.storage.groupsync.syncfs", failing)
+    writer = store.new_writer()
+    writer.write(b"lost")
+    writer.seal()
+    with pytest.raises(StorageError, match="Input/output error"):
+        await writer.commit(hashlib.md5(b"lost").hexdigest())
+    assert [p for p in all_files(tmp_path) if "blobs" in p.parts] == []
+    assert await store.index.get(writer.blob_id) is None

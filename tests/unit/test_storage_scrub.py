@@ -26,13 +26,11 @@ def _write_blobs(settings_env: dict[str, str], blobs: list[bytes]) -> tuple[list
             ids: list[str] = []
             for data in blobs:
 
-                def write(data: bytes = data) -> str:
-                    writer = store.new_writer()
-                    writer.write(data)
-                    writer.commit(hashlib.md5(data).hexdigest())
-                    return writer.blob_id
-
-                ids.append(await asyncio.to_thread(write))
+                writer = store.new_writer()
+                writer.write(data)
+                writer.seal()
+                await writer.commit(hashlib.md5(data).hexdigest())
+                ids.append(writer.blob_id)
             paths = {}
             for blob_id in ids:
                 info = await store.info(blob_id)

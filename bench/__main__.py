@@ -1,17 +1,18 @@
 """`python -m bench WORKLOAD [options]`: the workloads in this folder (`--help` after a workload name
-describes it): large, storage, listing, ops."""
+describes it): large, storage, listing, ops, compare."""
 
 from __future__ import annotations
 
 import sys
 
-from bench import large_object, listing, ops, storage
+from bench import compare, large_object, listing, ops, storage
 
 WORKLOADS = {
     "large": large_object.main,
     "storage": storage.main,
     "listing": listing.main,
     "ops": ops.main,
+    "compare": compare.main,
 }
 
 

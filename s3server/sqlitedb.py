@@ -31,6 +31,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _STOP = object()
+MMAP_BYTES = 1 << 30  # address space only; the kernel's page cache holds the pages either way
 LOOP_BUSY_MS = 50  # how long a read on the event loop may wait for a lock before falling back
 
 
@@ -234,6 +235,9 @@ class Database:
         try:
             conn.execute(f"PRAGMA busy_timeout = {busy}")
             conn.execute("PRAGMA foreign_keys = ON")
+            # Pages are read through a memory map instead of one pread() each: a listing that seeks
+            # to 1,000 places in a big index otherwise spends most of its time in system calls.
+            conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
             if writer:
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":

@@ -37,6 +37,7 @@ import xxhash
 
 from s3server.storage.base import BlobNotFound, BlobUnreadable, StorageError
 from s3server.storage.drives import Drive, is_blob_id, open_drives, rank
+from s3server.storage.groupsync import start_writeback
 from s3server.storage.index import BLOCK_SIZE, BlobInfo, StorageIndex, block_digest
 
 log = logging.getLogger("s3server.storage")
@@ -46,6 +47,7 @@ T = TypeVar("T")
 CACHE_ENTRIES = 16384  # index rows kept in memory for GETs (rows never change, except replica lists)
 REPAIRS_AT_ONCE = 2
 INLINE_READ = 64 * 1024  # read_small reads at most this much on the event loop itself
+WRITEBACK_BYTES = 8 * 1024 * 1024  # a large blob's bytes are pushed to disk in windows of this size
 HOPELESS_SECONDS = 600.0  # after a failed repair, reads of that blob do not trigger another for a while
 
 
@@ -162,13 +164,18 @@ class ReplicatedWriter:
             self._open()
         view = memoryview(data)
         self._hash(view)
+        start = self.size
+        end = start + len(view)
+        window = (end // WRITEBACK_BYTES) * WRITEBACK_BYTES  # a window boundary crossed: write it out
         for target in list(self._targets):
             try:
                 target.drive.write(target.fd, view)  # type: ignore[arg-type]
+                if window > start:
+                    start_writeback(target.fd, window - WRITEBACK_BYTES, WRITEBACK_BYTES)  # type: ignore[arg-type]
             except OSError as exc:
                 self._drop(target, exc)
         self._check_quorum()
-        self.size += len(view)
+        self.size = end
 
     def _on_every_target(self, step: Callable[[_Target], None]) -> None:
         """Run `step` for each replica (in parallel when there are several and we are on a worker

@@ -1,0 +1,62 @@
+"""`python -m bench compare`, tiny, against s3server alone: every workload runs, verifies and reports.
+
+The run starts its own server (and the bare aiohttp ceiling) through the bench, so it needs none of
+the suite's shared fixtures. `--list-keys 1000` keeps the listing bucket's fill to about a second: the
+10,000 keys of a real run alone take longer than this whole test may.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.loadgen import TITLES, WORKLOADS
+
+ROOT = Path(__file__).resolve().parents[2]
+LARGE_MIB = 4
+
+
+def expected_rows() -> list[str]:
+    rows = []
+    for name in WORKLOADS:
+        if name == "large":
+            rows += [f"PUT {LARGE_MIB} MiB, one stream", f"GET {LARGE_MIB} MiB, one stream"]
+        else:
+            rows.append(TITLES[name])
+    return rows
+
+
+def test_compare_smoke(tmp_path: Path) -> None:
+    output = tmp_path / "compare.md"
+    command = f"compare --servers s3server --reps 1 --duration 0.2 --large-sizes {LARGE_MIB} --list-keys 1000"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            *command.split(),
+            "--data-dir",
+            str(tmp_path),
+            "--output",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    table = output.read_text()
+    assert table == done.stdout.rstrip("\n") + "\n"
+    assert "No verification errors." in table
+    assert "errors**" not in table and "Failures" not in table
+    lines = {line.split(" | ", 1)[0].removeprefix("| "): line for line in table.splitlines()}
+    for title in expected_rows():
+        assert title in lines, f"no row {title!r} in:\n{table}"
+        s3server_cell = lines[title].split(" | ")[1]
+        figure = re.match(r"\*\*([\d,.]+) (ops/s|MB/s)\*\*", s3server_cell)
+        assert figure and float(figure.group(1).replace(",", "")) > 0, lines[title]
+    assert re.search(r"bare aiohttp GET 4 KiB, c=32: \*\*[\d,]+ requests/s\*\*", table)
+    assert re.search(r"MD5 \+ write \+ fsync of \d+ MiB in 1 MiB pieces: \*\*[\d,]+ MB/s\*\*", table)

@@ -235,7 +235,9 @@ class MetadataStore(Protocol):
     ) -> ListPage:
         """Keys > `after` that start with `prefix`, with keys sharing prefix+…+delimiter rolled up
         into one common prefix; at most `max_keys` entries (keys plus prefixes). A common prefix is
-        skipped past as a whole: the scan never reads the keys under it one by one."""
+        skipped past as a whole: the scan never reads the keys under it one by one. Listed records
+        carry what a listing shows (key, size, etag, last_modified, checksums, storage_class, owner);
+        their other fields are left at their defaults (segments empty)."""
 
     async def referenced_blobs(self, blob_ids: Sequence[str]) -> set[str]:
         """Which of these blob ids some committed object or some part of an upload in progress

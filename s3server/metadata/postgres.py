@@ -217,9 +217,10 @@ _BUCKET_STATS = (
     "SELECT coalesce(sum(objects), 0)::bigint, coalesce(sum(bytes), 0)::bigint "
     "FROM bucket_counters WHERE bucket = $1"
 )
+# A listing shows only these; decoding the rest for a thousand rows costs more than the query.
+_LIST_COLUMNS = "key, size, etag, last_modified, checksums, storage_class, owner"
 _LIST_FLAT = (
-    f"SELECT {_OBJECT_COLUMNS} FROM objects "
-    "WHERE bucket = $1 AND key >= $2 AND key < $3 ORDER BY key LIMIT $4"
+    f"SELECT {_LIST_COLUMNS} FROM objects WHERE bucket = $1 AND key >= $2 AND key < $3 ORDER BY key LIMIT $4"
 )
 _LOCK_UPLOAD = "SELECT 1 FROM uploads WHERE bucket = $1 AND key = $2 AND upload_id = $3 FOR UPDATE"
 # Part writers share the upload's row lock with each other, but not with Complete or Abort.
@@ -291,7 +292,7 @@ ORDER BY w.n
 
 _LIST_DELIMITED = _walk(
     "objects",
-    _OBJECT_COLUMNS,
+    _LIST_COLUMNS,
     "t.key",
     f"t.key >= CASE WHEN w.cut > 0 THEN {_COMMON_SUCCESSOR} ELSE w.key || '\\x00'::bytea END",
 )
@@ -345,6 +346,21 @@ def _record(bucket: str, row: asyncpg.Record) -> ObjectRecord:
         storage_class=row["storage_class"],
         owner=row["owner"],
         acl=row["acl"],
+    )
+
+
+def _listed(bucket: str, row: asyncpg.Record) -> ObjectRecord:
+    """A listing's record (see MetadataStore.list_objects): the fields a listing shows."""
+    return ObjectRecord(
+        bucket=bucket,
+        key=bytes(row["key"]).decode("utf-8"),
+        size=row["size"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        segments=[],
+        checksums=load_dict(row["checksums"]),
+        storage_class=row["storage_class"],
+        owner=row["owner"],
     )
 
 
@@ -732,7 +748,7 @@ class PostgresMetadataStore:
                     last = bytes(common).decode("utf-8")
                     prefixes.append(last)
                 else:
-                    record = _record(bucket, row)
+                    record = _listed(bucket, row)
                     objects.append(record)
                     last = record.key
             return ListPage(objects, prefixes, len(rows) > max_keys, last)

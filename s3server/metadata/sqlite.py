@@ -140,8 +140,10 @@ _OBJECT_COLUMNS = (
     "parts_count, part_sizes, storage_class, owner, acl"
 )
 _SELECT_OBJECT = f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
+# A listing shows only these; decoding the rest (JSON) for a thousand rows costs more than the query.
+_LIST_COLUMNS = "key, size, etag, last_modified, checksums, storage_class, owner"
 _SELECT_RANGE = (
-    f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?"
+    f"SELECT {_LIST_COLUMNS} FROM objects WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?"
 )
 _UPSERT_OBJECT = (
     f"INSERT OR REPLACE INTO objects (bucket, {_OBJECT_COLUMNS}) "
@@ -208,6 +210,22 @@ def _record(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
         storage_class=storage_class,
         owner=owner,
         acl=acl,
+    )
+
+
+def _listed(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
+    """A listing's record (see MetadataStore.list_objects): the fields a listing shows."""
+    key, size, etag, modified, checksums, storage_class, owner = row
+    return ObjectRecord(
+        bucket=bucket,
+        key=key.decode("utf-8"),
+        size=size,
+        etag=etag,
+        last_modified=_from_micros(modified),
+        segments=[],
+        checksums=load_dict(checksums),
+        storage_class=storage_class,
+        owner=owner,
     )
 
 
@@ -690,9 +708,10 @@ def _store_object(
     row = conn.execute(_SELECT_OBJECT, (record.bucket, key)).fetchone()
     old = None if row is None else _record(record.bucket, row)
     if condition is not None:
-        if old is None and conn.execute(
-            "SELECT 1 FROM buckets WHERE name = ?", (record.bucket,)
-        ).fetchone() is None:
+        if (
+            old is None
+            and conn.execute("SELECT 1 FROM buckets WHERE name = ?", (record.bucket,)).fetchone() is None
+        ):
             raise S3Error("NoSuchBucket", BucketName=record.bucket)
         condition.check(old, record.key)
     added = (0, record.size - old.size) if old is not None else (1, record.size)
@@ -793,7 +812,7 @@ def _unlink_blobs(conn: sqlite3.Connection, old: ObjectRecord, key: bytes) -> No
 def _list_flat(conn: sqlite3.Connection, bucket: str, lower: bytes, upper: bytes, max_keys: int) -> ListPage:
     """No delimiter: one range query for one more row than asked, to know whether more exist."""
     rows = conn.execute(_SELECT_RANGE, (bucket, lower, upper, max_keys + 1)).fetchall()
-    objects = [_record(bucket, row) for row in rows[:max_keys]]
+    objects = [_listed(bucket, row) for row in rows[:max_keys]]
     return ListPage(
         objects=objects,
         common_prefixes=[],
@@ -835,7 +854,7 @@ def _list_delimited(
                 reseek = True
                 break
             if entries <= max_keys:
-                record = _record(bucket, row)
+                record = _listed(bucket, row)
                 objects.append(record)
                 last = record.key
             lower = key_successor(key)

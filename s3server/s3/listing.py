@@ -81,25 +81,30 @@ def decode_token(token: str) -> str:
     return marker
 
 
-def _contents(root, page: ListPage, enc, with_owner: bool) -> None:  # type: ignore[no-untyped-def]
+def _contents(page: ListPage, enc, with_owner: bool) -> str:  # type: ignore[no-untyped-def]
+    """The Contents and CommonPrefixes entries, as markup for xml.render's tail."""
+    text = xml.text
+    out: list[str] = []
     for rec in page.objects:
-        entry = xml.sub(root, "Contents")
-        xml.sub(entry, "Key", enc(rec.key))
-        xml.sub(entry, "LastModified", xml.iso8601(rec.last_modified))
-        xml.sub(entry, "ETag", f'"{rec.etag}"')
-        for algorithm in rec.checksums:
+        out.append(f"<Contents><Key>{text(enc(rec.key))}</Key>")
+        out.append(f"<LastModified>{xml.iso8601(rec.last_modified)}</LastModified>")
+        # etag, algorithm names, checksum type and storage class are ours: never need escaping
+        out.append(f'<ETag>"{rec.etag}"</ETag>')
+        checksums = rec.checksums
+        for algorithm in checksums:
             if algorithm != "type":
-                xml.sub(entry, "ChecksumAlgorithm", algorithm)
-        if "type" in rec.checksums:
-            xml.sub(entry, "ChecksumType", rec.checksums["type"])
-        xml.sub(entry, "Size", rec.size)
+                out.append(f"<ChecksumAlgorithm>{algorithm}</ChecksumAlgorithm>")
+        if "type" in checksums:
+            out.append(f"<ChecksumType>{checksums['type']}</ChecksumType>")
+        out.append(f"<Size>{int(rec.size)}</Size>")
         if with_owner:
-            owner = xml.sub(entry, "Owner")
-            xml.sub(owner, "ID", owner_id(rec.owner))
-            xml.sub(owner, "DisplayName", rec.owner)
-        xml.sub(entry, "StorageClass", rec.storage_class)
+            out.append(
+                f"<Owner><ID>{owner_id(rec.owner)}</ID><DisplayName>{text(rec.owner)}</DisplayName></Owner>"
+            )
+        out.append(f"<StorageClass>{rec.storage_class}</StorageClass></Contents>")
     for cp in page.common_prefixes:
-        xml.sub(xml.sub(root, "CommonPrefixes"), "Prefix", enc(cp))
+        out.append(f"<CommonPrefixes><Prefix>{text(enc(cp))}</Prefix></CommonPrefixes>")
+    return "".join(out)
 
 
 async def _page(req: S3Request, after: str, max_keys: int) -> ListPage:
@@ -133,8 +138,7 @@ async def list_objects(req: S3Request) -> S3Response:
     xml.sub(root, "IsTruncated", page.is_truncated)
     if "encoding-type" in req.query:
         xml.sub(root, "EncodingType", "url")
-    _contents(root, page, enc, with_owner=True)
-    return S3Response(body=xml.render(root), headers=dict(XML_HEADERS))
+    return S3Response(body=xml.render(root, _contents(page, enc, with_owner=True)), headers=dict(XML_HEADERS))
 
 
 async def list_objects_v2(req: S3Request) -> S3Response:
@@ -173,8 +177,9 @@ async def list_objects_v2(req: S3Request) -> S3Response:
         xml.sub(root, "NextContinuationToken", encode_token(page.next_marker))
     if start_after:
         xml.sub(root, "StartAfter", enc(start_after))
-    _contents(root, page, enc, with_owner=fetch_owner)
-    return S3Response(body=xml.render(root), headers=dict(XML_HEADERS))
+    return S3Response(
+        body=xml.render(root, _contents(page, enc, with_owner=fetch_owner)), headers=dict(XML_HEADERS)
+    )
 
 
 HANDLERS = {

@@ -119,6 +119,7 @@ def header_values(headers: Mapping[str, str], name: str) -> list[str]:
     return [] if value is None else [value]
 
 
+@lru_cache(maxsize=4096)  # a client repeats these on every request; the result is immutable
 def parse_amz_date(value: str) -> datetime | None:
     """ISO 8601 basic format (20260101T000000Z) as an aware UTC datetime; None if malformed."""
     if len(value) != 16 or value[8] != "T" or value[15] != "Z":
@@ -267,6 +268,7 @@ class V4Request:
         return f"{self.date}/{self.region}/{self.service}/{TERMINATOR}"
 
 
+@lru_cache(maxsize=4096)  # a client repeats these on every request; the result is immutable
 def _parse_credential(value: str, code: str, prefix: str) -> tuple[str, str, str, str]:
     """Split AKID/date/region/service/aws4_request; any region passes (the gateway is region-agnostic)."""
     parts = value.rsplit("/", 4)
@@ -282,6 +284,7 @@ def _parse_credential(value: str, code: str, prefix: str) -> tuple[str, str, str
     return access_key, date, region, service
 
 
+@lru_cache(maxsize=4096)  # a client repeats these on every request; the result is immutable
 def _parse_signed_headers(value: str, code: str, message: str) -> tuple[str, ...]:
     names = tuple(name.strip().lower() for name in value.split(";"))
     if not all(names):

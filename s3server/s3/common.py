@@ -25,6 +25,7 @@ def owner_id(user: str) -> str:
     return hashlib.sha256(f"s3server-owner:{user}".encode()).hexdigest()
 
 
+@lru_cache(maxsize=4096)  # every GET and HEAD formats its object's date; hot objects repeat
 def http_date(when: datetime) -> str:
     return format_datetime(when.astimezone(UTC).replace(microsecond=0), usegmt=True)
 

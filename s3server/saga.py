@@ -55,8 +55,12 @@ def _absorb(writer: BlobWriter, sink: DigestSink, data: bytes | bytearray) -> No
     writer.write(data)
 
 
-def _finish(writer: BlobWriter, sink: DigestSink, data: bytes | bytearray) -> None:
-    if data:
+def _finish(writer: BlobWriter, sink: DigestSink, data: bytes | bytearray, whole: bool = False) -> None:
+    """The last piece, then verify and seal; `whole`: the piece is the entire (small) blob."""
+    if whole:
+        sink.update(data)
+        writer.write_whole(data)
+    elif data:
         _absorb(writer, sink, data)
     sink.verify()
     writer.seal()
@@ -96,10 +100,7 @@ class Saga:
                 pending = None
                 await self._run(_finish, writer, sink, buf)
             elif len(buf) <= INLINE_BYTES:
-                sink.update(buf)
-                writer.write_whole(buf)
-                sink.verify()
-                writer.seal()
+                _finish(writer, sink, buf, whole=True)
             else:
                 await self._run(_finish, writer, sink, buf)
             await writer.commit(sink.md5_hex)

@@ -677,29 +677,20 @@ class PostgresMetadataStore:
         return await self._run(run)
 
     async def update_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectRecord | None:
-        raw = key.encode("utf-8")
-
-        async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
-            row = await conn.fetchrow(
-                f"UPDATE objects SET tags = $3 WHERE bucket = $1 AND key = $2 RETURNING {_OBJECT_COLUMNS}",
-                bucket,
-                raw,
-                dump_json(tags),
-            )
-            return None if row is None else _record(bucket, row)
-
-        return await self._run(run)
+        return await self._set_object_column(bucket, key, "tags", dump_json(tags))
 
     async def set_object_acl(self, bucket: str, key: str, acl: str) -> ObjectRecord | None:
+        return await self._set_object_column(bucket, key, "acl", acl)
+
+    async def _set_object_column(self, bucket: str, key: str, column: str, value: str) -> ObjectRecord | None:
+        """Change one column of an object's row; the updated record, or None if there is no object."""
         raw = key.encode("utf-8")
+        update = (
+            f"UPDATE objects SET {column} = $3 WHERE bucket = $1 AND key = $2 RETURNING {_OBJECT_COLUMNS}"
+        )
 
         async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
-            row = await conn.fetchrow(
-                f"UPDATE objects SET acl = $3 WHERE bucket = $1 AND key = $2 RETURNING {_OBJECT_COLUMNS}",
-                bucket,
-                raw,
-                acl,
-            )
+            row = await conn.fetchrow(update, bucket, raw, value)
             return None if row is None else _record(bucket, row)
 
         return await self._run(run)

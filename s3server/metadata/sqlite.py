@@ -452,27 +452,18 @@ class SqliteMetadataStore:
         return await self._lookup(run)
 
     async def update_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectRecord | None:
-        raw = key.encode("utf-8")
-        text = dump_json(tags)
-
-        def run(conn: sqlite3.Connection) -> ObjectRecord | None:
-            updated = conn.execute(
-                "UPDATE objects SET tags = ? WHERE bucket = ? AND key = ?", (text, bucket, raw)
-            ).rowcount
-            if not updated:
-                return None
-            return _record(bucket, conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone())
-
-        return await self._write(run)
+        return await self._set_object_column(bucket, key, "tags", dump_json(tags))
 
     async def set_object_acl(self, bucket: str, key: str, acl: str) -> ObjectRecord | None:
+        return await self._set_object_column(bucket, key, "acl", acl)
+
+    async def _set_object_column(self, bucket: str, key: str, column: str, value: str) -> ObjectRecord | None:
+        """Change one column of an object's row; the updated record, or None if there is no object."""
         raw = key.encode("utf-8")
+        update = f"UPDATE objects SET {column} = ? WHERE bucket = ? AND key = ?"
 
         def run(conn: sqlite3.Connection) -> ObjectRecord | None:
-            updated = conn.execute(
-                "UPDATE objects SET acl = ? WHERE bucket = ? AND key = ?", (acl, bucket, raw)
-            ).rowcount
-            if not updated:
+            if not conn.execute(update, (value, bucket, raw)).rowcount:
                 return None
             return _record(bucket, conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone())
 

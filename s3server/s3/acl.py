@@ -7,9 +7,8 @@ exactly what a canned ACL says. The gateway has already decided that the caller 
 from __future__ import annotations
 
 from s3server.access import acl
-from s3server.metadata.base import ObjectRecord
 from s3server.s3.bodies import read_verified_body
-from s3server.s3.buckets import XML_HEADERS, require_bucket
+from s3server.s3.buckets import XML_HEADERS, require_bucket, require_object
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
 
@@ -41,25 +40,16 @@ async def put_bucket_acl(req: S3Request) -> S3Response:
     return S3Response()
 
 
-async def _require_object(req: S3Request) -> ObjectRecord:
-    assert req.bucket is not None and req.key is not None
-    record = await req.services.meta.get_object(req.bucket, req.key)
-    if record is None:
-        await require_bucket(req)
-        raise S3Error("NoSuchKey", Key=req.key)
-    return record
-
-
 async def get_object_acl(req: S3Request) -> S3Response:
     _not_versioned(req)
-    record = await _require_object(req)
+    record = await require_object(req)
     return S3Response(body=acl.render(record.owner, record.acl), headers=dict(XML_HEADERS))
 
 
 async def put_object_acl(req: S3Request) -> S3Response:
     assert req.bucket is not None and req.key is not None
     _not_versioned(req)
-    await _require_object(req)
+    await require_object(req)
     canned = await _requested_acl(req)
     if await req.services.meta.set_object_acl(req.bucket, req.key, canned) is None:
         raise S3Error("NoSuchKey", Key=req.key)  # deleted meanwhile

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from s3server.s3 import xml
-from s3server.s3.buckets import XML_HEADERS, require_bucket
+from s3server.s3.buckets import XML_HEADERS, require_object
 from s3server.s3.common import http_date
 from s3server.s3.conditions import check_preconditions
 from s3server.s3.context import S3Request, S3Response
@@ -40,10 +40,7 @@ async def get_object_attributes(req: S3Request) -> S3Response:
             ArgumentName="x-amz-object-attributes",
             ArgumentValue=",".join(sorted(unknown)),
         )
-    record = await req.services.meta.get_object(req.bucket, req.key)
-    if record is None:
-        await require_bucket(req)
-        raise S3Error("NoSuchKey", Key=req.key)
+    record = await require_object(req)
     check_preconditions(req.headers, record.etag, record.last_modified, read=False)
 
     root = xml.element("GetObjectAttributesResponse")

@@ -8,7 +8,7 @@ import ipaddress
 import re
 
 from s3server.access import acl
-from s3server.metadata.base import Bucket
+from s3server.metadata.base import Bucket, ObjectRecord
 from s3server.s3 import xml
 from s3server.s3.common import now, owner_id
 from s3server.s3.context import S3Request, S3Response
@@ -47,6 +47,16 @@ async def require_bucket(req: S3Request) -> Bucket:
     if bucket is None:
         raise S3Error("NoSuchBucket", BucketName=req.bucket)
     return bucket
+
+
+async def require_object(req: S3Request) -> ObjectRecord:
+    """The request's object, or NoSuchKey (NoSuchBucket when the bucket is missing too)."""
+    assert req.bucket is not None and req.key is not None
+    record = await req.services.meta.get_object(req.bucket, req.key)
+    if record is None:
+        await require_bucket(req)
+        raise S3Error("NoSuchKey", Key=req.key)
+    return record
 
 
 def writer_of(req: S3Request, bucket: Bucket) -> str:

@@ -8,7 +8,7 @@ from s3server.access import acl
 from s3server.gateway.checksums import header_name
 from s3server.metadata.base import ObjectRecord, Segment
 from s3server.s3.bodies import payload_digests
-from s3server.s3.buckets import require_bucket, writer_of
+from s3server.s3.buckets import require_bucket, require_object, writer_of
 from s3server.s3.common import (
     DEFAULT_CONTENT_TYPE,
     now,
@@ -118,15 +118,6 @@ def checksum_headers(checksums: dict[str, str]) -> dict[str, str]:
     return out
 
 
-async def _require_object(req: S3Request) -> ObjectRecord:
-    assert req.bucket is not None and req.key is not None
-    record = await req.services.meta.get_object(req.bucket, req.key)
-    if record is None:
-        await require_bucket(req)
-        raise S3Error("NoSuchKey", Key=req.key)
-    return record
-
-
 async def stream_segments(
     blobs: BlobStore, segments: list[Segment], start: int, length: int
 ) -> AsyncIterator[bytes]:
@@ -191,7 +182,7 @@ def _read_headers(req: S3Request, record: ObjectRecord) -> tuple[dict[str, str],
 async def get_object(req: S3Request) -> S3Response:
     blobs = req.services.blobs
     for attempt in (1, 2):
-        record = await _require_object(req)
+        record = await require_object(req)
         headers, rng = _read_headers(req, record)
         start, end = rng if rng is not None else (0, record.size - 1)
         length = end - start + 1 if record.size else 0
@@ -222,7 +213,7 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
 
 
 async def head_object(req: S3Request) -> S3Response:
-    record = await _require_object(req)
+    record = await require_object(req)
     headers, rng = _read_headers(req, record)
     if rng is not None:
         start, end = rng

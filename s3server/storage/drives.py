@@ -149,10 +149,6 @@ class Drive:
         if self.fsync and self.flusher is not None:
             await self.flusher.flush()
 
-    def flush_blocking(self) -> None:
-        if self.fsync and self.flusher is not None:
-            self.flusher.flush_blocking()
-
     def open_read(self, blob_id: str) -> int:
         return os.open(self.path_of(blob_id), os.O_RDONLY)
 

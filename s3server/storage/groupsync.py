@@ -136,20 +136,6 @@ class GroupSync:
         self.submit(done)
         await future
 
-    def flush_blocking(self) -> None:
-        """The same from a worker thread."""
-        finished = threading.Event()
-        box: list[BaseException | None] = []
-
-        def done(error: BaseException | None) -> None:
-            box.append(error)
-            finished.set()
-
-        self.submit(done)
-        finished.wait()
-        if box[0] is not None:
-            raise box[0]
-
     def close(self) -> None:
         """Finish the flushes asked for, then stop the thread."""
         with self._cv:

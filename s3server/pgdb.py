@@ -7,7 +7,7 @@ replaced on the next acquire, so the stores recover by themselves when the serve
 
 Functions passed to `run`/`transaction` receive an `asyncpg.Connection`. Errors are asyncpg's own (or
 whatever the function raised); `UNAVAILABLE` lists the ones that mean "the database failed", which
-each store turns into its own error type (MetadataError, IdentityUnavailable).
+`PgClient` turns into each store's own error type (MetadataError, IdentityUnavailable).
 
 Migrations are versioned per component ("metadata", "identity") in one `schema_versions` table and
 applied under a transaction-scoped advisory lock, so any number of processes may start at once.
@@ -25,6 +25,7 @@ import asyncpg
 
 __all__ = [
     "UNAVAILABLE",
+    "PgClient",
     "PgDatabase",
     "SchemaTooNewError",
     "apply_migrations",
@@ -233,6 +234,47 @@ class PgDatabase:
         if self._pool is None:
             raise asyncpg.InterfaceError(f"database {self.name} is not open")
         return self._pool
+
+
+class PgClient:
+    """What a store on a PgDatabase shares: operations run under the database's deadline, and a
+    failure of the database raised as the store's own `unavailable` error (anything else passes)."""
+
+    db: PgDatabase
+    unavailable: type[Exception]  # the store's "the database failed" error
+    label: str  # the store in messages: "postgresql metadata", "identity store"
+
+    async def _call(
+        self,
+        run: Callable[[Callable[[asyncpg.Connection], Awaitable[T]]], Awaitable[T]],
+        fn: Callable[[asyncpg.Connection], Awaitable[T]],
+    ) -> T:
+        try:
+            return await run(fn)
+        except UNAVAILABLE as exc:
+            raise self.unavailable(f"{self.label} {self.db.name}: {type(exc).__name__}: {exc}") from exc
+
+    async def _run(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        return await self._call(self.db.run, fn)
+
+    async def _transaction(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        return await self._call(self.db.transaction, fn)
+
+    async def _open_migrated(self, component: str, migrations: Sequence[Sequence[str]]) -> None:
+        """Open the database and bring the component's schema up to date (safe to repeat, and from
+        many processes at once)."""
+        try:
+            await self.db.open()
+        except UNAVAILABLE as exc:
+            raise self.unavailable(f"cannot open {self.label} {self.db.name}: {exc}") from exc
+        try:
+            await self._run(lambda conn: apply_migrations(conn, component, migrations))
+        except BaseException:
+            await self.db.close()
+            raise
+
+    async def _schema_version(self, component: str) -> int:
+        return await self._run(lambda conn: schema_version(conn, component))
 
 
 def _consume(task: asyncio.Future[object]) -> None:

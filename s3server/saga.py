@@ -5,6 +5,9 @@ blob durable, commit metadata; only then delete the blob the key pointed at befo
 commit fails (or its write condition does not hold) the new blob is deleted. DELETE: metadata first,
 then bytes. Multipart uploads follow the same order: a part's blob is written before its row commits,
 and completing or aborting an upload commits metadata before any part blob is deleted.
+
+Failures leave as the layers below raise them (MetadataError, StorageError, the metadata's domain
+errors, whatever the digest sink raises); the gateway answers them (`s3.errors.from_domain`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from s3server.metadata.base import (
     Part,
     WriteCondition,
 )
-from s3server.s3.errors import S3Error
+from s3server.metadata.errors import NoSuchUploadError
 from s3server.storage.base import BlobStore, BlobWriter, StorageError
 
 log = logging.getLogger("s3server.saga")
@@ -37,7 +40,7 @@ INLINE_BYTES = 64 * 1024
 
 
 class DigestSink(Protocol):
-    """Hashes fed alongside the blob's bytes; verify() raises the S3 error for a mismatch."""
+    """Hashes fed alongside the blob's bytes; verify() raises the error for a mismatch."""
 
     size: int
 
@@ -135,7 +138,7 @@ class Saga:
         except BaseException as exc:
             await self._discard(new)
             if isinstance(exc, MetadataError):
-                raise _unavailable(exc) from exc
+                log.error("metadata commit failed: %s", exc)
             raise
         if replaced is not None:
             await self._discard(_freed(replaced, record))
@@ -163,7 +166,7 @@ class Saga:
         except BaseException as exc:
             await self._discard([part.blob_id])
             if isinstance(exc, MetadataError):
-                raise _unavailable(exc) from exc
+                log.error("metadata commit failed: %s", exc)
             raise
         if replaced is not None and replaced.blob_id != part.blob_id:
             await self._discard([replaced.blob_id])
@@ -182,7 +185,8 @@ class Saga:
         try:
             done = await self.meta.complete_upload(bucket, key, upload_id, record, condition)
         except MetadataError as exc:
-            raise _unavailable(exc) from exc
+            log.error("metadata commit failed: %s", exc)
+            raise
         await self._discard(done.unused_blobs)
         if done.replaced is not None:
             await self._discard(_freed(done.replaced, record))
@@ -193,7 +197,8 @@ class Saga:
         try:
             blobs = await self.meta.abort_upload(bucket, key, upload_id)
         except MetadataError as exc:
-            raise _unavailable(exc) from exc
+            log.error("metadata commit failed: %s", exc)
+            raise
         await self._discard(blobs)
 
     async def delete_bucket(self, name: str) -> None:
@@ -201,7 +206,8 @@ class Saga:
         try:
             blobs = await self.meta.delete_bucket(name)
         except MetadataError as exc:
-            raise _unavailable(exc) from exc
+            log.error("metadata commit failed: %s", exc)
+            raise
         await self._discard(blobs or [])
 
     async def reap_uploads(self, initiated_before: datetime, batch: int = 100) -> int:
@@ -212,9 +218,8 @@ class Saga:
             for upload in stale:
                 try:
                     await self.abort_upload(upload.bucket, upload.key, upload.upload_id)
-                except S3Error as exc:
-                    if exc.code != "NoSuchUpload":  # completed or aborted meanwhile: nothing to do
-                        raise
+                except NoSuchUploadError:  # completed or aborted meanwhile: nothing to do
+                    pass
                 else:
                     aborted += 1
             if len(stale) < batch:
@@ -225,14 +230,11 @@ class Saga:
             return await self.write_blob(chunks, sink)
         except StorageError as exc:
             log.error("storage write failed: %s", exc)
-            raise S3Error("ServiceUnavailable", "Storage is unavailable, please retry") from exc
+            raise
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
         """Metadata first, then bytes; a failed byte removal is left for the reaper."""
-        try:
-            removed = await self.meta.delete_object(bucket, key)
-        except MetadataError as exc:
-            raise S3Error("ServiceUnavailable", "Metadata is unavailable, please retry") from exc
+        removed = await self.meta.delete_object(bucket, key)
         if removed is not None:
             await self._discard(seg.blob_id for seg in removed.segments)
         return removed
@@ -255,8 +257,3 @@ def _freed(replaced: ObjectRecord, record: ObjectRecord) -> list[str]:
     """Blobs of a replaced record that the record replacing it does not use."""
     keep = {seg.blob_id for seg in record.segments}
     return [seg.blob_id for seg in replaced.segments if seg.blob_id not in keep]
-
-
-def _unavailable(exc: MetadataError) -> S3Error:
-    log.error("metadata commit failed: %s", exc)
-    return S3Error("ServiceUnavailable", "Metadata is unavailable, please retry")

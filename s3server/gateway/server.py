@@ -36,11 +36,11 @@ from s3server.gateway.ids import new_host_id, new_request_id
 from s3server.gateway.ratelimit import RateLimiter, parse_rate
 from s3server.gateway.sigv4 import parse_query
 from s3server.identity.model import Credential
-from s3server.metadata.base import MetadataError
+from s3server.metadata.errors import DomainError, MetadataError
 from s3server.ops.admin import AdminApi, wants_admin
 from s3server.ops.metrics import Metrics
 from s3server.s3.context import Body, S3Request, S3Response, Services
-from s3server.s3.errors import S3Error
+from s3server.s3.errors import S3Error, from_domain
 from s3server.s3.handlers import HANDLERS
 from s3server.storage.base import StorageError
 
@@ -344,10 +344,12 @@ class Gateway:
                     reply = await self._dispatch(request, target, ex)
             except MetadataError as exc:
                 log.error("metadata unavailable (request %s): %s", ex.request_id, exc)
-                raise S3Error("ServiceUnavailable", "Metadata is unavailable, please retry") from exc
+                raise from_domain(exc) from exc
             except StorageError as exc:
                 log.error("storage unavailable (request %s): %s", ex.request_id, exc)
-                raise S3Error("ServiceUnavailable", "Storage is unavailable, please retry") from exc
+                raise from_domain(exc) from exc
+            except DomainError as exc:
+                raise from_domain(exc) from exc
             ex.status = reply.status
             reply.headers.update(ex.cors)
             response, ex.sent = await self._render(request, reply, ex.request_id, ex.host_id)

@@ -7,9 +7,6 @@ this module only stores and fetches rows (secrets arrive sealed). Its schema is 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
 import asyncpg
 
 from s3server.identity.base import IdentityStoreBase, from_micros
@@ -22,12 +19,9 @@ from s3server.identity.model import (
     User,
 )
 from s3server.identity.secrets import SecretBox
-from s3server.pgdb import UNAVAILABLE, PgDatabase, apply_migrations
-from s3server.pgdb import schema_version as read_schema_version
+from s3server.pgdb import PgClient, PgDatabase
 
 __all__ = ["COMPONENT", "MIGRATIONS", "PostgresIdentityStore"]
-
-T = TypeVar("T")
 
 COMPONENT = "identity"
 
@@ -67,50 +61,27 @@ def _user(row: asyncpg.Record) -> User:
     return User(name, is_admin, from_micros(created))
 
 
-class PostgresIdentityStore(IdentityStoreBase):
+class PostgresIdentityStore(IdentityStoreBase, PgClient):
     """Users and their access keys in PostgreSQL; `db` is usually the metadata store's."""
 
     def __init__(self, db: PgDatabase | str, *, secrets: SecretBox, cache_ttl: float = 10.0) -> None:
         super().__init__(cache_ttl=cache_ttl, secrets=secrets)
         self.db = PgDatabase(db) if isinstance(db, str) else db
 
-    # -- plumbing
-
-    async def _call(
-        self,
-        run: Callable[[Callable[[asyncpg.Connection], Awaitable[T]]], Awaitable[T]],
-        fn: Callable[[asyncpg.Connection], Awaitable[T]],
-    ) -> T:
-        try:
-            return await run(fn)
-        except UNAVAILABLE as exc:
-            raise IdentityUnavailable(f"identity store {self.db.name}: {type(exc).__name__}: {exc}") from exc
-
-    async def _run(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        return await self._call(self.db.run, fn)
-
-    async def _transaction(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        return await self._call(self.db.transaction, fn)
+    unavailable = IdentityUnavailable
+    label = "identity store"
 
     # -- lifecycle
 
     async def _open(self) -> None:
-        try:
-            await self.db.open()
-        except UNAVAILABLE as exc:
-            raise IdentityUnavailable(f"cannot open identity store {self.db.name}: {exc}") from exc
-        try:
-            await self._run(lambda conn: apply_migrations(conn, COMPONENT, MIGRATIONS))
-        except BaseException:
-            await self.db.close()
-            raise
+        await self._open_migrated(COMPONENT, MIGRATIONS)
 
     async def _close(self) -> None:
         await self.db.close()
 
     async def schema_version(self) -> int:
         """The schema version the database is at (len(MIGRATIONS) once open)."""
-        return await self._run(lambda conn: read_schema_version(conn, COMPONENT))
+        return await self._schema_version(COMPONENT)
 
     # -- rows
 

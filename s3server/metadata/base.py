@@ -1,10 +1,7 @@
 """The MetadataStore protocol and the domain types it speaks (never rows).
 
 Keys are `str` at this boundary and compare as their UTF-8 bytes: every backend must list in that order.
-
-    Exception
-     └── MetadataError              the backend failed (unreachable, I/O): the saga answers 503
-          (domain outcomes are values or S3Errors raised by the store: NoSuchBucket, BucketNotEmpty, …)
+The errors the stores raise (MetadataError and the DomainError tree) live in `metadata.errors`.
 """
 
 from __future__ import annotations
@@ -14,11 +11,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from s3server.s3.errors import S3Error
+from s3server.metadata.errors import (
+    MetadataError,
+    NoSuchKeyError,
+    PreconditionFailedError,
+)
 
-
-class MetadataError(Exception):
-    """The metadata backend could not do its job; the caller answers ServiceUnavailable."""
+__all__ = [
+    "Bucket",
+    "BucketStats",
+    "Completion",
+    "ListPage",
+    "MetadataError",
+    "MetadataStore",
+    "ObjectRecord",
+    "Part",
+    "PartsPage",
+    "Segment",
+    "Upload",
+    "UploadsPage",
+    "WriteCondition",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,15 +98,15 @@ class WriteCondition:
     if_match: str | None = None  # If-Match: the key must exist (else NoSuchKey) with this ETag
 
     def check(self, current: ObjectRecord | None, key: str) -> None:
-        """Raise the S3 error for a condition that `current` (the key's record now) breaks."""
+        """Raise the domain error for a condition that `current` (the key's record now) breaks."""
         if self.if_none_match and current is not None:
-            raise S3Error("PreconditionFailed", Condition="If-None-Match")
+            raise PreconditionFailedError("If-None-Match")
         if self.if_match is not None:
             if current is None:
-                raise S3Error("NoSuchKey", Key=key)
+                raise NoSuchKeyError(key)
             wanted = [tag.strip().removeprefix("W/").strip('"') for tag in self.if_match.split(",")]
             if "*" not in wanted and current.etag not in wanted:
-                raise S3Error("PreconditionFailed", Condition="If-Match")
+                raise PreconditionFailedError("If-Match")
 
 
 @dataclass(slots=True)
@@ -177,7 +190,7 @@ class MetadataStore(Protocol):
 
     # -- buckets
     async def create_bucket(self, bucket: Bucket) -> None:
-        """Raises S3Error BucketAlreadyOwnedByYou / BucketAlreadyExists if the name is taken."""
+        """Raises BucketExistsError if the name is taken."""
 
     async def get_bucket(self, name: str) -> Bucket | None: ...
 
@@ -186,17 +199,17 @@ class MetadataStore(Protocol):
 
     async def delete_bucket(self, name: str) -> list[str]:
         """Remove an empty bucket with its uploads in progress (as AWS does); return the blob ids of
-        those uploads' parts, which are the caller's to delete. Raises S3Error NoSuchBucket or
-        BucketNotEmpty (any object)."""
+        those uploads' parts, which are the caller's to delete. Raises NoSuchBucketError or
+        BucketNotEmptyError (any object)."""
 
     async def set_bucket_acl(self, name: str, acl: str) -> None:
-        """Replace the bucket's canned ACL. Raises S3Error NoSuchBucket."""
+        """Replace the bucket's canned ACL. Raises NoSuchBucketError."""
 
     async def set_bucket_policy(self, name: str, policy: str | None) -> None:
-        """Set (or with None remove) the bucket policy document. Raises S3Error NoSuchBucket."""
+        """Set (or with None remove) the bucket policy document. Raises NoSuchBucketError."""
 
     async def set_bucket_cors(self, name: str, cors: str | None) -> None:
-        """Set (or with None remove) the bucket's CORS rules. Raises S3Error NoSuchBucket."""
+        """Set (or with None remove) the bucket's CORS rules. Raises NoSuchBucketError."""
 
     async def bucket_stats(self, name: str) -> tuple[int, int] | None:
         """(object count, total bytes) from the maintained counters; None if there is no bucket."""
@@ -209,8 +222,8 @@ class MetadataStore(Protocol):
         self, record: ObjectRecord, condition: WriteCondition | None = None
     ) -> ObjectRecord | None:
         """Insert or replace the key in one transaction; return the replaced record (its blobs are
-        the caller's to delete). Raises S3Error NoSuchBucket if the bucket is gone, and
-        PreconditionFailed / NoSuchKey when `condition` does not hold at commit time."""
+        the caller's to delete). Raises NoSuchBucketError if the bucket is gone, and
+        PreconditionFailedError / NoSuchKeyError when `condition` does not hold at commit time."""
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None: ...
 
@@ -245,19 +258,19 @@ class MetadataStore(Protocol):
 
     # -- multipart uploads
     async def create_upload(self, upload: Upload) -> None:
-        """Record a new upload. Raises S3Error NoSuchBucket."""
+        """Record a new upload. Raises NoSuchBucketError."""
 
     async def get_upload(self, bucket: str, key: str, upload_id: str) -> Upload | None:
         """The upload, or None when the id is unknown or belongs to another bucket or key."""
 
     async def put_part(self, bucket: str, key: str, upload_id: str, part: Part) -> Part | None:
         """Insert or replace a part; return the part it replaced (its blob is the caller's to
-        delete). Raises S3Error NoSuchUpload (with UploadId) when the upload is gone."""
+        delete). Raises NoSuchUploadError when the upload is gone."""
 
     async def list_parts(
         self, bucket: str, key: str, upload_id: str, *, after: int = 0, max_parts: int = 1000
     ) -> PartsPage:
-        """Parts numbered above `after`, ascending, at most `max_parts`. Raises S3Error NoSuchUpload."""
+        """Parts numbered above `after`, ascending, at most `max_parts`. Raises NoSuchUploadError."""
 
     async def complete_upload(
         self,
@@ -268,13 +281,13 @@ class MetadataStore(Protocol):
         condition: WriteCondition | None = None,
     ) -> Completion:
         """In ONE transaction: point the key at `record` (whose segments are blobs of this upload's
-        parts), and remove the upload and all its parts. Raises S3Error NoSuchUpload; InvalidPart
+        parts), and remove the upload and all its parts. Raises NoSuchUploadError; InvalidPartError
         when a segment's blob is no longer one of the upload's parts (a part was re-uploaded
-        meanwhile); PreconditionFailed / NoSuchKey for `condition`; NoSuchBucket."""
+        meanwhile); PreconditionFailedError / NoSuchKeyError for `condition`; NoSuchBucketError."""
 
     async def abort_upload(self, bucket: str, key: str, upload_id: str) -> list[str]:
         """Remove the upload and its parts; return the parts' blob ids (the caller's to delete).
-        Raises S3Error NoSuchUpload."""
+        Raises NoSuchUploadError."""
 
     async def list_uploads(
         self,

@@ -22,9 +22,9 @@ replacing one is a short transaction that first locks the row it replaces.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 
@@ -32,33 +32,43 @@ from s3server.metadata.base import (
     Bucket,
     BucketStats,
     Completion,
-    ListPage,
-    MetadataError,
     ObjectRecord,
     Part,
     PartsPage,
     Upload,
-    UploadsPage,
     WriteCondition,
 )
 from s3server.metadata.common import (
+    BUCKET_COLUMNS,
+    LIST_COLUMNS,
+    OBJECT_COLUMNS,
+    PART_COLUMNS,
+    UPLOAD_COLUMNS,
+    Entry,
     ListRange,
+    SharedStore,
+    UploadsRange,
     as_utc,
-    dump_json,
-    dump_part_sizes,
-    dump_segments,
-    listing_range,
-    load_dict,
-    load_part_sizes,
-    load_segments,
+    bucket_from,
+    bucket_params,
+    check_parts,
+    object_params,
+    part_from,
+    part_params,
+    record_from,
+    upload_from,
+    upload_params,
 )
-from s3server.pgdb import UNAVAILABLE, PgDatabase, apply_migrations
-from s3server.pgdb import schema_version as read_schema_version
-from s3server.s3.errors import S3Error
+from s3server.metadata.errors import (
+    BucketExistsError,
+    BucketNotEmptyError,
+    MetadataError,
+    NoSuchBucketError,
+    NoSuchUploadError,
+)
+from s3server.pgdb import PgClient, PgDatabase
 
 __all__ = ["COMPONENT", "MIGRATIONS", "PostgresMetadataStore"]
-
-T = TypeVar("T")
 
 COMPONENT = "metadata"
 COUNTER_SHARDS = 16
@@ -147,26 +157,20 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ),
 ]
 
-_OBJECT_COLUMNS = (
-    "key, size, etag, last_modified, content_type, segments, headers, user_metadata, checksums, tags, "
-    "parts_count, part_sizes, storage_class, owner, acl"
-)
-_UPLOAD_COLUMNS = (
-    "key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class, "
-    "checksum_algorithm, checksum_type, acl"
-)
-_BUCKET_COLUMNS = "name, owner, region, created, acl, policy, cors"
-_PART_COLUMNS = "part_number, size, etag, last_modified, blob_id, checksums"
+
+def _same(value: Any) -> Any:
+    """Timestamps come and go as asyncpg's aware datetimes."""
+    return value
 
 
 def _qualified(columns: str, alias: str) -> str:
     return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
 
 
-_SELECT_OBJECT = f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND key = $2"
+_SELECT_OBJECT = f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND key = $2"
 _LOCK_OBJECT = f"{_SELECT_OBJECT} FOR UPDATE"
 _INSERT_OBJECT = (
-    f"INSERT INTO objects (bucket, {_OBJECT_COLUMNS}) "
+    f"INSERT INTO objects (bucket, {OBJECT_COLUMNS}) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
     "ON CONFLICT (bucket, key) DO NOTHING"
 )
@@ -186,7 +190,7 @@ DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded
 # key exists. $17 blob ids, $18 counter shard.
 _CREATE_OBJECT = f"""
 WITH created AS (
-    INSERT INTO objects (bucket, {_OBJECT_COLUMNS})
+    INSERT INTO objects (bucket, {OBJECT_COLUMNS})
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
     ON CONFLICT (bucket, key) DO NOTHING
     RETURNING bucket, key, size
@@ -211,23 +215,19 @@ INSERT INTO object_blobs (bucket, key, blob_id)
 SELECT $1, $2, blob_id FROM unnest($3::text[]) AS blob_id
 ON CONFLICT DO NOTHING
 """
-_DELETE_OBJECT = f"DELETE FROM objects WHERE bucket = $1 AND key = $2 RETURNING {_OBJECT_COLUMNS}"
+_DELETE_OBJECT = f"DELETE FROM objects WHERE bucket = $1 AND key = $2 RETURNING {OBJECT_COLUMNS}"
 _UNLINK = "DELETE FROM object_blobs WHERE bucket = $1 AND key = $2"
 _BUCKET_STATS = (
     "SELECT coalesce(sum(objects), 0)::bigint, coalesce(sum(bytes), 0)::bigint "
     "FROM bucket_counters WHERE bucket = $1"
 )
-# A listing shows only these; decoding the rest for a thousand rows costs more than the query.
-_LIST_COLUMNS = "key, size, etag, last_modified, checksums, storage_class, owner"
 _LIST_FLAT = (
-    f"SELECT {_LIST_COLUMNS} FROM objects WHERE bucket = $1 AND key >= $2 AND key < $3 ORDER BY key LIMIT $4"
+    f"SELECT {LIST_COLUMNS} FROM objects WHERE bucket = $1 AND key >= $2 AND key < $3 ORDER BY key LIMIT $4"
 )
-_LOCK_UPLOAD = "SELECT 1 FROM uploads WHERE bucket = $1 AND key = $2 AND upload_id = $3 FOR UPDATE"
-# Part writers share the upload's row lock with each other, but not with Complete or Abort.
-_SHARE_UPLOAD = "SELECT 1 FROM uploads WHERE bucket = $1 AND key = $2 AND upload_id = $3 FOR SHARE"
-_LOCK_PART = f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = $1 AND part_number = $2 FOR UPDATE"
+_UPLOAD_EXISTS = "SELECT 1 FROM uploads WHERE bucket = $1 AND key = $2 AND upload_id = $3"
+_LOCK_PART = f"SELECT {PART_COLUMNS} FROM parts WHERE upload_id = $1 AND part_number = $2 FOR UPDATE"
 _INSERT_PART = (
-    f"INSERT INTO parts (upload_id, {_PART_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+    f"INSERT INTO parts (upload_id, {PART_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) "
     "ON CONFLICT (upload_id, part_number) DO NOTHING"
 )
 _UPDATE_PART = (
@@ -235,8 +235,12 @@ _UPDATE_PART = (
     "WHERE upload_id = $1 AND part_number = $2"
 )
 _LIST_UPLOADS_FLAT = (
-    f"SELECT NULL::bytea AS common, {_UPLOAD_COLUMNS} FROM uploads "
+    f"SELECT {UPLOAD_COLUMNS} FROM uploads "
     "WHERE bucket = $1 AND key >= $2 AND key < $3 ORDER BY key, upload_id LIMIT $4"
+)
+_LIST_MARKER_UPLOADS = (
+    f"SELECT {UPLOAD_COLUMNS} FROM uploads "
+    "WHERE bucket = $1 AND key = $2 AND upload_id > $3 ORDER BY upload_id LIMIT $4"
 )
 
 
@@ -292,7 +296,7 @@ ORDER BY w.n
 
 _LIST_DELIMITED = _walk(
     "objects",
-    _LIST_COLUMNS,
+    LIST_COLUMNS,
     "t.key",
     f"t.key >= CASE WHEN w.cut > 0 THEN {_COMMON_SUCCESSOR} ELSE w.key || '\\x00'::bytea END",
 )
@@ -300,117 +304,11 @@ _LIST_DELIMITED = _walk(
 # upload id of the successor key.
 _LIST_UPLOADS_DELIMITED = _walk(
     "uploads",
-    _UPLOAD_COLUMNS,
+    UPLOAD_COLUMNS,
     "t.key, t.upload_id",
     f"(t.key, t.upload_id) > (CASE WHEN w.cut > 0 THEN {_COMMON_SUCCESSOR} ELSE w.key END,"
     " CASE WHEN w.cut > 0 THEN '' ELSE w.upload_id END)",
 )
-
-
-def _object_params(record: ObjectRecord, key: bytes) -> tuple[Any, ...]:
-    return (
-        record.bucket,
-        key,
-        record.size,
-        record.etag,
-        as_utc(record.last_modified),
-        record.content_type,
-        dump_segments(record.segments),
-        dump_json(record.headers),
-        dump_json(record.user_metadata),
-        dump_json(record.checksums),
-        dump_json(record.tags),
-        record.parts_count,
-        dump_part_sizes(record.part_sizes),
-        record.storage_class,
-        record.owner,
-        record.acl,
-    )
-
-
-def _record(bucket: str, row: asyncpg.Record) -> ObjectRecord:
-    return ObjectRecord(
-        bucket=bucket,
-        key=bytes(row["key"]).decode("utf-8"),
-        size=row["size"],
-        etag=row["etag"],
-        last_modified=row["last_modified"],
-        segments=load_segments(row["segments"]),
-        content_type=row["content_type"],
-        headers=load_dict(row["headers"]),
-        user_metadata=load_dict(row["user_metadata"]),
-        checksums=load_dict(row["checksums"]),
-        tags=load_dict(row["tags"]),
-        parts_count=row["parts_count"],
-        part_sizes=load_part_sizes(row["part_sizes"]),
-        storage_class=row["storage_class"],
-        owner=row["owner"],
-        acl=row["acl"],
-    )
-
-
-def _listed(bucket: str, row: asyncpg.Record) -> ObjectRecord:
-    """A listing's record (see MetadataStore.list_objects): the fields a listing shows."""
-    return ObjectRecord(
-        bucket=bucket,
-        key=bytes(row["key"]).decode("utf-8"),
-        size=row["size"],
-        etag=row["etag"],
-        last_modified=row["last_modified"],
-        segments=[],
-        checksums=load_dict(row["checksums"]),
-        storage_class=row["storage_class"],
-        owner=row["owner"],
-    )
-
-
-def _upload(bucket: str, row: asyncpg.Record) -> Upload:
-    return Upload(
-        bucket=bucket,
-        key=bytes(row["key"]).decode("utf-8"),
-        upload_id=row["upload_id"],
-        initiated=row["initiated"],
-        owner=row["owner"],
-        content_type=row["content_type"],
-        headers=load_dict(row["headers"]),
-        user_metadata=load_dict(row["user_metadata"]),
-        tags=load_dict(row["tags"]),
-        storage_class=row["storage_class"],
-        checksum_algorithm=row["checksum_algorithm"],
-        checksum_type=row["checksum_type"],
-        acl=row["acl"],
-    )
-
-
-def _part(row: asyncpg.Record) -> Part:
-    return Part(
-        part_number=row["part_number"],
-        size=row["size"],
-        etag=row["etag"],
-        last_modified=row["last_modified"],
-        blob_id=row["blob_id"],
-        checksums=load_dict(row["checksums"]),
-    )
-
-
-def _bucket(row: asyncpg.Record) -> Bucket:
-    return Bucket(
-        name=row["name"],
-        owner=row["owner"],
-        region=row["region"],
-        created=row["created"],
-        acl=row["acl"],
-        policy=row["policy"],
-        cors=row["cors"],
-    )
-
-
-def _no_such_upload(upload_id: str) -> S3Error:
-    return S3Error("NoSuchUpload", UploadId=upload_id)
-
-
-def _empty_uploads_page() -> UploadsPage:
-    return UploadsPage([], [], is_truncated=False, next_key_marker=None, next_upload_id_marker=None)
 
 
 async def _replace_row(
@@ -441,7 +339,7 @@ async def _create_object(
     try:
         created = await conn.fetchval(_CREATE_OBJECT, *params, blob_ids, _shard())
     except asyncpg.ForeignKeyViolationError as exc:
-        raise S3Error("NoSuchBucket", BucketName=record.bucket) from exc
+        raise NoSuchBucketError(record.bucket) from exc
     return bool(created)
 
 
@@ -456,7 +354,7 @@ async def _store_object(
     """Insert or replace one object (with its blob links and the bucket's counters), inside the
     caller's transaction; return the replaced record. The condition is checked on the locked row,
     so of concurrent conditional writers exactly one wins."""
-    params = _object_params(record, key)
+    params = object_params(record, key, as_utc)
     blob_ids = list(dict.fromkeys(s.blob_id for s in record.segments))
     if_match = condition is not None and condition.if_match is not None
     if try_create and not if_match and await _create_object(conn, record, params, blob_ids):
@@ -467,15 +365,15 @@ async def _store_object(
             row is None
             and await conn.fetchval("SELECT 1 FROM buckets WHERE name = $1", record.bucket) is None
         ):
-            raise S3Error("NoSuchBucket", BucketName=record.bucket)
-        condition.check(None if row is None else _record(record.bucket, row), record.key)
+            raise NoSuchBucketError(record.bucket)
+        condition.check(None if row is None else record_from(record.bucket, row, _same), record.key)
     try:
         row = await _replace_row(
             conn, _LOCK_OBJECT, _INSERT_OBJECT, _UPDATE_OBJECT, params, f"{record.bucket}/{record.key}"
         )
     except asyncpg.ForeignKeyViolationError as exc:
-        raise S3Error("NoSuchBucket", BucketName=record.bucket) from exc
-    old = None if row is None else _record(record.bucket, row)
+        raise NoSuchBucketError(record.bucket) from exc
+    old = None if row is None else record_from(record.bucket, row, _same)
     if condition is not None:
         condition.check(old, record.key)  # the row may have appeared since the first look
     await conn.execute(_RELINK, record.bucket, key, blob_ids)
@@ -491,44 +389,39 @@ async def _drop_upload(conn: asyncpg.Connection, upload_id: str) -> list[str]:
     return [row[0] for row in rows]
 
 
-class PostgresMetadataStore:
+async def _require_upload(
+    conn: asyncpg.Connection, lock: str, bucket: str, key: bytes, upload_id: str
+) -> None:
+    """Take the upload's row lock (`lock`: FOR SHARE, FOR UPDATE or none); NoSuchUploadError if the
+    upload is gone."""
+    if await conn.fetchval(f"{_UPLOAD_EXISTS} {lock}", bucket, key, upload_id) is None:
+        raise NoSuchUploadError(upload_id)
+
+
+def _walked(rows: Sequence[asyncpg.Record]) -> list[Entry]:
+    """The entries of a delimiter walk: its first column is the common prefix a row rolled up into."""
+    return [row[1:] if row[0] is None else bytes(row[0]) for row in rows]
+
+
+def _walk_args(bucket: str, span: ListRange, want: int) -> tuple[Any, ...]:
+    return (bucket, span.lower, span.upper, span.delimiter, len(span.prefix) + 1, len(span.delimiter), want)
+
+
+class PostgresMetadataStore(SharedStore, PgClient):
     """MetadataStore on PostgreSQL; `db` may be shared with the identity store (one pool)."""
+
+    when = staticmethod(_same)
+    unavailable = MetadataError
+    label = "postgresql metadata"
 
     def __init__(self, db: PgDatabase | str) -> None:
         self.db = PgDatabase(db) if isinstance(db, str) else db
-
-    # -- plumbing
-
-    async def _call(
-        self,
-        run: Callable[[Callable[[asyncpg.Connection], Awaitable[T]]], Awaitable[T]],
-        fn: Callable[[asyncpg.Connection], Awaitable[T]],
-    ) -> T:
-        """Run fn through the database, turning database failures into MetadataError (S3Errors pass)."""
-        try:
-            return await run(fn)
-        except UNAVAILABLE as exc:
-            raise MetadataError(f"postgresql metadata {self.db.name}: {type(exc).__name__}: {exc}") from exc
-
-    async def _run(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        return await self._call(self.db.run, fn)
-
-    async def _transaction(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        return await self._call(self.db.transaction, fn)
 
     # -- lifecycle
 
     async def open(self) -> None:
         """Connect and bring the schema up to date (safe to repeat, and from many processes at once)."""
-        try:
-            await self.db.open()
-        except UNAVAILABLE as exc:
-            raise MetadataError(f"cannot open postgresql metadata {self.db.name}: {exc}") from exc
-        try:
-            await self._run(lambda conn: apply_migrations(conn, COMPONENT, MIGRATIONS))
-        except BaseException:
-            await self.db.close()
-            raise
+        await self._open_migrated(COMPONENT, MIGRATIONS)
 
     async def close(self) -> None:
         await self.db.close()
@@ -538,53 +431,46 @@ class PostgresMetadataStore:
 
     async def schema_version(self) -> int:
         """The schema version the database is at (len(MIGRATIONS) once open)."""
-        return await self._run(lambda conn: read_schema_version(conn, COMPONENT))
+        return await self._schema_version(COMPONENT)
 
     # -- buckets
 
     async def create_bucket(self, bucket: Bucket) -> None:
+        params = bucket_params(bucket, as_utc)
+
         async def run(conn: asyncpg.Connection) -> None:
             # A name deleted between the failed insert and the owner lookup is simply tried again.
             for _ in range(8):
                 status = await conn.execute(
-                    "INSERT INTO buckets (name, owner, region, created, acl, policy, cors) "
+                    f"INSERT INTO buckets ({BUCKET_COLUMNS}) "
                     "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
-                    bucket.name,
-                    bucket.owner,
-                    bucket.region,
-                    as_utc(bucket.created),
-                    bucket.acl,
-                    bucket.policy,
-                    bucket.cors,
+                    *params,
                 )
                 if status.endswith(" 1"):
                     return
                 owner = await conn.fetchval("SELECT owner FROM buckets WHERE name = $1", bucket.name)
                 if owner is not None:
-                    raise S3Error(
-                        "BucketAlreadyOwnedByYou" if owner == bucket.owner else "BucketAlreadyExists",
-                        BucketName=bucket.name,
-                    )
+                    raise BucketExistsError(bucket.name, owned_by_you=owner == bucket.owner)
             raise MetadataError(f"bucket {bucket.name} kept being created and deleted under us; retry")
 
         await self._run(run)
 
     async def get_bucket(self, name: str) -> Bucket | None:
         async def run(conn: asyncpg.Connection) -> Bucket | None:
-            row = await conn.fetchrow(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name = $1", name)
-            return None if row is None else _bucket(row)
+            row = await conn.fetchrow(f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = $1", name)
+            return None if row is None else bucket_from(row, _same)
 
         return await self._run(run)
 
     async def list_buckets(self, owner: str | None = None) -> list[Bucket]:
         async def run(conn: asyncpg.Connection) -> list[Bucket]:
             if owner is None:
-                rows = await conn.fetch(f"SELECT {_BUCKET_COLUMNS} FROM buckets ORDER BY name")
+                rows = await conn.fetch(f"SELECT {BUCKET_COLUMNS} FROM buckets ORDER BY name")
             else:
                 rows = await conn.fetch(
-                    f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE owner = $1 ORDER BY name", owner
+                    f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE owner = $1 ORDER BY name", owner
                 )
-            return [_bucket(row) for row in rows]
+            return [bucket_from(row, _same) for row in rows]
 
         return await self._run(run)
 
@@ -593,10 +479,10 @@ class PostgresMetadataStore:
             # The row lock waits for in-flight creations of objects and uploads (they hold a
             # key-share lock on it through their foreign keys), so what is read after it is final.
             if await conn.fetchval("SELECT 1 FROM buckets WHERE name = $1 FOR UPDATE", name) is None:
-                raise S3Error("NoSuchBucket", BucketName=name)
+                raise NoSuchBucketError(name)
             count, _ = await conn.fetchrow(_BUCKET_STATS, name)
             if count or await conn.fetchval("SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1", name):
-                raise S3Error("BucketNotEmpty", BucketName=name)
+                raise BucketNotEmptyError(name)
             # Uploads in progress do not keep a bucket alive on AWS; they go with it.
             blobs: list[str] = []
             for row in await conn.fetch("SELECT upload_id FROM uploads WHERE bucket = $1 FOR UPDATE", name):
@@ -604,7 +490,7 @@ class PostgresMetadataStore:
             try:
                 await conn.execute("DELETE FROM buckets WHERE name = $1", name)
             except asyncpg.ForeignKeyViolationError as exc:
-                raise S3Error("BucketNotEmpty", BucketName=name) from exc
+                raise BucketNotEmptyError(name) from exc
             return blobs
 
         return await self._transaction(run)
@@ -636,18 +522,9 @@ class PostgresMetadataStore:
         async def run(conn: asyncpg.Connection) -> None:
             status = await conn.execute(f"UPDATE buckets SET {column} = $2 WHERE name = $1", name, value)
             if not status.endswith(" 1"):
-                raise S3Error("NoSuchBucket", BucketName=name)
+                raise NoSuchBucketError(name)
 
         await self._run(run)
-
-    async def set_bucket_acl(self, name: str, acl: str) -> None:
-        await self._set_bucket_column(name, "acl", acl)
-
-    async def set_bucket_policy(self, name: str, policy: str | None) -> None:
-        await self._set_bucket_column(name, "policy", policy)
-
-    async def set_bucket_cors(self, name: str, cors: str | None) -> None:
-        await self._set_bucket_column(name, "cors", cors)
 
     # -- objects
 
@@ -657,7 +534,7 @@ class PostgresMetadataStore:
         key = record.key.encode("utf-8")
         if condition is None or condition.if_match is None:
             # Most PUTs create a key: one statement, no transaction round trips.
-            params = _object_params(record, key)
+            params = object_params(record, key, as_utc)
             blob_ids = list(dict.fromkeys(s.blob_id for s in record.segments))
             if await self._run(lambda conn: _create_object(conn, record, params, blob_ids)):
                 return None
@@ -672,26 +549,19 @@ class PostgresMetadataStore:
 
         async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
             row = await conn.fetchrow(_SELECT_OBJECT, bucket, raw)
-            return None if row is None else _record(bucket, row)
+            return None if row is None else record_from(bucket, row, _same)
 
         return await self._run(run)
 
-    async def update_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectRecord | None:
-        return await self._set_object_column(bucket, key, "tags", dump_json(tags))
-
-    async def set_object_acl(self, bucket: str, key: str, acl: str) -> ObjectRecord | None:
-        return await self._set_object_column(bucket, key, "acl", acl)
-
-    async def _set_object_column(self, bucket: str, key: str, column: str, value: str) -> ObjectRecord | None:
-        """Change one column of an object's row; the updated record, or None if there is no object."""
+    async def _set_object_column(
+        self, bucket: str, key: str, column: str, value: str | None
+    ) -> ObjectRecord | None:
         raw = key.encode("utf-8")
-        update = (
-            f"UPDATE objects SET {column} = $3 WHERE bucket = $1 AND key = $2 RETURNING {_OBJECT_COLUMNS}"
-        )
+        update = f"UPDATE objects SET {column} = $3 WHERE bucket = $1 AND key = $2 RETURNING {OBJECT_COLUMNS}"
 
         async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
             row = await conn.fetchrow(update, bucket, raw, value)
-            return None if row is None else _record(bucket, row)
+            return None if row is None else record_from(bucket, row, _same)
 
         return await self._run(run)
 
@@ -702,7 +572,7 @@ class PostgresMetadataStore:
             row = await conn.fetchrow(_DELETE_OBJECT, bucket, raw)
             if row is None:
                 return None
-            old = _record(bucket, row)
+            old = record_from(bucket, row, _same)
             # A new statement, so a new snapshot: it sees the links of whichever write we deleted.
             await conn.execute(_UNLINK, bucket, raw)
             await conn.execute(_COUNT, bucket, _shard(), -1, -old.size)
@@ -710,39 +580,11 @@ class PostgresMetadataStore:
 
         return await self._transaction(run)
 
-    async def list_objects(
-        self,
-        bucket: str,
-        *,
-        prefix: str = "",
-        delimiter: str = "",
-        after: str = "",
-        max_keys: int = 1000,
-    ) -> ListPage:
-        if max_keys <= 0:
-            return ListPage(objects=[], common_prefixes=[], is_truncated=False, next_marker=None)
-        span = listing_range(prefix, delimiter, after)
-        if span.empty:
-            return ListPage(objects=[], common_prefixes=[], is_truncated=False, next_marker=None)
-
-        async def run(conn: asyncpg.Connection) -> ListPage:
+    async def _list_entries(self, bucket: str, span: ListRange, want: int) -> Sequence[Entry]:
+        async def run(conn: asyncpg.Connection) -> Sequence[Entry]:
             if span.delimiter:
-                rows = await conn.fetch(_LIST_DELIMITED, *_walk_args(bucket, span, max_keys + 1))
-            else:
-                rows = await conn.fetch(_LIST_FLAT, bucket, span.lower, span.upper, max_keys + 1)
-            objects: list[ObjectRecord] = []
-            prefixes: list[str] = []
-            last: str | None = None
-            for row in rows[:max_keys]:
-                common = row["common"] if span.delimiter else None
-                if common is not None:
-                    last = bytes(common).decode("utf-8")
-                    prefixes.append(last)
-                else:
-                    record = _listed(bucket, row)
-                    objects.append(record)
-                    last = record.key
-            return ListPage(objects, prefixes, len(rows) > max_keys, last)
+                return _walked(await conn.fetch(_LIST_DELIMITED, *_walk_args(bucket, span, want)))
+            return await conn.fetch(_LIST_FLAT, bucket, span.lower, span.upper, want)
 
         return await self._run(run)
 
@@ -764,31 +606,17 @@ class PostgresMetadataStore:
     # -- multipart uploads
 
     async def create_upload(self, upload: Upload) -> None:
-        params = (
-            upload.bucket,
-            upload.key.encode("utf-8"),
-            upload.upload_id,
-            as_utc(upload.initiated),
-            upload.owner,
-            upload.content_type,
-            dump_json(upload.headers),
-            dump_json(upload.user_metadata),
-            dump_json(upload.tags),
-            upload.storage_class,
-            upload.checksum_algorithm,
-            upload.checksum_type,
-            upload.acl,
-        )
+        params = upload_params(upload, as_utc)
 
         async def run(conn: asyncpg.Connection) -> None:
             try:
                 await conn.execute(
-                    f"INSERT INTO uploads (bucket, {_UPLOAD_COLUMNS}) "
+                    f"INSERT INTO uploads (bucket, {UPLOAD_COLUMNS}) "
                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                     *params,
                 )
             except asyncpg.ForeignKeyViolationError as exc:
-                raise S3Error("NoSuchBucket", BucketName=upload.bucket) from exc
+                raise NoSuchBucketError(upload.bucket) from exc
 
         await self._run(run)
 
@@ -797,30 +625,22 @@ class PostgresMetadataStore:
 
         async def run(conn: asyncpg.Connection) -> Upload | None:
             row = await conn.fetchrow(
-                f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket = $1 AND key = $2 AND upload_id = $3",
+                f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = $1 AND key = $2 AND upload_id = $3",
                 bucket,
                 raw,
                 upload_id,
             )
-            return None if row is None else _upload(bucket, row)
+            return None if row is None else upload_from(bucket, row, _same)
 
         return await self._run(run)
 
     async def put_part(self, bucket: str, key: str, upload_id: str, part: Part) -> Part | None:
         raw = key.encode("utf-8")
-        params = (
-            upload_id,
-            part.part_number,
-            part.size,
-            part.etag,
-            as_utc(part.last_modified),
-            part.blob_id,
-            dump_json(part.checksums),
-        )
+        params = part_params(upload_id, part, as_utc)
 
         async def run(conn: asyncpg.Connection) -> Part | None:
-            if await conn.fetchval(_SHARE_UPLOAD, bucket, raw, upload_id) is None:
-                raise _no_such_upload(upload_id)
+            # Part writers share the upload's row lock with each other, but not with Complete or Abort.
+            await _require_upload(conn, "FOR SHARE", bucket, raw, upload_id)
             row = await _replace_row(
                 conn,
                 _LOCK_PART,
@@ -829,7 +649,7 @@ class PostgresMetadataStore:
                 params,
                 f"part {part.part_number} of {upload_id}",
             )
-            return None if row is None else _part(row)
+            return None if row is None else part_from(row, _same)
 
         return await self._transaction(run)
 
@@ -840,22 +660,16 @@ class PostgresMetadataStore:
         limit = max(max_parts, 0)
 
         async def run(conn: asyncpg.Connection) -> PartsPage:
-            exists = await conn.fetchval(
-                "SELECT 1 FROM uploads WHERE bucket = $1 AND key = $2 AND upload_id = $3",
-                bucket,
-                raw,
-                upload_id,
-            )
-            if exists is None:
-                raise _no_such_upload(upload_id)
+            await _require_upload(conn, "", bucket, raw, upload_id)
             rows = await conn.fetch(
-                f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = $1 AND part_number > $2 "
+                f"SELECT {PART_COLUMNS} FROM parts WHERE upload_id = $1 AND part_number > $2 "
                 "ORDER BY part_number LIMIT $3",
                 upload_id,
                 after,
                 limit + 1,
             )
-            return PartsPage(parts=[_part(row) for row in rows[:limit]], is_truncated=len(rows) > limit)
+            parts = [part_from(row, _same) for row in rows[:limit]]
+            return PartsPage(parts=parts, is_truncated=len(rows) > limit)
 
         return await self._run(run)
 
@@ -872,17 +686,13 @@ class PostgresMetadataStore:
 
         async def run(conn: asyncpg.Connection) -> Completion:
             # The exclusive lock waits out part writers in flight and keeps new ones away.
-            if await conn.fetchval(_LOCK_UPLOAD, bucket, raw, upload_id) is None:
-                raise _no_such_upload(upload_id)
-            part_blobs = [
-                r[0] for r in await conn.fetch("SELECT blob_id FROM parts WHERE upload_id = $1", upload_id)
-            ]
-            if not used <= set(part_blobs):
-                # A part was uploaded again since the caller read the parts: its old blob is gone.
-                raise S3Error("InvalidPart", UploadId=upload_id)
+            await _require_upload(conn, "FOR UPDATE", bucket, raw, upload_id)
+            rows = await conn.fetch("SELECT blob_id FROM parts WHERE upload_id = $1", upload_id)
+            blobs = [r[0] for r in rows]
+            check_parts(upload_id, blobs, used)
             replaced = await _store_object(conn, record, raw, condition)
             await _drop_upload(conn, upload_id)
-            return Completion(replaced=replaced, unused_blobs=[b for b in part_blobs if b not in used])
+            return Completion(replaced=replaced, unused_blobs=[b for b in blobs if b not in used])
 
         return await self._transaction(run)
 
@@ -890,88 +700,38 @@ class PostgresMetadataStore:
         raw = key.encode("utf-8")
 
         async def run(conn: asyncpg.Connection) -> list[str]:
-            if await conn.fetchval(_LOCK_UPLOAD, bucket, raw, upload_id) is None:
-                raise _no_such_upload(upload_id)
+            await _require_upload(conn, "FOR UPDATE", bucket, raw, upload_id)
             return await _drop_upload(conn, upload_id)
 
         return await self._transaction(run)
 
-    async def list_uploads(
-        self,
-        bucket: str,
-        *,
-        prefix: str = "",
-        delimiter: str = "",
-        key_marker: str = "",
-        upload_id_marker: str = "",
-        max_uploads: int = 1000,
-    ) -> UploadsPage:
-        if max_uploads <= 0:
-            return _empty_uploads_page()
-        span = listing_range(prefix, delimiter, key_marker)
-        marker = key_marker.encode("utf-8")
-        id_marker = upload_id_marker if key_marker else ""
-        want = max_uploads + 1
-        # The marker key's own uploads after the id marker come first, unless that key is outside
-        # the listing or rolls up into a common prefix (which was returned already).
-        in_range = marker.startswith(span.prefix) and not (
-            span.delimiter and marker.find(span.delimiter, len(span.prefix)) >= 0
-        )
+    async def _upload_entries(self, bucket: str, where: UploadsRange, want: int) -> Sequence[Entry]:
+        span = where.span
 
-        async def run(conn: asyncpg.Connection) -> UploadsPage:
-            rows: list[asyncpg.Record] = []
-            if id_marker and in_range:
-                rows = await conn.fetch(
-                    f"SELECT NULL::bytea AS common, {_UPLOAD_COLUMNS} FROM uploads "
-                    "WHERE bucket = $1 AND key = $2 AND upload_id > $3 ORDER BY upload_id LIMIT $4",
-                    bucket,
-                    marker,
-                    id_marker,
-                    want,
-                )
-            if len(rows) < want and not span.empty:
+        async def run(conn: asyncpg.Connection) -> list[Entry]:
+            entries: list[Entry] = []
+            if where.marker_first:
+                entries += await conn.fetch(_LIST_MARKER_UPLOADS, bucket, where.marker, where.id_marker, want)
+            if len(entries) < want and not span.empty:
                 if span.delimiter:
-                    args = _walk_args(bucket, span, want - len(rows))
-                    rows += await conn.fetch(_LIST_UPLOADS_DELIMITED, *args)
+                    args = _walk_args(bucket, span, want - len(entries))
+                    entries += _walked(await conn.fetch(_LIST_UPLOADS_DELIMITED, *args))
                 else:
-                    rows += await conn.fetch(
-                        _LIST_UPLOADS_FLAT, bucket, span.lower, span.upper, want - len(rows)
+                    entries += await conn.fetch(
+                        _LIST_UPLOADS_FLAT, bucket, span.lower, span.upper, want - len(entries)
                     )
-            uploads: list[Upload] = []
-            prefixes: list[str] = []
-            next_key: str | None = None
-            next_id: str | None = None
-            for row in rows[:max_uploads]:
-                common = row["common"]
-                if common is not None:
-                    next_key, next_id = bytes(common).decode("utf-8"), None
-                    prefixes.append(next_key)
-                else:
-                    upload = _upload(bucket, row)
-                    uploads.append(upload)
-                    next_key, next_id = upload.key, upload.upload_id
-            return UploadsPage(
-                uploads=uploads,
-                common_prefixes=prefixes,
-                is_truncated=len(rows) > max_uploads,
-                next_key_marker=next_key,
-                next_upload_id_marker=next_id,
-            )
+            return entries
 
         return await self._run(run)
 
     async def stale_uploads(self, initiated_before: datetime, limit: int = 100) -> list[Upload]:
         async def run(conn: asyncpg.Connection) -> list[Upload]:
             rows = await conn.fetch(
-                f"SELECT bucket, {_UPLOAD_COLUMNS} FROM uploads WHERE initiated < $1 "
+                f"SELECT bucket, {UPLOAD_COLUMNS} FROM uploads WHERE initiated < $1 "
                 "ORDER BY initiated LIMIT $2",
                 as_utc(initiated_before),
                 limit,
             )
-            return [_upload(row["bucket"], row) for row in rows]
+            return [upload_from(row[0], row[1:], _same) for row in rows]
 
         return await self._run(run)
-
-
-def _walk_args(bucket: str, span: ListRange, want: int) -> tuple[Any, ...]:
-    return (bucket, span.lower, span.upper, span.delimiter, len(span.prefix) + 1, len(span.delimiter), want)

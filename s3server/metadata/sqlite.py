@@ -19,30 +19,43 @@ from s3server.metadata.base import (
     Bucket,
     BucketStats,
     Completion,
-    ListPage,
-    MetadataError,
     ObjectRecord,
     Part,
     PartsPage,
     Upload,
-    UploadsPage,
     WriteCondition,
 )
 from s3server.metadata.common import (
     ABOVE_ALL_KEYS,
+    BUCKET_COLUMNS,
+    LIST_COLUMNS,
+    OBJECT_COLUMNS,
+    PART_COLUMNS,
+    UPLOAD_COLUMNS,
+    Entry,
     ListRange,
+    SharedStore,
+    UploadsRange,
     as_utc,
-    dump_json,
-    dump_part_sizes,
-    dump_segments,
+    bucket_from,
+    bucket_params,
+    check_parts,
     key_successor,
-    listing_range,
-    load_dict,
-    load_part_sizes,
-    load_segments,
+    object_params,
+    part_from,
+    part_params,
     prefix_successor,
+    record_from,
+    upload_from,
+    upload_params,
 )
-from s3server.s3.errors import S3Error
+from s3server.metadata.errors import (
+    BucketExistsError,
+    BucketNotEmptyError,
+    MetadataError,
+    NoSuchBucketError,
+    NoSuchUploadError,
+)
 from s3server.sqlitedb import Database, apply_migrations
 from s3server.sqlitedb import schema_version as read_schema_version
 
@@ -135,30 +148,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _IN_CHUNK = 500  # bound parameters per IN (...) query
 
-_OBJECT_COLUMNS = (
-    "key, size, etag, last_modified, content_type, segments, headers, user_metadata, checksums, tags, "
-    "parts_count, part_sizes, storage_class, owner, acl"
-)
-_SELECT_OBJECT = f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
-# A listing shows only these; decoding the rest (JSON) for a thousand rows costs more than the query.
-_LIST_COLUMNS = "key, size, etag, last_modified, checksums, storage_class, owner"
+_SELECT_OBJECT = f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
 _SELECT_RANGE = (
-    f"SELECT {_LIST_COLUMNS} FROM objects WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?"
+    f"SELECT {LIST_COLUMNS} FROM objects WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?"
 )
 _UPSERT_OBJECT = (
-    f"INSERT OR REPLACE INTO objects (bucket, {_OBJECT_COLUMNS}) "
+    f"INSERT OR REPLACE INTO objects (bucket, {OBJECT_COLUMNS}) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _ADD_STATS = (
     "UPDATE buckets SET object_count = object_count + ?, total_bytes = total_bytes + ? WHERE name = ?"
 )
-_UPLOAD_COLUMNS = (
-    "key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class, "
-    "checksum_algorithm, checksum_type, acl"
-)
 _UPLOAD_EXISTS = "SELECT 1 FROM uploads WHERE bucket = ? AND key = ? AND upload_id = ?"
-_PART_COLUMNS = "part_number, size, etag, last_modified, blob_id, checksums"
-_BUCKET_COLUMNS = "name, owner, region, created, acl, policy, cors"
 
 
 def _to_micros(when: datetime) -> int:
@@ -169,117 +170,10 @@ def _from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-def _object_params(record: ObjectRecord, key: bytes) -> tuple[Any, ...]:
-    return (
-        record.bucket,
-        key,
-        record.size,
-        record.etag,
-        _to_micros(record.last_modified),
-        record.content_type,
-        dump_segments(record.segments),
-        dump_json(record.headers),
-        dump_json(record.user_metadata),
-        dump_json(record.checksums),
-        dump_json(record.tags),
-        record.parts_count,
-        dump_part_sizes(record.part_sizes),
-        record.storage_class,
-        record.owner,
-        record.acl,
-    )
-
-
-def _record(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
-    (key, size, etag, modified, content_type, segments, headers, user_metadata, checksums, tags,
-     parts_count, part_sizes, storage_class, owner, acl) = row  # fmt: skip
-    return ObjectRecord(
-        bucket=bucket,
-        key=key.decode("utf-8"),
-        size=size,
-        etag=etag,
-        last_modified=_from_micros(modified),
-        segments=load_segments(segments),
-        content_type=content_type,
-        headers=load_dict(headers),
-        user_metadata=load_dict(user_metadata),
-        checksums=load_dict(checksums),
-        tags=load_dict(tags),
-        parts_count=parts_count,
-        part_sizes=load_part_sizes(part_sizes),
-        storage_class=storage_class,
-        owner=owner,
-        acl=acl,
-    )
-
-
-def _listed(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
-    """A listing's record (see MetadataStore.list_objects): the fields a listing shows."""
-    key, size, etag, modified, checksums, storage_class, owner = row
-    return ObjectRecord(
-        bucket=bucket,
-        key=key.decode("utf-8"),
-        size=size,
-        etag=etag,
-        last_modified=_from_micros(modified),
-        segments=[],
-        checksums=load_dict(checksums),
-        storage_class=storage_class,
-        owner=owner,
-    )
-
-
-def _upload(bucket: str, row: tuple[Any, ...]) -> Upload:
-    (key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class,
-     checksum_algorithm, checksum_type, acl) = row  # fmt: skip
-    return Upload(
-        bucket=bucket,
-        key=key.decode("utf-8"),
-        upload_id=upload_id,
-        initiated=_from_micros(initiated),
-        owner=owner,
-        content_type=content_type,
-        headers=load_dict(headers),
-        user_metadata=load_dict(user_metadata),
-        tags=load_dict(tags),
-        storage_class=storage_class,
-        checksum_algorithm=checksum_algorithm,
-        checksum_type=checksum_type,
-        acl=acl,
-    )
-
-
-def _part(row: tuple[Any, ...]) -> Part:
-    part_number, size, etag, modified, blob_id, checksums = row
-    return Part(
-        part_number=part_number,
-        size=size,
-        etag=etag,
-        last_modified=_from_micros(modified),
-        blob_id=blob_id,
-        checksums=load_dict(checksums),
-    )
-
-
-def _no_such_upload(upload_id: str) -> S3Error:
-    return S3Error("NoSuchUpload", UploadId=upload_id)
-
-
-def _bucket(row: tuple[Any, ...]) -> Bucket:
-    name, owner, region, created, acl, policy, cors = row
-    return Bucket(
-        name=name,
-        owner=owner,
-        region=region,
-        created=_from_micros(created),
-        acl=acl,
-        policy=policy,
-        cors=cors,
-    )
-
-
-class SqliteMetadataStore:
+class SqliteMetadataStore(SharedStore):
     """MetadataStore on an embedded SQLite database (the single-machine default)."""
+
+    when = staticmethod(_from_micros)
 
     def __init__(self, path: Path, *, readers: int = 3, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
@@ -292,7 +186,7 @@ class SqliteMetadataStore:
         run: Callable[[Callable[[sqlite3.Connection], T]], Awaitable[T]],
         fn: Callable[[sqlite3.Connection], T],
     ) -> T:
-        """Run fn through the database, turning SQLite failures into MetadataError (S3Errors pass)."""
+        """Run fn through the database, turning SQLite failures into MetadataError (domain errors pass)."""
         try:
             return await run(fn)
         except sqlite3.Error as exc:
@@ -343,42 +237,30 @@ class SqliteMetadataStore:
         def run(conn: sqlite3.Connection) -> None:
             row = conn.execute("SELECT owner FROM buckets WHERE name = ?", (bucket.name,)).fetchone()
             if row is not None:
-                raise S3Error(
-                    "BucketAlreadyOwnedByYou" if row[0] == bucket.owner else "BucketAlreadyExists",
-                    BucketName=bucket.name,
-                )
+                raise BucketExistsError(bucket.name, owned_by_you=row[0] == bucket.owner)
             conn.execute(
-                "INSERT INTO buckets (name, owner, region, created, acl, policy, cors) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    bucket.name,
-                    bucket.owner,
-                    bucket.region,
-                    _to_micros(bucket.created),
-                    bucket.acl,
-                    bucket.policy,
-                    bucket.cors,
-                ),
+                f"INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                bucket_params(bucket, _to_micros),
             )
 
         await self._write(run)
 
     async def get_bucket(self, name: str) -> Bucket | None:
         def run(conn: sqlite3.Connection) -> Bucket | None:
-            row = conn.execute(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,)).fetchone()
-            return None if row is None else _bucket(row)
+            row = conn.execute(f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,)).fetchone()
+            return None if row is None else bucket_from(row, _from_micros)
 
         return await self._lookup(run)
 
     async def list_buckets(self, owner: str | None = None) -> list[Bucket]:
         def run(conn: sqlite3.Connection) -> list[Bucket]:
             if owner is None:
-                rows = conn.execute(f"SELECT {_BUCKET_COLUMNS} FROM buckets ORDER BY name")
+                rows = conn.execute(f"SELECT {BUCKET_COLUMNS} FROM buckets ORDER BY name")
             else:
                 rows = conn.execute(
-                    f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE owner = ? ORDER BY name", (owner,)
+                    f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE owner = ? ORDER BY name", (owner,)
                 )
-            return [_bucket(row) for row in rows]
+            return [bucket_from(row, _from_micros) for row in rows]
 
         return await self._read(run)
 
@@ -386,9 +268,9 @@ class SqliteMetadataStore:
         def run(conn: sqlite3.Connection) -> list[str]:
             row = conn.execute("SELECT object_count FROM buckets WHERE name = ?", (name,)).fetchone()
             if row is None:
-                raise S3Error("NoSuchBucket", BucketName=name)
+                raise NoSuchBucketError(name)
             if row[0] or conn.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
-                raise S3Error("BucketNotEmpty", BucketName=name)
+                raise BucketNotEmptyError(name)
             # Uploads in progress do not keep a bucket alive on AWS; they go with it.
             ids = [r[0] for r in conn.execute("SELECT upload_id FROM uploads WHERE bucket = ?", (name,))]
             blobs: list[str] = []
@@ -420,18 +302,9 @@ class SqliteMetadataStore:
     async def _set_bucket_column(self, name: str, column: str, value: str | None) -> None:
         def run(conn: sqlite3.Connection) -> None:
             if conn.execute(f"UPDATE buckets SET {column} = ? WHERE name = ?", (value, name)).rowcount == 0:
-                raise S3Error("NoSuchBucket", BucketName=name)
+                raise NoSuchBucketError(name)
 
         await self._write(run)
-
-    async def set_bucket_acl(self, name: str, acl: str) -> None:
-        await self._set_bucket_column(name, "acl", acl)
-
-    async def set_bucket_policy(self, name: str, policy: str | None) -> None:
-        await self._set_bucket_column(name, "policy", policy)
-
-    async def set_bucket_cors(self, name: str, cors: str | None) -> None:
-        await self._set_bucket_column(name, "cors", cors)
 
     # -- objects
 
@@ -439,7 +312,7 @@ class SqliteMetadataStore:
         self, record: ObjectRecord, condition: WriteCondition | None = None
     ) -> ObjectRecord | None:
         key = record.key.encode("utf-8")
-        params = _object_params(record, key)
+        params = object_params(record, key, _to_micros)
         return await self._write(lambda conn: _store_object(conn, record, key, params, condition))
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
@@ -447,25 +320,20 @@ class SqliteMetadataStore:
 
         def run(conn: sqlite3.Connection) -> ObjectRecord | None:
             row = conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone()
-            return None if row is None else _record(bucket, row)
+            return None if row is None else record_from(bucket, row, _from_micros)
 
         return await self._lookup(run)
 
-    async def update_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectRecord | None:
-        return await self._set_object_column(bucket, key, "tags", dump_json(tags))
-
-    async def set_object_acl(self, bucket: str, key: str, acl: str) -> ObjectRecord | None:
-        return await self._set_object_column(bucket, key, "acl", acl)
-
-    async def _set_object_column(self, bucket: str, key: str, column: str, value: str) -> ObjectRecord | None:
-        """Change one column of an object's row; the updated record, or None if there is no object."""
+    async def _set_object_column(
+        self, bucket: str, key: str, column: str, value: str | None
+    ) -> ObjectRecord | None:
         raw = key.encode("utf-8")
         update = f"UPDATE objects SET {column} = ? WHERE bucket = ? AND key = ?"
 
         def run(conn: sqlite3.Connection) -> ObjectRecord | None:
             if not conn.execute(update, (value, bucket, raw)).rowcount:
                 return None
-            return _record(bucket, conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone())
+            return record_from(bucket, conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone(), _from_micros)
 
         return await self._write(run)
 
@@ -476,7 +344,7 @@ class SqliteMetadataStore:
             row = conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone()
             if row is None:
                 return None
-            old = _record(bucket, row)
+            old = record_from(bucket, row, _from_micros)
             conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, raw))
             conn.execute(_ADD_STATS, (-1, -old.size, bucket))
             _unlink_blobs(conn, old, raw)
@@ -484,25 +352,12 @@ class SqliteMetadataStore:
 
         return await self._write(run)
 
-    async def list_objects(
-        self,
-        bucket: str,
-        *,
-        prefix: str = "",
-        delimiter: str = "",
-        after: str = "",
-        max_keys: int = 1000,
-    ) -> ListPage:
-        if max_keys <= 0:
-            return ListPage(objects=[], common_prefixes=[], is_truncated=False, next_marker=None)
-        span = listing_range(prefix, delimiter, after)
+    async def _list_entries(self, bucket: str, span: ListRange, want: int) -> list[Entry]:
         if span.delimiter:
-            return await self._read(
-                lambda conn: _list_delimited(
-                    conn, bucket, span.prefix, span.delimiter, span.lower, span.upper, max_keys
-                )
-            )
-        return await self._read(lambda conn: _list_flat(conn, bucket, span.lower, span.upper, max_keys))
+            return await self._read(lambda conn: _list_delimited(conn, bucket, span, want))
+        return await self._read(
+            lambda conn: conn.execute(_SELECT_RANGE, (bucket, span.lower, span.upper, want)).fetchall()
+        )
 
     async def referenced_blobs(self, blob_ids: Sequence[str]) -> set[str]:
         wanted = list(dict.fromkeys(blob_ids))
@@ -529,27 +384,13 @@ class SqliteMetadataStore:
     # -- multipart uploads
 
     async def create_upload(self, upload: Upload) -> None:
-        params = (
-            upload.bucket,
-            upload.key.encode("utf-8"),
-            upload.upload_id,
-            _to_micros(upload.initiated),
-            upload.owner,
-            upload.content_type,
-            dump_json(upload.headers),
-            dump_json(upload.user_metadata),
-            dump_json(upload.tags),
-            upload.storage_class,
-            upload.checksum_algorithm,
-            upload.checksum_type,
-            upload.acl,
-        )
+        params = upload_params(upload, _to_micros)
 
         def run(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (upload.bucket,)).fetchone() is None:
-                raise S3Error("NoSuchBucket", BucketName=upload.bucket)
+                raise NoSuchBucketError(upload.bucket)
             conn.execute(
-                f"INSERT INTO uploads (bucket, {_UPLOAD_COLUMNS}) "
+                f"INSERT INTO uploads (bucket, {UPLOAD_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 params,
             )
@@ -561,37 +402,28 @@ class SqliteMetadataStore:
 
         def run(conn: sqlite3.Connection) -> Upload | None:
             row = conn.execute(
-                f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key = ? AND upload_id = ?",
+                f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key = ? AND upload_id = ?",
                 (bucket, raw, upload_id),
             ).fetchone()
-            return None if row is None else _upload(bucket, row)
+            return None if row is None else upload_from(bucket, row, _from_micros)
 
         return await self._read(run)
 
     async def put_part(self, bucket: str, key: str, upload_id: str, part: Part) -> Part | None:
         raw = key.encode("utf-8")
-        params = (
-            upload_id,
-            part.part_number,
-            part.size,
-            part.etag,
-            _to_micros(part.last_modified),
-            part.blob_id,
-            dump_json(part.checksums),
-        )
+        params = part_params(upload_id, part, _to_micros)
 
         def run(conn: sqlite3.Connection) -> Part | None:
-            if conn.execute(_UPLOAD_EXISTS, (bucket, raw, upload_id)).fetchone() is None:
-                raise _no_such_upload(upload_id)
+            _require_upload(conn, bucket, raw, upload_id)
             row = conn.execute(
-                f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = ? AND part_number = ?",
+                f"SELECT {PART_COLUMNS} FROM parts WHERE upload_id = ? AND part_number = ?",
                 (upload_id, part.part_number),
             ).fetchone()
             conn.execute(
-                f"INSERT OR REPLACE INTO parts (upload_id, {_PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO parts (upload_id, {PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 params,
             )
-            return None if row is None else _part(row)
+            return None if row is None else part_from(row, _from_micros)
 
         return await self._write(run)
 
@@ -602,14 +434,14 @@ class SqliteMetadataStore:
         limit = max(max_parts, 0)
 
         def run(conn: sqlite3.Connection) -> PartsPage:
-            if conn.execute(_UPLOAD_EXISTS, (bucket, raw, upload_id)).fetchone() is None:
-                raise _no_such_upload(upload_id)
+            _require_upload(conn, bucket, raw, upload_id)
             rows = conn.execute(
-                f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = ? AND part_number > ? "
+                f"SELECT {PART_COLUMNS} FROM parts WHERE upload_id = ? AND part_number > ? "
                 "ORDER BY part_number LIMIT ?",
                 (upload_id, after, limit + 1),
             ).fetchall()
-            return PartsPage(parts=[_part(row) for row in rows[:limit]], is_truncated=len(rows) > limit)
+            parts = [part_from(row, _from_micros) for row in rows[:limit]]
+            return PartsPage(parts=parts, is_truncated=len(rows) > limit)
 
         return await self._read(run)
 
@@ -622,21 +454,18 @@ class SqliteMetadataStore:
         condition: WriteCondition | None = None,
     ) -> Completion:
         raw = key.encode("utf-8")
-        params = _object_params(record, raw)
+        params = object_params(record, raw, _to_micros)
         used = {seg.blob_id for seg in record.segments}
 
         def run(conn: sqlite3.Connection) -> Completion:
-            if conn.execute(_UPLOAD_EXISTS, (bucket, raw, upload_id)).fetchone() is None:
-                raise _no_such_upload(upload_id)
-            part_blobs = [
+            _require_upload(conn, bucket, raw, upload_id)
+            blobs = [
                 r[0] for r in conn.execute("SELECT blob_id FROM parts WHERE upload_id = ?", (upload_id,))
             ]
-            if not used <= set(part_blobs):
-                # A part was uploaded again since the caller read the parts: its old blob is gone.
-                raise S3Error("InvalidPart", UploadId=upload_id)
+            check_parts(upload_id, blobs, used)
             replaced = _store_object(conn, record, raw, params, condition)
             _drop_upload(conn, upload_id)
-            return Completion(replaced=replaced, unused_blobs=[b for b in part_blobs if b not in used])
+            return Completion(replaced=replaced, unused_blobs=[b for b in blobs if b not in used])
 
         return await self._write(run)
 
@@ -644,44 +473,32 @@ class SqliteMetadataStore:
         raw = key.encode("utf-8")
 
         def run(conn: sqlite3.Connection) -> list[str]:
-            if conn.execute(_UPLOAD_EXISTS, (bucket, raw, upload_id)).fetchone() is None:
-                raise _no_such_upload(upload_id)
+            _require_upload(conn, bucket, raw, upload_id)
             return _drop_upload(conn, upload_id)
 
         return await self._write(run)
 
-    async def list_uploads(
-        self,
-        bucket: str,
-        *,
-        prefix: str = "",
-        delimiter: str = "",
-        key_marker: str = "",
-        upload_id_marker: str = "",
-        max_uploads: int = 1000,
-    ) -> UploadsPage:
-        if max_uploads <= 0:
-            return UploadsPage([], [], is_truncated=False, next_key_marker=None, next_upload_id_marker=None)
-        span = listing_range(prefix, delimiter, key_marker)
-        marker = key_marker.encode("utf-8")
-        id_marker = upload_id_marker if key_marker else ""
-        return await self._read(
-            lambda conn: _list_uploads(conn, bucket, span, marker, id_marker, max_uploads)
-        )
+    async def _upload_entries(self, bucket: str, where: UploadsRange, want: int) -> list[Entry]:
+        return await self._read(lambda conn: _list_uploads(conn, bucket, where, want))
 
     async def stale_uploads(self, initiated_before: datetime, limit: int = 100) -> list[Upload]:
         def run(conn: sqlite3.Connection) -> list[Upload]:
             rows = conn.execute(
-                f"SELECT bucket, {_UPLOAD_COLUMNS} FROM uploads WHERE initiated < ? "
+                f"SELECT bucket, {UPLOAD_COLUMNS} FROM uploads WHERE initiated < ? "
                 "ORDER BY initiated LIMIT ?",
                 (_to_micros(initiated_before), limit),
             )
-            return [_upload(row[0], row[1:]) for row in rows]
+            return [upload_from(row[0], row[1:], _from_micros) for row in rows]
 
         return await self._read(run)
 
 
 # -- functions that run in the database threads
+
+
+def _require_upload(conn: sqlite3.Connection, bucket: str, key: bytes, upload_id: str) -> None:
+    if conn.execute(_UPLOAD_EXISTS, (bucket, key, upload_id)).fetchone() is None:
+        raise NoSuchUploadError(upload_id)
 
 
 def _store_object(
@@ -697,17 +514,17 @@ def _store_object(
     are decided by the database's serial order.
     """
     row = conn.execute(_SELECT_OBJECT, (record.bucket, key)).fetchone()
-    old = None if row is None else _record(record.bucket, row)
+    old = None if row is None else record_from(record.bucket, row, _from_micros)
     if condition is not None:
         if (
             old is None
             and conn.execute("SELECT 1 FROM buckets WHERE name = ?", (record.bucket,)).fetchone() is None
         ):
-            raise S3Error("NoSuchBucket", BucketName=record.bucket)
+            raise NoSuchBucketError(record.bucket)
         condition.check(old, record.key)
     added = (0, record.size - old.size) if old is not None else (1, record.size)
     if conn.execute(_ADD_STATS, (*added, record.bucket)).rowcount == 0:
-        raise S3Error("NoSuchBucket", BucketName=record.bucket)
+        raise NoSuchBucketError(record.bucket)
     conn.execute(_UPSERT_OBJECT, params)
     if old is not None:
         _unlink_blobs(conn, old, key)
@@ -726,73 +543,6 @@ def _drop_upload(conn: sqlite3.Connection, upload_id: str) -> list[str]:
     return blobs
 
 
-def _list_uploads(
-    conn: sqlite3.Connection,
-    bucket: str,
-    span: ListRange,
-    key_marker: bytes,
-    upload_id_marker: str,
-    max_uploads: int,
-) -> UploadsPage:
-    """Like `_list_delimited`, over (key, upload_id): first the marker key's own uploads after
-    upload_id_marker, then the keys after it, re-seeking past each common prefix."""
-    uploads: list[Upload] = []
-    prefixes: list[str] = []
-    next_key: str | None = None
-    next_id: str | None = None
-    entries = 0
-    want = max_uploads + 1
-    delim = span.delimiter
-    start = len(span.prefix)
-    in_range = key_marker.startswith(span.prefix) and not (delim and key_marker.find(delim, start) >= 0)
-    if upload_id_marker and in_range:
-        rows = conn.execute(
-            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key = ? AND upload_id > ? "
-            "ORDER BY upload_id LIMIT ?",
-            (bucket, key_marker, upload_id_marker, want),
-        ).fetchall()
-        for row in rows:
-            entries += 1
-            if entries <= max_uploads:
-                upload = _upload(bucket, row)
-                uploads.append(upload)
-                next_key, next_id = upload.key, upload.upload_id
-    lower, upper = span.lower, span.upper
-    while entries < want and lower < upper:
-        cursor = conn.execute(
-            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key >= ? AND key < ? "
-            "ORDER BY key, upload_id LIMIT ?",
-            (bucket, lower, upper, want - entries),
-        )
-        reseek = False
-        for row in cursor:
-            key: bytes = row[0]
-            cut = key.find(delim, start) if delim else -1
-            entries += 1
-            if cut >= 0:
-                common = key[: cut + len(delim)]
-                if entries <= max_uploads:
-                    next_key, next_id = common.decode("utf-8"), None
-                    prefixes.append(next_key)
-                lower = prefix_successor(common) or ABOVE_ALL_KEYS
-                reseek = True
-                break
-            if entries <= max_uploads:
-                upload = _upload(bucket, row)
-                uploads.append(upload)
-                next_key, next_id = upload.key, upload.upload_id
-        cursor.close()
-        if not reseek:
-            break
-    return UploadsPage(
-        uploads=uploads,
-        common_prefixes=prefixes,
-        is_truncated=entries > max_uploads,
-        next_key_marker=next_key,
-        next_upload_id_marker=next_id,
-    )
-
-
 def _unlink_blobs(conn: sqlite3.Connection, old: ObjectRecord, key: bytes) -> None:
     conn.executemany(
         "DELETE FROM object_blobs WHERE blob_id = ? AND bucket = ? AND key = ?",
@@ -800,58 +550,50 @@ def _unlink_blobs(conn: sqlite3.Connection, old: ObjectRecord, key: bytes) -> No
     )
 
 
-def _list_flat(conn: sqlite3.Connection, bucket: str, lower: bytes, upper: bytes, max_keys: int) -> ListPage:
-    """No delimiter: one range query for one more row than asked, to know whether more exist."""
-    rows = conn.execute(_SELECT_RANGE, (bucket, lower, upper, max_keys + 1)).fetchall()
-    objects = [_listed(bucket, row) for row in rows[:max_keys]]
-    return ListPage(
-        objects=objects,
-        common_prefixes=[],
-        is_truncated=len(rows) > max_keys,
-        next_marker=objects[-1].key if objects else None,
-    )
-
-
-def _list_delimited(
-    conn: sqlite3.Connection,
-    bucket: str,
-    prefix: bytes,
-    delim: bytes,
-    lower: bytes,
-    upper: bytes,
-    max_keys: int,
-) -> ListPage:
-    """Walk the range in key order; on a key that rolls up into a common prefix, emit the prefix and
-    re-seek just past it. Rows are stepped lazily, so each common prefix costs one query and one row."""
-    objects: list[ObjectRecord] = []
-    prefixes: list[str] = []
-    last: str | None = None
-    entries = 0
-    want = max_keys + 1  # one more than returned, to know whether the listing is truncated
-    start = len(prefix)  # the delimiter is looked for only after the prefix
-    while entries < want and lower < upper:
-        cursor = conn.execute(_SELECT_RANGE, (bucket, lower, upper, want - entries))
+def _walk(
+    conn: sqlite3.Connection, select: str, bucket: str, span: ListRange, want: int, entries: list[Entry]
+) -> list[Entry]:
+    """Walk the span in key order, appending to `entries` until it holds `want`: a row for a key
+    that stands for itself; for one that rolls up into a common prefix, the prefix, and re-seek
+    just past it. Rows are stepped lazily, so each common prefix costs one query and one row."""
+    delim = span.delimiter
+    start = len(span.prefix)  # the delimiter is looked for only after the prefix
+    lower, upper = span.lower, span.upper
+    while len(entries) < want and lower < upper:
+        cursor = conn.execute(select, (bucket, lower, upper, want - len(entries)))
         reseek = False
         for row in cursor:
             key: bytes = row[0]
-            cut = key.find(delim, start)
-            entries += 1
+            cut = key.find(delim, start) if delim else -1
             if cut >= 0:
                 common = key[: cut + len(delim)]
-                if entries <= max_keys:
-                    last = common.decode("utf-8")
-                    prefixes.append(last)
+                entries.append(common)
                 lower = prefix_successor(common) or ABOVE_ALL_KEYS
                 reseek = True
                 break
-            if entries <= max_keys:
-                record = _listed(bucket, row)
-                objects.append(record)
-                last = record.key
-            lower = key_successor(key)
+            entries.append(row)
         cursor.close()
         if not reseek:
             break  # the range ran out (or we have all we want)
-    return ListPage(
-        objects=objects, common_prefixes=prefixes, is_truncated=entries > max_keys, next_marker=last
+    return entries
+
+
+def _list_delimited(conn: sqlite3.Connection, bucket: str, span: ListRange, want: int) -> list[Entry]:
+    return _walk(conn, _SELECT_RANGE, bucket, span, want, [])
+
+
+def _list_uploads(conn: sqlite3.Connection, bucket: str, where: UploadsRange, want: int) -> list[Entry]:
+    """Like `_list_delimited`, over (key, upload_id): first the marker key's own uploads after the
+    id marker, then the keys after it."""
+    entries: list[Entry] = []
+    if where.marker_first:
+        entries += conn.execute(
+            f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key = ? AND upload_id > ? "
+            "ORDER BY upload_id LIMIT ?",
+            (bucket, where.marker, where.id_marker, want),
+        ).fetchall()
+    select = (
+        f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key >= ? AND key < ? "
+        "ORDER BY key, upload_id LIMIT ?"
     )
+    return _walk(conn, select, bucket, where.span, want, entries)

@@ -13,11 +13,12 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from s3server.metadata.errors import MetadataError
 from s3server.s3 import xml
 from s3server.s3.bodies import read_verified_body
 from s3server.s3.buckets import XML_HEADERS, require_bucket
 from s3server.s3.context import S3Request, S3Response
-from s3server.s3.errors import S3Error
+from s3server.s3.errors import S3Error, from_domain
 
 log = logging.getLogger("s3server.delete_objects")
 
@@ -59,7 +60,10 @@ async def _delete(req: S3Request, target: _Target, gate: asyncio.Semaphore) -> N
         try:
             if req.authorize is not None:
                 await req.authorize("s3:DeleteObject", req.bucket, target.key)
-            await req.services.saga.delete_object(req.bucket, target.key)
+            try:
+                await req.services.saga.delete_object(req.bucket, target.key)
+            except MetadataError as exc:  # each key answers for itself: this one's error, not the request's
+                raise from_domain(exc) from exc
         except S3Error as err:
             target.error = err
         except Exception:

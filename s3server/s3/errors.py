@@ -2,9 +2,25 @@
 
 Exception
  └── S3Error            rendered as <Error> XML by the gateway's error middleware
+
+The layers below (metadata, saga, storage) raise their own errors; `from_domain` is the one mapping
+from those to S3 errors, applied where the gateway renders errors (and per key by DeleteObjects).
 """
 
 from __future__ import annotations
+
+from s3server.metadata.errors import (
+    BucketExistsError,
+    BucketNotEmptyError,
+    DomainError,
+    InvalidPartError,
+    MetadataError,
+    NoSuchBucketError,
+    NoSuchKeyError,
+    NoSuchUploadError,
+    PreconditionFailedError,
+)
+from s3server.storage.base import StorageError
 
 # code -> (HTTP status, AWS's default message)
 CATALOGUE: dict[str, tuple[int, str]] = {
@@ -122,3 +138,28 @@ class S3Error(Exception):
         self.headers = headers or {}
         self.fields = fields  # extra elements, e.g. BucketName, Key, Condition, ArgumentName
         super().__init__(f"{code}: {self.message}")
+
+
+def from_domain(exc: DomainError | MetadataError | StorageError) -> S3Error:
+    """The S3 error a lower layer's error is answered with."""
+    match exc:
+        case NoSuchBucketError():
+            return S3Error("NoSuchBucket", BucketName=exc.bucket)
+        case BucketExistsError():
+            code = "BucketAlreadyOwnedByYou" if exc.owned_by_you else "BucketAlreadyExists"
+            return S3Error(code, BucketName=exc.bucket)
+        case BucketNotEmptyError():
+            return S3Error("BucketNotEmpty", BucketName=exc.bucket)
+        case NoSuchKeyError():
+            return S3Error("NoSuchKey", Key=exc.key)
+        case PreconditionFailedError():
+            return S3Error("PreconditionFailed", Condition=exc.condition)
+        case NoSuchUploadError():
+            return S3Error("NoSuchUpload", UploadId=exc.upload_id)
+        case InvalidPartError():
+            return S3Error("InvalidPart", UploadId=exc.upload_id)
+        case MetadataError():
+            return S3Error("ServiceUnavailable", "Metadata is unavailable, please retry")
+        case StorageError():
+            return S3Error("ServiceUnavailable", "Storage is unavailable, please retry")
+    return S3Error("InternalError")  # a DomainError this mapping does not know yet

@@ -36,6 +36,7 @@ from s3server.gateway.checksums import (
     header_name,
 )
 from s3server.metadata.base import ObjectRecord, Part, Segment, Upload
+from s3server.metadata.errors import NoSuchUploadError
 from s3server.s3 import xml
 from s3server.s3.bodies import payload_digests, read_verified_body
 from s3server.s3.buckets import XML_HEADERS, require_bucket, writer_of
@@ -497,9 +498,8 @@ async def abort_multipart_upload(req: S3Request) -> S3Response:
     assert req.bucket is not None and req.key is not None
     try:
         await req.services.saga.abort_upload(req.bucket, req.key, req.query.get("uploadId", ""))
-    except S3Error as err:
-        if err.code == "NoSuchUpload":
-            await require_bucket(req)
+    except NoSuchUploadError:
+        await require_bucket(req)
         raise
     return S3Response(status=204)
 

@@ -32,7 +32,8 @@ from s3server.metadata.base import (
 )
 from s3server.metadata.postgres import PostgresMetadataStore
 from s3server.metadata.sqlite import MIGRATIONS, SqliteMetadataStore, key_successor, prefix_successor
-from s3server.s3.errors import S3Error
+from s3server.metadata.errors import DomainError
+from s3server.s3.errors import from_domain
 from tests.support.postgres import PostgresCluster, statement_counting
 
 BACKENDS = ["sqlite", "postgres"]
@@ -209,25 +210,25 @@ async def test_create_get_and_list_buckets(store: MetadataStore) -> None:
 
 async def test_create_bucket_twice(store: MetadataStore) -> None:
     await store.create_bucket(bucket("photos", "alice"))
-    with pytest.raises(S3Error) as mine:
+    with pytest.raises(DomainError) as mine:
         await store.create_bucket(bucket("photos", "alice"))
-    assert mine.value.code == "BucketAlreadyOwnedByYou"
-    with pytest.raises(S3Error) as theirs:
+    assert from_domain(mine.value).code == "BucketAlreadyOwnedByYou"
+    with pytest.raises(DomainError) as theirs:
         await store.create_bucket(bucket("photos", "bob"))
-    assert theirs.value.code == "BucketAlreadyExists"
+    assert from_domain(theirs.value).code == "BucketAlreadyExists"
     assert (await store.get_bucket("photos")) == bucket("photos", "alice")
 
 
 async def test_delete_bucket(store: MetadataStore) -> None:
-    with pytest.raises(S3Error) as missing:
+    with pytest.raises(DomainError) as missing:
         await store.delete_bucket("photos")
-    assert missing.value.code == "NoSuchBucket"
+    assert from_domain(missing.value).code == "NoSuchBucket"
 
     await store.create_bucket(bucket())
     await store.put_object(record("a"))
-    with pytest.raises(S3Error) as full:
+    with pytest.raises(DomainError) as full:
         await store.delete_bucket("photos")
-    assert full.value.code == "BucketNotEmpty"
+    assert from_domain(full.value).code == "BucketNotEmpty"
 
     await store.delete_object("photos", "a")
     await store.delete_bucket("photos")
@@ -244,9 +245,9 @@ async def test_ping(store: MetadataStore) -> None:
 
 
 async def test_put_into_missing_bucket(store: MetadataStore) -> None:
-    with pytest.raises(S3Error) as err:
+    with pytest.raises(DomainError) as err:
         await store.put_object(record("a", bucket_name="nope"))
-    assert err.value.code == "NoSuchBucket"
+    assert from_domain(err.value).code == "NoSuchBucket"
     assert await store.get_object("nope", "a") is None
 
 
@@ -323,7 +324,7 @@ async def test_bucket_stats(backend: Backend) -> None:
     await store.delete_object("photos", "b")
     await store.delete_object("photos", "b")  # deleting nothing changes nothing
     assert await stats("photos") == (1, 5)
-    with pytest.raises(S3Error):
+    with pytest.raises(DomainError):
         await store.put_object(record("x", 1000, bucket_name="nope"))
     assert await stats("photos") == (1, 5)
 
@@ -343,7 +344,7 @@ async def test_concurrent_writes_keep_their_own_outcomes(backend: Backend) -> No
         if i % 3:
             assert outcome is None
         else:
-            assert isinstance(outcome, S3Error) and outcome.code == "NoSuchBucket"
+            assert isinstance(outcome, DomainError) and from_domain(outcome).code == "NoSuchBucket"
     assert await backend.store.bucket_stats("photos") == (200, 200)  # type: ignore[attr-defined]
     page = await store.list_objects("photos")
     assert sorted(o.key for o in page.objects) == sorted(f"k{i}" for i in range(300) if i % 3)
@@ -632,29 +633,29 @@ async def test_put_object_conditions(store: MetadataStore) -> None:
     await store.create_bucket(bucket())
     create = WriteCondition(if_none_match=True)
     assert await store.put_object(record("a", blob="b1"), create) is None
-    with pytest.raises(S3Error) as exists:
+    with pytest.raises(DomainError) as exists:
         await store.put_object(record("a", blob="b2"), create)
-    assert exists.value.code == "PreconditionFailed" and exists.value.status == 412
-    assert exists.value.fields == {"Condition": "If-None-Match"}
+    assert from_domain(exists.value).code == "PreconditionFailed" and from_domain(exists.value).status == 412
+    assert from_domain(exists.value).fields == {"Condition": "If-None-Match"}
     current = await store.get_object("photos", "a")
     assert current is not None and current.segments == [Segment("b1", 10)]
 
     etag = current.etag
-    with pytest.raises(S3Error) as missing:
+    with pytest.raises(DomainError) as missing:
         await store.put_object(record("nope"), WriteCondition(if_match=etag))
-    assert missing.value.code == "NoSuchKey"
+    assert from_domain(missing.value).code == "NoSuchKey"
     assert await store.get_object("photos", "nope") is None
-    with pytest.raises(S3Error) as differs:
+    with pytest.raises(DomainError) as differs:
         await store.put_object(record("a", blob="b3"), WriteCondition(if_match="0" * 32))
-    assert differs.value.code == "PreconditionFailed"
-    assert differs.value.fields == {"Condition": "If-Match"}
+    assert from_domain(differs.value).code == "PreconditionFailed"
+    assert from_domain(differs.value).fields == {"Condition": "If-Match"}
     for accepted in (etag, f'"{etag}"', "*", f'"x", "{etag}"'):
         replaced = await store.put_object(record("a", blob="b4"), WriteCondition(if_match=accepted))
         assert replaced is not None and replaced.key == "a"
     assert await store.bucket_stats("photos") == (1, 10)  # type: ignore[attr-defined]
-    with pytest.raises(S3Error) as no_bucket:
+    with pytest.raises(DomainError) as no_bucket:
         await store.put_object(record("a", bucket_name="nope"), create)
-    assert no_bucket.value.code == "NoSuchBucket"
+    assert from_domain(no_bucket.value).code == "NoSuchBucket"
 
 
 async def test_if_none_match_race_has_one_winner(store: MetadataStore) -> None:
@@ -666,7 +667,7 @@ async def test_if_none_match_race_has_one_winner(store: MetadataStore) -> None:
     )
     winners = [i for i, outcome in enumerate(outcomes) if outcome is None]
     assert len(winners) == 1
-    assert all(isinstance(o, S3Error) and o.code == "PreconditionFailed" for o in outcomes if o is not None)
+    assert all(isinstance(o, DomainError) and from_domain(o).code == "PreconditionFailed" for o in outcomes if o is not None)
     got = await store.get_object("photos", "k")
     assert got is not None and got.segments[0].blob_id == f"b{winners[0]}"
     assert await store.referenced_blobs([f"b{i}" for i in range(50)]) == {f"b{winners[0]}"}
@@ -731,9 +732,9 @@ def assembled(key: str, parts: list[Part], *, bucket_name: str = "photos") -> Ob
 
 
 async def test_create_and_get_upload(store: MetadataStore) -> None:
-    with pytest.raises(S3Error) as no_bucket:
+    with pytest.raises(DomainError) as no_bucket:
         await store.create_upload(upload())
-    assert no_bucket.value.code == "NoSuchBucket"
+    assert from_domain(no_bucket.value).code == "NoSuchBucket"
     await store.create_bucket(bucket())
     full = upload(
         "dir/ünï 😀",
@@ -758,12 +759,12 @@ async def test_create_and_get_upload(store: MetadataStore) -> None:
 async def test_parts_replace_and_list(store: MetadataStore) -> None:
     await store.create_bucket(bucket())
     await store.create_upload(upload())
-    with pytest.raises(S3Error) as unknown:
+    with pytest.raises(DomainError) as unknown:
         await store.put_part("photos", "big", "nope", part(1))
-    assert unknown.value.code == "NoSuchUpload" and unknown.value.fields == {"UploadId": "nope"}
-    with pytest.raises(S3Error) as wrong_key:
+    assert from_domain(unknown.value).code == "NoSuchUpload" and from_domain(unknown.value).fields == {"UploadId": "nope"}
+    with pytest.raises(DomainError) as wrong_key:
         await store.put_part("photos", "other", "u1", part(1))
-    assert wrong_key.value.code == "NoSuchUpload"
+    assert from_domain(wrong_key.value).code == "NoSuchUpload"
 
     for number in (8, 1, 5, 3, 2):
         assert await store.put_part("photos", "big", "u1", part(number)) is None
@@ -786,9 +787,9 @@ async def test_parts_replace_and_list(store: MetadataStore) -> None:
     assert page.parts == [] and not page.is_truncated
     page = await store.list_parts("photos", "big", "u1", max_parts=0)
     assert page.parts == [] and page.is_truncated
-    with pytest.raises(S3Error) as missing:
+    with pytest.raises(DomainError) as missing:
         await store.list_parts("photos", "big", "u2")
-    assert missing.value.code == "NoSuchUpload"
+    assert from_domain(missing.value).code == "NoSuchUpload"
 
     # Part blobs of an upload in progress are referenced (the reaper keeps them); a replaced one is not.
     blobs = ["u1-p1", "u1-p5", "u1-p5-again", "u1-p8", "ghost"]
@@ -813,12 +814,12 @@ async def test_complete_upload_is_one_transaction(store: MetadataStore) -> None:
     assert await store.get_object("photos", "big") == target
     assert await store.get_upload("photos", "big", "u1") is None
     assert await store.get_upload("photos", "big", "u2") is not None
-    with pytest.raises(S3Error) as gone:
+    with pytest.raises(DomainError) as gone:
         await store.list_parts("photos", "big", "u1")
-    assert gone.value.code == "NoSuchUpload"
-    with pytest.raises(S3Error) as twice:
+    assert from_domain(gone.value).code == "NoSuchUpload"
+    with pytest.raises(DomainError) as twice:
         await store.complete_upload("photos", "big", "u1", target)
-    assert twice.value.code == "NoSuchUpload"
+    assert from_domain(twice.value).code == "NoSuchUpload"
     assert await store.bucket_stats("photos") == (1, 7)  # type: ignore[attr-defined]
     referenced = await store.referenced_blobs(["old", "u1-p1", "u1-p2", "u1-p3", "u1-p4", "u2-p1"])
     assert referenced == {"u1-p1", "u1-p3", "u2-p1"}
@@ -835,21 +836,21 @@ async def test_complete_upload_refuses_and_changes_nothing(store: MetadataStore)
 
     # A segment that is no longer a part of the upload (it was uploaded again meanwhile).
     stale = assembled("big", [part(1, blob="replaced-blob")])
-    with pytest.raises(S3Error) as invalid:
+    with pytest.raises(DomainError) as invalid:
         await store.complete_upload("photos", "big", "u1", stale)
-    assert invalid.value.code == "InvalidPart"
-    with pytest.raises(S3Error) as other_key:
+    assert from_domain(invalid.value).code == "InvalidPart"
+    with pytest.raises(DomainError) as other_key:
         await store.complete_upload("photos", "other", "u1", assembled("other", [part(1)]))
-    assert other_key.value.code == "NoSuchUpload"
+    assert from_domain(other_key.value).code == "NoSuchUpload"
     taken = assembled("taken", [part(1, upload_id="u2")])
-    with pytest.raises(S3Error) as exists:
+    with pytest.raises(DomainError) as exists:
         await store.complete_upload("photos", "taken", "u2", taken, WriteCondition(if_none_match=True))
-    assert exists.value.code == "PreconditionFailed"
-    with pytest.raises(S3Error) as missing:
+    assert from_domain(exists.value).code == "PreconditionFailed"
+    with pytest.raises(DomainError) as missing:
         await store.complete_upload(
             "photos", "big", "u1", assembled("big", [part(1)]), WriteCondition(if_match="*")
         )
-    assert missing.value.code == "NoSuchKey"
+    assert from_domain(missing.value).code == "NoSuchKey"
 
     assert await store.get_object("photos", "big") is None
     assert await store.get_object("photos", "taken") == record("taken", blob="old")
@@ -869,17 +870,17 @@ async def test_abort_upload(store: MetadataStore) -> None:
     for number in (1, 2):
         await store.put_part("photos", "big", "u1", part(number))
     await store.put_part("photos", "big", "u2", part(1, upload_id="u2"))
-    with pytest.raises(S3Error) as wrong_key:
+    with pytest.raises(DomainError) as wrong_key:
         await store.abort_upload("photos", "small", "u1")
-    assert wrong_key.value.code == "NoSuchUpload"
+    assert from_domain(wrong_key.value).code == "NoSuchUpload"
     assert sorted(await store.abort_upload("photos", "big", "u1")) == ["u1-p1", "u1-p2"]
     assert await store.get_upload("photos", "big", "u1") is None
-    with pytest.raises(S3Error) as again:
+    with pytest.raises(DomainError) as again:
         await store.abort_upload("photos", "big", "u1")
-    assert again.value.code == "NoSuchUpload" and again.value.fields == {"UploadId": "u1"}
-    with pytest.raises(S3Error) as late_part:
+    assert from_domain(again.value).code == "NoSuchUpload" and from_domain(again.value).fields == {"UploadId": "u1"}
+    with pytest.raises(DomainError) as late_part:
         await store.put_part("photos", "big", "u1", part(3))
-    assert late_part.value.code == "NoSuchUpload"
+    assert from_domain(late_part.value).code == "NoSuchUpload"
     assert await store.referenced_blobs(["u1-p1", "u1-p2", "u1-p3", "u2-p1"]) == {"u2-p1"}
 
 
@@ -892,9 +893,9 @@ async def test_delete_bucket_takes_its_uploads(store: MetadataStore) -> None:
     await store.create_upload(upload("kept", "u9", bucket_name="other"))
     await store.put_part("other", "kept", "u9", part(1, upload_id="u9"))
     await store.put_object(record("a"))
-    with pytest.raises(S3Error) as full:
+    with pytest.raises(DomainError) as full:
         await store.delete_bucket("photos")
-    assert full.value.code == "BucketNotEmpty"
+    assert from_domain(full.value).code == "BucketNotEmpty"
     assert await store.get_upload("photos", "big", "u1") is not None
 
     await store.delete_object("photos", "a")
@@ -1067,9 +1068,9 @@ async def test_bucket_acl_policy_and_cors(store: MetadataStore) -> None:
         store.set_bucket_policy("nope", "{}"),
         store.set_bucket_cors("nope", None),
     ):
-        with pytest.raises(S3Error) as err:
+        with pytest.raises(DomainError) as err:
             await change
-        assert err.value.code == "NoSuchBucket"
+        assert from_domain(err.value).code == "NoSuchBucket"
     assert await store.get_bucket("nope") is None
 
 

@@ -1,0 +1,88 @@
+"""What the metadata stores (and the saga above them) raise: a failed backend, or a domain outcome.
+
+Domain errors say what did not hold, in the store's terms, with the names and values the answer
+needs; they know nothing of HTTP. `s3server.s3.errors.from_domain` is the one place that turns them
+into S3 errors of the catalogue.
+
+    Exception
+     ├── MetadataError                  the backend failed (unreachable, I/O): answered 503
+     └── DomainError                    the request cannot be done as asked
+          ├── NoSuchBucketError         (bucket)
+          ├── BucketExistsError         (bucket, owned_by_you)
+          ├── BucketNotEmptyError       (bucket)
+          ├── NoSuchKeyError            (key)
+          ├── PreconditionFailedError   (condition: "If-Match" | "If-None-Match")
+          ├── NoSuchUploadError         (upload_id)
+          └── InvalidPartError          (upload_id)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BucketExistsError",
+    "BucketNotEmptyError",
+    "DomainError",
+    "InvalidPartError",
+    "MetadataError",
+    "NoSuchBucketError",
+    "NoSuchKeyError",
+    "NoSuchUploadError",
+    "PreconditionFailedError",
+]
+
+
+class MetadataError(Exception):
+    """The metadata backend could not do its job; the caller answers ServiceUnavailable."""
+
+
+class DomainError(Exception):
+    """A store refused the operation for a reason of the data, not of the backend."""
+
+
+class NoSuchBucketError(DomainError):
+    def __init__(self, bucket: str) -> None:
+        super().__init__(f"no bucket {bucket!r}")
+        self.bucket = bucket
+
+
+class BucketExistsError(DomainError):
+    """The bucket name is taken, by the one asking (`owned_by_you`) or by someone else."""
+
+    def __init__(self, bucket: str, owned_by_you: bool) -> None:
+        super().__init__(f"bucket {bucket!r} exists" + (" (yours)" if owned_by_you else ""))
+        self.bucket = bucket
+        self.owned_by_you = owned_by_you
+
+
+class BucketNotEmptyError(DomainError):
+    def __init__(self, bucket: str) -> None:
+        super().__init__(f"bucket {bucket!r} is not empty")
+        self.bucket = bucket
+
+
+class NoSuchKeyError(DomainError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no key {key!r}")
+        self.key = key
+
+
+class PreconditionFailedError(DomainError):
+    """A write condition did not hold; `condition` is the header that named it."""
+
+    def __init__(self, condition: str) -> None:
+        super().__init__(f"{condition} does not hold")
+        self.condition = condition
+
+
+class NoSuchUploadError(DomainError):
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(f"no upload {upload_id!r}")
+        self.upload_id = upload_id
+
+
+class InvalidPartError(DomainError):
+    """A part the completion names is no longer one of the upload's parts."""
+
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(f"a part of upload {upload_id!r} is gone")
+        self.upload_id = upload_id

@@ -1,65 +1,42 @@
 """What every metadata backend shares: byte-order key arithmetic, listing bounds, field encoding,
-rows to records and back, listing pages, and the store methods that are the same around their SQL.
+listing pages, and (`SharedStore`) the store methods that are the same around their SQL.
 
 Keys are compared as their UTF-8 bytes by every backend, so the bounds of a listing's range scan are
-computed here once, on bytes, and each backend only turns them into its own SQL.
-
-Rows are tuples in the column orders below (an asyncpg Record unpacks like one); the backends differ
-only in how a timestamp is stored, so each mapping takes the backend's converter (`Stamp` to the
-database, `When` from it). A listing backend hands back its entries in order, each a common prefix
-(`bytes`) or a row, and one function here makes the page.
+computed here once, on bytes, and each backend only turns them into its own SQL. A backend hands a
+listing back as its entries in order, each a common prefix (`bytes`) or a row (`metadata.rows`), and
+one function here makes the page.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from s3server.metadata.base import (
-    Bucket,
+    Completion,
     ListPage,
     ObjectRecord,
-    Part,
-    Segment,
+    PartsPage,
     Upload,
     UploadsPage,
+    WriteCondition,
 )
 from s3server.metadata.errors import InvalidPartError
+from s3server.metadata.tables import When, dump_json, listed_from, part_from, upload_from
 
 __all__ = [
     "ABOVE_ALL_KEYS",
-    "BUCKET_COLUMNS",
-    "LIST_COLUMNS",
-    "OBJECT_COLUMNS",
-    "PART_COLUMNS",
-    "UPLOAD_COLUMNS",
+    "Completing",
     "ListRange",
     "SharedStore",
     "UploadsRange",
     "as_utc",
-    "bucket_from",
-    "bucket_params",
-    "check_parts",
-    "dump_json",
-    "dump_part_sizes",
-    "dump_segments",
     "key_successor",
     "list_page",
-    "listed_from",
     "listing_range",
-    "load_dict",
-    "load_part_sizes",
-    "load_segments",
-    "object_params",
-    "part_from",
-    "part_params",
     "prefix_successor",
-    "record_from",
-    "upload_from",
-    "upload_params",
     "uploads_page",
 ]
 
@@ -117,207 +94,6 @@ def as_utc(when: datetime) -> datetime:
     if when.tzinfo is None:
         return when.replace(tzinfo=UTC)
     return when.astimezone(UTC)
-
-
-def dump_json(value: Any) -> str | None:
-    """Compact JSON, or NULL for an empty/absent value (most objects carry no tags or metadata)."""
-    if not value:
-        return None
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def load_dict(text: str | None) -> dict[str, str]:
-    return json.loads(text) if text and text != "{}" else {}
-
-
-def dump_segments(segments: list[Segment]) -> str:
-    return json.dumps([[s.blob_id, s.size] for s in segments], separators=(",", ":"))
-
-
-def load_segments(text: str) -> list[Segment]:
-    return [Segment(blob_id, size) for blob_id, size in json.loads(text)]
-
-
-def dump_part_sizes(part_sizes: list[int] | None) -> str | None:
-    return None if part_sizes is None else json.dumps(part_sizes, separators=(",", ":"))
-
-
-def load_part_sizes(text: str | None) -> list[int] | None:
-    return None if text is None else json.loads(text)
-
-
-# -- rows: column orders, and the mappings between rows and domain types
-
-OBJECT_COLUMNS = (
-    "key, size, etag, last_modified, content_type, segments, headers, user_metadata, checksums, tags, "
-    "parts_count, part_sizes, storage_class, owner, acl"
-)
-# A listing shows only these; decoding the rest (JSON) for a thousand rows costs more than the query.
-LIST_COLUMNS = "key, size, etag, last_modified, checksums, storage_class, owner"
-UPLOAD_COLUMNS = (
-    "key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class, "
-    "checksum_algorithm, checksum_type, acl"
-)
-PART_COLUMNS = "part_number, size, etag, last_modified, blob_id, checksums"
-BUCKET_COLUMNS = "name, owner, region, created, acl, policy, cors"
-
-Stamp = Callable[[datetime], Any]  # a datetime as the backend stores it
-When = Callable[[Any], datetime]  # and back
-
-
-def object_params(record: ObjectRecord, key: bytes, stamp: Stamp) -> tuple[Any, ...]:
-    """(bucket, OBJECT_COLUMNS…) of a record."""
-    return (
-        record.bucket,
-        key,
-        record.size,
-        record.etag,
-        stamp(record.last_modified),
-        record.content_type,
-        dump_segments(record.segments),
-        dump_json(record.headers),
-        dump_json(record.user_metadata),
-        dump_json(record.checksums),
-        dump_json(record.tags),
-        record.parts_count,
-        dump_part_sizes(record.part_sizes),
-        record.storage_class,
-        record.owner,
-        record.acl,
-    )
-
-
-def record_from(bucket: str, row: Sequence[Any], when: When) -> ObjectRecord:
-    """The record of a row of OBJECT_COLUMNS."""
-    (key, size, etag, modified, content_type, segments, headers, user_metadata, checksums, tags,
-     parts_count, part_sizes, storage_class, owner, acl) = row  # fmt: skip
-    return ObjectRecord(
-        bucket=bucket,
-        key=key.decode("utf-8"),
-        size=size,
-        etag=etag,
-        last_modified=when(modified),
-        segments=load_segments(segments),
-        content_type=content_type,
-        headers=load_dict(headers),
-        user_metadata=load_dict(user_metadata),
-        checksums=load_dict(checksums),
-        tags=load_dict(tags),
-        parts_count=parts_count,
-        part_sizes=load_part_sizes(part_sizes),
-        storage_class=storage_class,
-        owner=owner,
-        acl=acl,
-    )
-
-
-def listed_from(bucket: str, row: Sequence[Any], when: When) -> ObjectRecord:
-    """A listing's record (see MetadataStore.list_objects) of a row of LIST_COLUMNS."""
-    key, size, etag, modified, checksums, storage_class, owner = row
-    return ObjectRecord(
-        bucket=bucket,
-        key=key.decode("utf-8"),
-        size=size,
-        etag=etag,
-        last_modified=when(modified),
-        segments=[],
-        checksums=load_dict(checksums),
-        storage_class=storage_class,
-        owner=owner,
-    )
-
-
-def upload_params(upload: Upload, stamp: Stamp) -> tuple[Any, ...]:
-    """(bucket, UPLOAD_COLUMNS…) of an upload."""
-    return (
-        upload.bucket,
-        upload.key.encode("utf-8"),
-        upload.upload_id,
-        stamp(upload.initiated),
-        upload.owner,
-        upload.content_type,
-        dump_json(upload.headers),
-        dump_json(upload.user_metadata),
-        dump_json(upload.tags),
-        upload.storage_class,
-        upload.checksum_algorithm,
-        upload.checksum_type,
-        upload.acl,
-    )
-
-
-def upload_from(bucket: str, row: Sequence[Any], when: When) -> Upload:
-    """The upload of a row of UPLOAD_COLUMNS."""
-    (key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class,
-     checksum_algorithm, checksum_type, acl) = row  # fmt: skip
-    return Upload(
-        bucket=bucket,
-        key=key.decode("utf-8"),
-        upload_id=upload_id,
-        initiated=when(initiated),
-        owner=owner,
-        content_type=content_type,
-        headers=load_dict(headers),
-        user_metadata=load_dict(user_metadata),
-        tags=load_dict(tags),
-        storage_class=storage_class,
-        checksum_algorithm=checksum_algorithm,
-        checksum_type=checksum_type,
-        acl=acl,
-    )
-
-
-def part_params(upload_id: str, part: Part, stamp: Stamp) -> tuple[Any, ...]:
-    """(upload_id, PART_COLUMNS…) of a part."""
-    return (
-        upload_id,
-        part.part_number,
-        part.size,
-        part.etag,
-        stamp(part.last_modified),
-        part.blob_id,
-        dump_json(part.checksums),
-    )
-
-
-def part_from(row: Sequence[Any], when: When) -> Part:
-    """The part of a row of PART_COLUMNS."""
-    part_number, size, etag, modified, blob_id, checksums = row
-    return Part(
-        part_number=part_number,
-        size=size,
-        etag=etag,
-        last_modified=when(modified),
-        blob_id=blob_id,
-        checksums=load_dict(checksums),
-    )
-
-
-def bucket_params(bucket: Bucket, stamp: Stamp) -> tuple[Any, ...]:
-    """BUCKET_COLUMNS of a bucket."""
-    return (
-        bucket.name,
-        bucket.owner,
-        bucket.region,
-        stamp(bucket.created),
-        bucket.acl,
-        bucket.policy,
-        bucket.cors,
-    )
-
-
-def bucket_from(row: Sequence[Any], when: When) -> Bucket:
-    """The bucket of a row of BUCKET_COLUMNS."""
-    name, owner, region, created, acl, policy, cors = row
-    return Bucket(
-        name=name, owner=owner, region=region, created=when(created), acl=acl, policy=policy, cors=cors
-    )
-
-
-def check_parts(upload_id: str, part_blobs: list[str], used: set[str]) -> None:
-    """Raise InvalidPartError when `used` names a blob that is not one of the upload's parts."""
-    if not used <= set(part_blobs):
-        raise InvalidPartError(upload_id)
 
 
 # -- listing pages
@@ -386,6 +162,28 @@ class UploadsRange:
         )
 
 
+@dataclass(slots=True)
+class Completing:
+    """A CompleteMultipartUpload for a backend to commit in one transaction: check the upload is
+    there and still has the parts `record` uses (`check_parts`), store the record, drop the upload."""
+
+    bucket: str
+    key: bytes
+    upload_id: str
+    record: ObjectRecord
+    condition: WriteCondition | None
+    used: set[str] = field(init=False)  # the blobs the record's segments are
+
+    def __post_init__(self) -> None:
+        self.used = {seg.blob_id for seg in self.record.segments}
+
+    def check_parts(self, part_blobs: list[str]) -> None:
+        """InvalidPartError when the record uses a blob that is not one of the upload's parts (a part
+        was uploaded again since the caller read them)."""
+        if not self.used <= set(part_blobs):
+            raise InvalidPartError(self.upload_id)
+
+
 class SharedStore:
     """The MetadataStore methods that are the same for every backend around its SQL; a backend
     provides the hooks below and its `when` converter."""
@@ -397,13 +195,30 @@ class SharedStore:
         raise NotImplementedError
 
     async def _set_object_column(
-        self, bucket: str, key: str, column: str, value: str | None
+        self, bucket: str, key: bytes, column: str, value: str | None
     ) -> ObjectRecord | None:
         """Change one column of an object's row; the updated record, or None if there is no object."""
         raise NotImplementedError
 
+    async def _put_object(
+        self, record: ObjectRecord, key: bytes, condition: WriteCondition | None
+    ) -> ObjectRecord | None:
+        """put_object, given the key's bytes."""
+        raise NotImplementedError
+
     async def _list_entries(self, bucket: str, span: ListRange, want: int) -> Sequence[Entry]:
         """Up to `want` entries of a ListObjects over a non-empty span (rows of LIST_COLUMNS)."""
+        raise NotImplementedError
+
+    async def _part_rows(
+        self, bucket: str, key: bytes, upload_id: str, after: int, want: int
+    ) -> Sequence[Any]:
+        """Up to `want` rows (PART_COLUMNS) of the upload's parts numbered above `after`, ascending;
+        NoSuchUploadError if the upload is gone."""
+        raise NotImplementedError
+
+    async def _complete(self, job: Completing) -> tuple[ObjectRecord | None, list[str]]:
+        """complete_upload's transaction: (the record replaced, the blobs of all the upload's parts)."""
         raise NotImplementedError
 
     async def _upload_entries(self, bucket: str, where: UploadsRange, want: int) -> Sequence[Entry]:
@@ -419,11 +234,38 @@ class SharedStore:
     async def set_bucket_cors(self, name: str, cors: str | None) -> None:
         await self._set_bucket_column(name, "cors", cors)
 
+    async def put_object(
+        self, record: ObjectRecord, condition: WriteCondition | None = None
+    ) -> ObjectRecord | None:
+        return await self._put_object(record, record.key.encode("utf-8"), condition)
+
     async def update_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectRecord | None:
-        return await self._set_object_column(bucket, key, "tags", dump_json(tags))
+        return await self._set_object_column(bucket, key.encode("utf-8"), "tags", dump_json(tags))
 
     async def set_object_acl(self, bucket: str, key: str, acl: str) -> ObjectRecord | None:
-        return await self._set_object_column(bucket, key, "acl", acl)
+        return await self._set_object_column(bucket, key.encode("utf-8"), "acl", acl)
+
+    async def list_parts(
+        self, bucket: str, key: str, upload_id: str, *, after: int = 0, max_parts: int = 1000
+    ) -> PartsPage:
+        limit = max(max_parts, 0)
+        rows = await self._part_rows(bucket, key.encode("utf-8"), upload_id, after, limit + 1)
+        parts = [part_from(row, self.when) for row in rows[:limit]]
+        return PartsPage(parts=parts, is_truncated=len(rows) > limit)
+
+    async def complete_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        record: ObjectRecord,
+        condition: WriteCondition | None = None,
+    ) -> Completion:
+        used = {seg.blob_id for seg in record.segments}
+        replaced, blobs = await self._complete(
+            bucket, key.encode("utf-8"), upload_id, record, used, condition
+        )
+        return Completion(replaced=replaced, unused_blobs=[b for b in blobs if b not in used])
 
     async def list_objects(
         self,

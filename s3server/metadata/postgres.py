@@ -28,37 +28,9 @@ from typing import Any
 
 import asyncpg
 
-from s3server.metadata.base import (
-    Bucket,
-    BucketStats,
-    Completion,
-    ObjectRecord,
-    Part,
-    PartsPage,
-    Upload,
-    WriteCondition,
-)
-from s3server.metadata.common import (
-    BUCKET_COLUMNS,
-    LIST_COLUMNS,
-    OBJECT_COLUMNS,
-    PART_COLUMNS,
-    UPLOAD_COLUMNS,
-    Entry,
-    ListRange,
-    SharedStore,
-    UploadsRange,
-    as_utc,
-    bucket_from,
-    bucket_params,
-    check_parts,
-    object_params,
-    part_from,
-    part_params,
-    record_from,
-    upload_from,
-    upload_params,
-)
+from s3server.metadata import tables
+from s3server.metadata.base import Bucket, BucketStats, ObjectRecord, Part, Upload, WriteCondition
+from s3server.metadata.common import Completing, Entry, ListRange, SharedStore, UploadsRange, as_utc
 from s3server.metadata.errors import (
     BucketExistsError,
     BucketNotEmptyError,
@@ -91,23 +63,13 @@ MIGRATIONS: list[tuple[str, ...]] = [
             bytes BIGINT NOT NULL,
             PRIMARY KEY (bucket, shard)
         )""",
-        """CREATE TABLE objects (
+        f"""CREATE TABLE objects (
             bucket TEXT COLLATE "C" NOT NULL REFERENCES buckets (name),
             key BYTEA NOT NULL,
             size BIGINT NOT NULL,
             etag TEXT NOT NULL,
             last_modified TIMESTAMPTZ NOT NULL,
-            content_type TEXT NOT NULL,
-            segments TEXT NOT NULL,
-            headers TEXT,
-            user_metadata TEXT,
-            checksums TEXT,
-            tags TEXT,
-            parts_count INTEGER,
-            part_sizes TEXT,
-            storage_class TEXT NOT NULL,
-            owner TEXT NOT NULL,
-            PRIMARY KEY (bucket, key)
+            {tables.OBJECT_FIELDS_DDL}
         )""",
         """CREATE TABLE object_blobs (
             bucket TEXT COLLATE "C" NOT NULL,
@@ -118,20 +80,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX object_blobs_by_blob ON object_blobs (blob_id)",
         # Multipart uploads: (bucket, key, upload_id) orders ListMultipartUploads; upload ids are
         # unique on their own, so parts hang off the id alone.
-        """CREATE TABLE uploads (
+        f"""CREATE TABLE uploads (
             bucket TEXT COLLATE "C" NOT NULL REFERENCES buckets (name),
             key BYTEA NOT NULL,
             upload_id TEXT COLLATE "C" NOT NULL UNIQUE,
             initiated TIMESTAMPTZ NOT NULL,
-            owner TEXT NOT NULL,
-            content_type TEXT NOT NULL,
-            headers TEXT,
-            user_metadata TEXT,
-            tags TEXT,
-            storage_class TEXT NOT NULL,
-            checksum_algorithm TEXT,
-            checksum_type TEXT,
-            PRIMARY KEY (bucket, key, upload_id)
+            {tables.UPLOAD_FIELDS_DDL}
         )""",
         "CREATE INDEX uploads_by_age ON uploads (initiated)",
         """CREATE TABLE parts (
@@ -146,15 +100,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "CREATE INDEX parts_by_blob ON parts (blob_id)",
     ),
-    (
-        # Access control: canned ACLs on buckets, objects and (for the object to be) uploads; the
-        # bucket policy document and CORS rules as their owner set them.
-        "ALTER TABLE buckets ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
-        "ALTER TABLE buckets ADD COLUMN policy TEXT",
-        "ALTER TABLE buckets ADD COLUMN cors TEXT",
-        "ALTER TABLE objects ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
-        "ALTER TABLE uploads ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
-    ),
+    tables.ACCESS_CONTROL_MIGRATION,
 ]
 
 
@@ -167,10 +113,10 @@ def _qualified(columns: str, alias: str) -> str:
     return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
 
 
-_SELECT_OBJECT = f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND key = $2"
+_SELECT_OBJECT = f"SELECT {tables.OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND key = $2"
 _LOCK_OBJECT = f"{_SELECT_OBJECT} FOR UPDATE"
 _INSERT_OBJECT = (
-    f"INSERT INTO objects (bucket, {OBJECT_COLUMNS}) "
+    f"INSERT INTO objects (bucket, {tables.OBJECT_COLUMNS}) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
     "ON CONFLICT (bucket, key) DO NOTHING"
 )
@@ -190,7 +136,7 @@ DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded
 # key exists. $17 blob ids, $18 counter shard.
 _CREATE_OBJECT = f"""
 WITH created AS (
-    INSERT INTO objects (bucket, {OBJECT_COLUMNS})
+    INSERT INTO objects (bucket, {tables.OBJECT_COLUMNS})
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
     ON CONFLICT (bucket, key) DO NOTHING
     RETURNING bucket, key, size
@@ -215,19 +161,20 @@ INSERT INTO object_blobs (bucket, key, blob_id)
 SELECT $1, $2, blob_id FROM unnest($3::text[]) AS blob_id
 ON CONFLICT DO NOTHING
 """
-_DELETE_OBJECT = f"DELETE FROM objects WHERE bucket = $1 AND key = $2 RETURNING {OBJECT_COLUMNS}"
+_DELETE_OBJECT = f"DELETE FROM objects WHERE bucket = $1 AND key = $2 RETURNING {tables.OBJECT_COLUMNS}"
 _UNLINK = "DELETE FROM object_blobs WHERE bucket = $1 AND key = $2"
 _BUCKET_STATS = (
     "SELECT coalesce(sum(objects), 0)::bigint, coalesce(sum(bytes), 0)::bigint "
     "FROM bucket_counters WHERE bucket = $1"
 )
 _LIST_FLAT = (
-    f"SELECT {LIST_COLUMNS} FROM objects WHERE bucket = $1 AND key >= $2 AND key < $3 ORDER BY key LIMIT $4"
+    f"SELECT {tables.LIST_COLUMNS} FROM objects "
+    "WHERE bucket = $1 AND key >= $2 AND key < $3 ORDER BY key LIMIT $4"
 )
 _UPLOAD_EXISTS = "SELECT 1 FROM uploads WHERE bucket = $1 AND key = $2 AND upload_id = $3"
-_LOCK_PART = f"SELECT {PART_COLUMNS} FROM parts WHERE upload_id = $1 AND part_number = $2 FOR UPDATE"
+_LOCK_PART = f"SELECT {tables.PART_COLUMNS} FROM parts WHERE upload_id = $1 AND part_number = $2 FOR UPDATE"
 _INSERT_PART = (
-    f"INSERT INTO parts (upload_id, {PART_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+    f"INSERT INTO parts (upload_id, {tables.PART_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) "
     "ON CONFLICT (upload_id, part_number) DO NOTHING"
 )
 _UPDATE_PART = (
@@ -235,11 +182,11 @@ _UPDATE_PART = (
     "WHERE upload_id = $1 AND part_number = $2"
 )
 _LIST_UPLOADS_FLAT = (
-    f"SELECT {UPLOAD_COLUMNS} FROM uploads "
+    f"SELECT {tables.UPLOAD_COLUMNS} FROM uploads "
     "WHERE bucket = $1 AND key >= $2 AND key < $3 ORDER BY key, upload_id LIMIT $4"
 )
 _LIST_MARKER_UPLOADS = (
-    f"SELECT {UPLOAD_COLUMNS} FROM uploads "
+    f"SELECT {tables.UPLOAD_COLUMNS} FROM uploads "
     "WHERE bucket = $1 AND key = $2 AND upload_id > $3 ORDER BY upload_id LIMIT $4"
 )
 
@@ -296,7 +243,7 @@ ORDER BY w.n
 
 _LIST_DELIMITED = _walk(
     "objects",
-    LIST_COLUMNS,
+    tables.LIST_COLUMNS,
     "t.key",
     f"t.key >= CASE WHEN w.cut > 0 THEN {_COMMON_SUCCESSOR} ELSE w.key || '\\x00'::bytea END",
 )
@@ -304,7 +251,7 @@ _LIST_DELIMITED = _walk(
 # upload id of the successor key.
 _LIST_UPLOADS_DELIMITED = _walk(
     "uploads",
-    UPLOAD_COLUMNS,
+    tables.UPLOAD_COLUMNS,
     "t.key, t.upload_id",
     f"(t.key, t.upload_id) > (CASE WHEN w.cut > 0 THEN {_COMMON_SUCCESSOR} ELSE w.key END,"
     " CASE WHEN w.cut > 0 THEN '' ELSE w.upload_id END)",
@@ -354,7 +301,7 @@ async def _store_object(
     """Insert or replace one object (with its blob links and the bucket's counters), inside the
     caller's transaction; return the replaced record. The condition is checked on the locked row,
     so of concurrent conditional writers exactly one wins."""
-    params = object_params(record, key, as_utc)
+    params = tables.object_params(record, key, as_utc)
     blob_ids = list(dict.fromkeys(s.blob_id for s in record.segments))
     if_match = condition is not None and condition.if_match is not None
     if try_create and not if_match and await _create_object(conn, record, params, blob_ids):
@@ -366,14 +313,14 @@ async def _store_object(
             and await conn.fetchval("SELECT 1 FROM buckets WHERE name = $1", record.bucket) is None
         ):
             raise NoSuchBucketError(record.bucket)
-        condition.check(None if row is None else record_from(record.bucket, row, _same), record.key)
+        condition.check(None if row is None else tables.record_from(record.bucket, row, _same), record.key)
     try:
         row = await _replace_row(
             conn, _LOCK_OBJECT, _INSERT_OBJECT, _UPDATE_OBJECT, params, f"{record.bucket}/{record.key}"
         )
     except asyncpg.ForeignKeyViolationError as exc:
         raise NoSuchBucketError(record.bucket) from exc
-    old = None if row is None else record_from(record.bucket, row, _same)
+    old = None if row is None else tables.record_from(record.bucket, row, _same)
     if condition is not None:
         condition.check(old, record.key)  # the row may have appeared since the first look
     await conn.execute(_RELINK, record.bucket, key, blob_ids)
@@ -436,13 +383,13 @@ class PostgresMetadataStore(SharedStore, PgClient):
     # -- buckets
 
     async def create_bucket(self, bucket: Bucket) -> None:
-        params = bucket_params(bucket, as_utc)
+        params = tables.bucket_params(bucket, as_utc)
 
         async def run(conn: asyncpg.Connection) -> None:
             # A name deleted between the failed insert and the owner lookup is simply tried again.
             for _ in range(8):
                 status = await conn.execute(
-                    f"INSERT INTO buckets ({BUCKET_COLUMNS}) "
+                    f"INSERT INTO buckets ({tables.BUCKET_COLUMNS}) "
                     "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
                     *params,
                 )
@@ -457,20 +404,20 @@ class PostgresMetadataStore(SharedStore, PgClient):
 
     async def get_bucket(self, name: str) -> Bucket | None:
         async def run(conn: asyncpg.Connection) -> Bucket | None:
-            row = await conn.fetchrow(f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = $1", name)
-            return None if row is None else bucket_from(row, _same)
+            row = await conn.fetchrow(f"SELECT {tables.BUCKET_COLUMNS} FROM buckets WHERE name = $1", name)
+            return None if row is None else tables.bucket_from(row, _same)
 
         return await self._run(run)
 
     async def list_buckets(self, owner: str | None = None) -> list[Bucket]:
         async def run(conn: asyncpg.Connection) -> list[Bucket]:
             if owner is None:
-                rows = await conn.fetch(f"SELECT {BUCKET_COLUMNS} FROM buckets ORDER BY name")
+                rows = await conn.fetch(f"SELECT {tables.BUCKET_COLUMNS} FROM buckets ORDER BY name")
             else:
                 rows = await conn.fetch(
-                    f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE owner = $1 ORDER BY name", owner
+                    f"SELECT {tables.BUCKET_COLUMNS} FROM buckets WHERE owner = $1 ORDER BY name", owner
                 )
-            return [bucket_from(row, _same) for row in rows]
+            return [tables.bucket_from(row, _same) for row in rows]
 
         return await self._run(run)
 
@@ -528,13 +475,12 @@ class PostgresMetadataStore(SharedStore, PgClient):
 
     # -- objects
 
-    async def put_object(
-        self, record: ObjectRecord, condition: WriteCondition | None = None
+    async def _put_object(
+        self, record: ObjectRecord, key: bytes, condition: WriteCondition | None
     ) -> ObjectRecord | None:
-        key = record.key.encode("utf-8")
         if condition is None or condition.if_match is None:
             # Most PUTs create a key: one statement, no transaction round trips.
-            params = object_params(record, key, as_utc)
+            params = tables.object_params(record, key, as_utc)
             blob_ids = list(dict.fromkeys(s.blob_id for s in record.segments))
             if await self._run(lambda conn: _create_object(conn, record, params, blob_ids)):
                 return None
@@ -549,19 +495,21 @@ class PostgresMetadataStore(SharedStore, PgClient):
 
         async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
             row = await conn.fetchrow(_SELECT_OBJECT, bucket, raw)
-            return None if row is None else record_from(bucket, row, _same)
+            return None if row is None else tables.record_from(bucket, row, _same)
 
         return await self._run(run)
 
     async def _set_object_column(
-        self, bucket: str, key: str, column: str, value: str | None
+        self, bucket: str, key: bytes, column: str, value: str | None
     ) -> ObjectRecord | None:
-        raw = key.encode("utf-8")
-        update = f"UPDATE objects SET {column} = $3 WHERE bucket = $1 AND key = $2 RETURNING {OBJECT_COLUMNS}"
+        update = (
+            f"UPDATE objects SET {column} = $3 WHERE bucket = $1 AND key = $2 "
+            f"RETURNING {tables.OBJECT_COLUMNS}"
+        )
 
         async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
-            row = await conn.fetchrow(update, bucket, raw, value)
-            return None if row is None else record_from(bucket, row, _same)
+            row = await conn.fetchrow(update, bucket, key, value)
+            return None if row is None else tables.record_from(bucket, row, _same)
 
         return await self._run(run)
 
@@ -572,7 +520,7 @@ class PostgresMetadataStore(SharedStore, PgClient):
             row = await conn.fetchrow(_DELETE_OBJECT, bucket, raw)
             if row is None:
                 return None
-            old = record_from(bucket, row, _same)
+            old = tables.record_from(bucket, row, _same)
             # A new statement, so a new snapshot: it sees the links of whichever write we deleted.
             await conn.execute(_UNLINK, bucket, raw)
             await conn.execute(_COUNT, bucket, _shard(), -1, -old.size)
@@ -606,12 +554,12 @@ class PostgresMetadataStore(SharedStore, PgClient):
     # -- multipart uploads
 
     async def create_upload(self, upload: Upload) -> None:
-        params = upload_params(upload, as_utc)
+        params = tables.upload_params(upload, as_utc)
 
         async def run(conn: asyncpg.Connection) -> None:
             try:
                 await conn.execute(
-                    f"INSERT INTO uploads (bucket, {UPLOAD_COLUMNS}) "
+                    f"INSERT INTO uploads (bucket, {tables.UPLOAD_COLUMNS}) "
                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                     *params,
                 )
@@ -625,18 +573,19 @@ class PostgresMetadataStore(SharedStore, PgClient):
 
         async def run(conn: asyncpg.Connection) -> Upload | None:
             row = await conn.fetchrow(
-                f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = $1 AND key = $2 AND upload_id = $3",
+                f"SELECT {tables.UPLOAD_COLUMNS} FROM uploads "
+                "WHERE bucket = $1 AND key = $2 AND upload_id = $3",
                 bucket,
                 raw,
                 upload_id,
             )
-            return None if row is None else upload_from(bucket, row, _same)
+            return None if row is None else tables.upload_from(bucket, row, _same)
 
         return await self._run(run)
 
     async def put_part(self, bucket: str, key: str, upload_id: str, part: Part) -> Part | None:
         raw = key.encode("utf-8")
-        params = part_params(upload_id, part, as_utc)
+        params = tables.part_params(upload_id, part, as_utc)
 
         async def run(conn: asyncpg.Connection) -> Part | None:
             # Part writers share the upload's row lock with each other, but not with Complete or Abort.
@@ -649,50 +598,35 @@ class PostgresMetadataStore(SharedStore, PgClient):
                 params,
                 f"part {part.part_number} of {upload_id}",
             )
-            return None if row is None else part_from(row, _same)
+            return None if row is None else tables.part_from(row, _same)
 
         return await self._transaction(run)
 
-    async def list_parts(
-        self, bucket: str, key: str, upload_id: str, *, after: int = 0, max_parts: int = 1000
-    ) -> PartsPage:
-        raw = key.encode("utf-8")
-        limit = max(max_parts, 0)
-
-        async def run(conn: asyncpg.Connection) -> PartsPage:
-            await _require_upload(conn, "", bucket, raw, upload_id)
-            rows = await conn.fetch(
-                f"SELECT {PART_COLUMNS} FROM parts WHERE upload_id = $1 AND part_number > $2 "
+    async def _part_rows(
+        self, bucket: str, key: bytes, upload_id: str, after: int, want: int
+    ) -> list[asyncpg.Record]:
+        async def run(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+            await _require_upload(conn, "", bucket, key, upload_id)
+            return await conn.fetch(
+                f"SELECT {tables.PART_COLUMNS} FROM parts WHERE upload_id = $1 AND part_number > $2 "
                 "ORDER BY part_number LIMIT $3",
                 upload_id,
                 after,
-                limit + 1,
+                want,
             )
-            parts = [part_from(row, _same) for row in rows[:limit]]
-            return PartsPage(parts=parts, is_truncated=len(rows) > limit)
 
         return await self._run(run)
 
-    async def complete_upload(
-        self,
-        bucket: str,
-        key: str,
-        upload_id: str,
-        record: ObjectRecord,
-        condition: WriteCondition | None = None,
-    ) -> Completion:
-        raw = key.encode("utf-8")
-        used = {seg.blob_id for seg in record.segments}
-
-        async def run(conn: asyncpg.Connection) -> Completion:
+    async def _complete(self, job: Completing) -> tuple[ObjectRecord | None, list[str]]:
+        async def run(conn: asyncpg.Connection) -> tuple[ObjectRecord | None, list[str]]:
             # The exclusive lock waits out part writers in flight and keeps new ones away.
-            await _require_upload(conn, "FOR UPDATE", bucket, raw, upload_id)
-            rows = await conn.fetch("SELECT blob_id FROM parts WHERE upload_id = $1", upload_id)
+            await _require_upload(conn, "FOR UPDATE", job.bucket, job.key, job.upload_id)
+            rows = await conn.fetch("SELECT blob_id FROM parts WHERE upload_id = $1", job.upload_id)
             blobs = [r[0] for r in rows]
-            check_parts(upload_id, blobs, used)
-            replaced = await _store_object(conn, record, raw, condition)
-            await _drop_upload(conn, upload_id)
-            return Completion(replaced=replaced, unused_blobs=[b for b in blobs if b not in used])
+            job.check_parts(blobs)
+            replaced = await _store_object(conn, job.record, job.key, job.condition)
+            await _drop_upload(conn, job.upload_id)
+            return replaced, blobs
 
         return await self._transaction(run)
 
@@ -727,11 +661,11 @@ class PostgresMetadataStore(SharedStore, PgClient):
     async def stale_uploads(self, initiated_before: datetime, limit: int = 100) -> list[Upload]:
         async def run(conn: asyncpg.Connection) -> list[Upload]:
             rows = await conn.fetch(
-                f"SELECT bucket, {UPLOAD_COLUMNS} FROM uploads WHERE initiated < $1 "
+                f"SELECT bucket, {tables.UPLOAD_COLUMNS} FROM uploads WHERE initiated < $1 "
                 "ORDER BY initiated LIMIT $2",
                 as_utc(initiated_before),
                 limit,
             )
-            return [upload_from(row[0], row[1:], _same) for row in rows]
+            return [tables.upload_from(row[0], row[1:], _same) for row in rows]
 
         return await self._run(run)

@@ -15,39 +15,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from s3server.metadata.base import (
-    Bucket,
-    BucketStats,
-    Completion,
-    ObjectRecord,
-    Part,
-    PartsPage,
-    Upload,
-    WriteCondition,
-)
+from s3server.metadata import tables
+from s3server.metadata.base import Bucket, BucketStats, ObjectRecord, Part, Upload, WriteCondition
 from s3server.metadata.common import (
     ABOVE_ALL_KEYS,
-    BUCKET_COLUMNS,
-    LIST_COLUMNS,
-    OBJECT_COLUMNS,
-    PART_COLUMNS,
-    UPLOAD_COLUMNS,
+    Completing,
     Entry,
     ListRange,
     SharedStore,
     UploadsRange,
     as_utc,
-    bucket_from,
-    bucket_params,
-    check_parts,
     key_successor,
-    object_params,
-    part_from,
-    part_params,
     prefix_successor,
-    record_from,
-    upload_from,
-    upload_params,
 )
 from s3server.metadata.errors import (
     BucketExistsError,
@@ -76,23 +55,13 @@ MIGRATIONS: list[tuple[str, ...]] = [
             total_bytes INTEGER NOT NULL DEFAULT 0
         ) WITHOUT ROWID""",
         "CREATE INDEX buckets_by_owner ON buckets (owner, name)",
-        """CREATE TABLE objects (
+        f"""CREATE TABLE objects (
             bucket TEXT NOT NULL REFERENCES buckets (name),
             key BLOB NOT NULL,
             size INTEGER NOT NULL,
             etag TEXT NOT NULL,
             last_modified INTEGER NOT NULL,
-            content_type TEXT NOT NULL,
-            segments TEXT NOT NULL,
-            headers TEXT,
-            user_metadata TEXT,
-            checksums TEXT,
-            tags TEXT,
-            parts_count INTEGER,
-            part_sizes TEXT,
-            storage_class TEXT NOT NULL,
-            owner TEXT NOT NULL,
-            PRIMARY KEY (bucket, key)
+            {tables.OBJECT_FIELDS_DDL}
         ) WITHOUT ROWID""",
         """CREATE TABLE object_blobs (
             blob_id TEXT NOT NULL,
@@ -104,20 +73,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
     (
         # Multipart uploads: (bucket, key, upload_id) orders ListMultipartUploads; upload ids are
         # unique on their own, so parts hang off the id alone.
-        """CREATE TABLE uploads (
+        f"""CREATE TABLE uploads (
             bucket TEXT NOT NULL REFERENCES buckets (name),
             key BLOB NOT NULL,
             upload_id TEXT NOT NULL,
             initiated INTEGER NOT NULL,
-            owner TEXT NOT NULL,
-            content_type TEXT NOT NULL,
-            headers TEXT,
-            user_metadata TEXT,
-            tags TEXT,
-            storage_class TEXT NOT NULL,
-            checksum_algorithm TEXT,
-            checksum_type TEXT,
-            PRIMARY KEY (bucket, key, upload_id)
+            {tables.UPLOAD_FIELDS_DDL}
         ) WITHOUT ROWID""",
         "CREATE UNIQUE INDEX uploads_by_id ON uploads (upload_id)",
         "CREATE INDEX uploads_by_age ON uploads (initiated)",
@@ -133,27 +94,20 @@ MIGRATIONS: list[tuple[str, ...]] = [
         ) WITHOUT ROWID""",
         "CREATE INDEX parts_by_blob ON parts (blob_id)",
     ),
-    (
-        # Access control: canned ACLs on buckets, objects and (for the object to be) uploads; the
-        # bucket policy document and CORS rules as their owner set them.
-        "ALTER TABLE buckets ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
-        "ALTER TABLE buckets ADD COLUMN policy TEXT",
-        "ALTER TABLE buckets ADD COLUMN cors TEXT",
-        "ALTER TABLE objects ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
-        "ALTER TABLE uploads ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
-    ),
+    tables.ACCESS_CONTROL_MIGRATION,
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _IN_CHUNK = 500  # bound parameters per IN (...) query
 
-_SELECT_OBJECT = f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
+_SELECT_OBJECT = f"SELECT {tables.OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
 _SELECT_RANGE = (
-    f"SELECT {LIST_COLUMNS} FROM objects WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?"
+    f"SELECT {tables.LIST_COLUMNS} FROM objects "
+    "WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?"
 )
 _UPSERT_OBJECT = (
-    f"INSERT OR REPLACE INTO objects (bucket, {OBJECT_COLUMNS}) "
+    f"INSERT OR REPLACE INTO objects (bucket, {tables.OBJECT_COLUMNS}) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _ADD_STATS = (
@@ -239,28 +193,30 @@ class SqliteMetadataStore(SharedStore):
             if row is not None:
                 raise BucketExistsError(bucket.name, owned_by_you=row[0] == bucket.owner)
             conn.execute(
-                f"INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                bucket_params(bucket, _to_micros),
+                f"INSERT INTO buckets ({tables.BUCKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                tables.bucket_params(bucket, _to_micros),
             )
 
         await self._write(run)
 
     async def get_bucket(self, name: str) -> Bucket | None:
         def run(conn: sqlite3.Connection) -> Bucket | None:
-            row = conn.execute(f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,)).fetchone()
-            return None if row is None else bucket_from(row, _from_micros)
+            row = conn.execute(
+                f"SELECT {tables.BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,)
+            ).fetchone()
+            return None if row is None else tables.bucket_from(row, _from_micros)
 
         return await self._lookup(run)
 
     async def list_buckets(self, owner: str | None = None) -> list[Bucket]:
         def run(conn: sqlite3.Connection) -> list[Bucket]:
             if owner is None:
-                rows = conn.execute(f"SELECT {BUCKET_COLUMNS} FROM buckets ORDER BY name")
+                rows = conn.execute(f"SELECT {tables.BUCKET_COLUMNS} FROM buckets ORDER BY name")
             else:
                 rows = conn.execute(
-                    f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE owner = ? ORDER BY name", (owner,)
+                    f"SELECT {tables.BUCKET_COLUMNS} FROM buckets WHERE owner = ? ORDER BY name", (owner,)
                 )
-            return [bucket_from(row, _from_micros) for row in rows]
+            return [tables.bucket_from(row, _from_micros) for row in rows]
 
         return await self._read(run)
 
@@ -308,11 +264,10 @@ class SqliteMetadataStore(SharedStore):
 
     # -- objects
 
-    async def put_object(
-        self, record: ObjectRecord, condition: WriteCondition | None = None
+    async def _put_object(
+        self, record: ObjectRecord, key: bytes, condition: WriteCondition | None
     ) -> ObjectRecord | None:
-        key = record.key.encode("utf-8")
-        params = object_params(record, key, _to_micros)
+        params = tables.object_params(record, key, _to_micros)
         return await self._write(lambda conn: _store_object(conn, record, key, params, condition))
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
@@ -320,20 +275,21 @@ class SqliteMetadataStore(SharedStore):
 
         def run(conn: sqlite3.Connection) -> ObjectRecord | None:
             row = conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone()
-            return None if row is None else record_from(bucket, row, _from_micros)
+            return None if row is None else tables.record_from(bucket, row, _from_micros)
 
         return await self._lookup(run)
 
     async def _set_object_column(
-        self, bucket: str, key: str, column: str, value: str | None
+        self, bucket: str, key: bytes, column: str, value: str | None
     ) -> ObjectRecord | None:
-        raw = key.encode("utf-8")
         update = f"UPDATE objects SET {column} = ? WHERE bucket = ? AND key = ?"
 
         def run(conn: sqlite3.Connection) -> ObjectRecord | None:
-            if not conn.execute(update, (value, bucket, raw)).rowcount:
+            if not conn.execute(update, (value, bucket, key)).rowcount:
                 return None
-            return record_from(bucket, conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone(), _from_micros)
+            return tables.record_from(
+                bucket, conn.execute(_SELECT_OBJECT, (bucket, key)).fetchone(), _from_micros
+            )
 
         return await self._write(run)
 
@@ -344,7 +300,7 @@ class SqliteMetadataStore(SharedStore):
             row = conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone()
             if row is None:
                 return None
-            old = record_from(bucket, row, _from_micros)
+            old = tables.record_from(bucket, row, _from_micros)
             conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, raw))
             conn.execute(_ADD_STATS, (-1, -old.size, bucket))
             _unlink_blobs(conn, old, raw)
@@ -384,13 +340,13 @@ class SqliteMetadataStore(SharedStore):
     # -- multipart uploads
 
     async def create_upload(self, upload: Upload) -> None:
-        params = upload_params(upload, _to_micros)
+        params = tables.upload_params(upload, _to_micros)
 
         def run(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (upload.bucket,)).fetchone() is None:
                 raise NoSuchBucketError(upload.bucket)
             conn.execute(
-                f"INSERT INTO uploads (bucket, {UPLOAD_COLUMNS}) "
+                f"INSERT INTO uploads (bucket, {tables.UPLOAD_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 params,
             )
@@ -402,70 +358,54 @@ class SqliteMetadataStore(SharedStore):
 
         def run(conn: sqlite3.Connection) -> Upload | None:
             row = conn.execute(
-                f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key = ? AND upload_id = ?",
+                f"SELECT {tables.UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key = ? AND upload_id = ?",
                 (bucket, raw, upload_id),
             ).fetchone()
-            return None if row is None else upload_from(bucket, row, _from_micros)
+            return None if row is None else tables.upload_from(bucket, row, _from_micros)
 
         return await self._read(run)
 
     async def put_part(self, bucket: str, key: str, upload_id: str, part: Part) -> Part | None:
         raw = key.encode("utf-8")
-        params = part_params(upload_id, part, _to_micros)
+        params = tables.part_params(upload_id, part, _to_micros)
 
         def run(conn: sqlite3.Connection) -> Part | None:
             _require_upload(conn, bucket, raw, upload_id)
             row = conn.execute(
-                f"SELECT {PART_COLUMNS} FROM parts WHERE upload_id = ? AND part_number = ?",
+                f"SELECT {tables.PART_COLUMNS} FROM parts WHERE upload_id = ? AND part_number = ?",
                 (upload_id, part.part_number),
             ).fetchone()
             conn.execute(
-                f"INSERT OR REPLACE INTO parts (upload_id, {PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO parts (upload_id, {tables.PART_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 params,
             )
-            return None if row is None else part_from(row, _from_micros)
+            return None if row is None else tables.part_from(row, _from_micros)
 
         return await self._write(run)
 
-    async def list_parts(
-        self, bucket: str, key: str, upload_id: str, *, after: int = 0, max_parts: int = 1000
-    ) -> PartsPage:
-        raw = key.encode("utf-8")
-        limit = max(max_parts, 0)
-
-        def run(conn: sqlite3.Connection) -> PartsPage:
-            _require_upload(conn, bucket, raw, upload_id)
-            rows = conn.execute(
-                f"SELECT {PART_COLUMNS} FROM parts WHERE upload_id = ? AND part_number > ? "
+    async def _part_rows(self, bucket: str, key: bytes, upload_id: str, after: int, want: int) -> list[Any]:
+        def run(conn: sqlite3.Connection) -> list[Any]:
+            _require_upload(conn, bucket, key, upload_id)
+            return conn.execute(
+                f"SELECT {tables.PART_COLUMNS} FROM parts WHERE upload_id = ? AND part_number > ? "
                 "ORDER BY part_number LIMIT ?",
-                (upload_id, after, limit + 1),
+                (upload_id, after, want),
             ).fetchall()
-            parts = [part_from(row, _from_micros) for row in rows[:limit]]
-            return PartsPage(parts=parts, is_truncated=len(rows) > limit)
 
         return await self._read(run)
 
-    async def complete_upload(
-        self,
-        bucket: str,
-        key: str,
-        upload_id: str,
-        record: ObjectRecord,
-        condition: WriteCondition | None = None,
-    ) -> Completion:
-        raw = key.encode("utf-8")
-        params = object_params(record, raw, _to_micros)
-        used = {seg.blob_id for seg in record.segments}
+    async def _complete(self, job: Completing) -> tuple[ObjectRecord | None, list[str]]:
+        params = tables.object_params(job.record, job.key, _to_micros)
 
-        def run(conn: sqlite3.Connection) -> Completion:
-            _require_upload(conn, bucket, raw, upload_id)
-            blobs = [
-                r[0] for r in conn.execute("SELECT blob_id FROM parts WHERE upload_id = ?", (upload_id,))
-            ]
-            check_parts(upload_id, blobs, used)
-            replaced = _store_object(conn, record, raw, params, condition)
-            _drop_upload(conn, upload_id)
-            return Completion(replaced=replaced, unused_blobs=[b for b in blobs if b not in used])
+        def run(conn: sqlite3.Connection) -> tuple[ObjectRecord | None, list[str]]:
+            _require_upload(conn, job.bucket, job.key, job.upload_id)
+            part_blobs = conn.execute("SELECT blob_id FROM parts WHERE upload_id = ?", (job.upload_id,))
+            blobs = [r[0] for r in part_blobs]
+            job.check_parts(blobs)
+            replaced = _store_object(conn, job.record, job.key, params, job.condition)
+            _drop_upload(conn, job.upload_id)
+            return replaced, blobs
 
         return await self._write(run)
 
@@ -484,11 +424,11 @@ class SqliteMetadataStore(SharedStore):
     async def stale_uploads(self, initiated_before: datetime, limit: int = 100) -> list[Upload]:
         def run(conn: sqlite3.Connection) -> list[Upload]:
             rows = conn.execute(
-                f"SELECT bucket, {UPLOAD_COLUMNS} FROM uploads WHERE initiated < ? "
+                f"SELECT bucket, {tables.UPLOAD_COLUMNS} FROM uploads WHERE initiated < ? "
                 "ORDER BY initiated LIMIT ?",
                 (_to_micros(initiated_before), limit),
             )
-            return [upload_from(row[0], row[1:], _from_micros) for row in rows]
+            return [tables.upload_from(row[0], row[1:], _from_micros) for row in rows]
 
         return await self._read(run)
 
@@ -514,7 +454,7 @@ def _store_object(
     are decided by the database's serial order.
     """
     row = conn.execute(_SELECT_OBJECT, (record.bucket, key)).fetchone()
-    old = None if row is None else record_from(record.bucket, row, _from_micros)
+    old = None if row is None else tables.record_from(record.bucket, row, _from_micros)
     if condition is not None:
         if (
             old is None
@@ -588,12 +528,12 @@ def _list_uploads(conn: sqlite3.Connection, bucket: str, where: UploadsRange, wa
     entries: list[Entry] = []
     if where.marker_first:
         entries += conn.execute(
-            f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key = ? AND upload_id > ? "
+            f"SELECT {tables.UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key = ? AND upload_id > ? "
             "ORDER BY upload_id LIMIT ?",
             (bucket, where.marker, where.id_marker, want),
         ).fetchall()
     select = (
-        f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key >= ? AND key < ? "
+        f"SELECT {tables.UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key >= ? AND key < ? "
         "ORDER BY key, upload_id LIMIT ?"
     )
     return _walk(conn, select, bucket, where.span, want, entries)

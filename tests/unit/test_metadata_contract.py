@@ -30,9 +30,9 @@ from s3server.metadata.base import (
     UploadsPage,
     WriteCondition,
 )
+from s3server.metadata.errors import DomainError
 from s3server.metadata.postgres import PostgresMetadataStore
 from s3server.metadata.sqlite import MIGRATIONS, SqliteMetadataStore, key_successor, prefix_successor
-from s3server.metadata.errors import DomainError
 from s3server.s3.errors import from_domain
 from tests.support.postgres import PostgresCluster, statement_counting
 
@@ -667,7 +667,11 @@ async def test_if_none_match_race_has_one_winner(store: MetadataStore) -> None:
     )
     winners = [i for i, outcome in enumerate(outcomes) if outcome is None]
     assert len(winners) == 1
-    assert all(isinstance(o, DomainError) and from_domain(o).code == "PreconditionFailed" for o in outcomes if o is not None)
+    assert all(
+        isinstance(o, DomainError) and from_domain(o).code == "PreconditionFailed"
+        for o in outcomes
+        if o is not None
+    )
     got = await store.get_object("photos", "k")
     assert got is not None and got.segments[0].blob_id == f"b{winners[0]}"
     assert await store.referenced_blobs([f"b{i}" for i in range(50)]) == {f"b{winners[0]}"}
@@ -761,7 +765,9 @@ async def test_parts_replace_and_list(store: MetadataStore) -> None:
     await store.create_upload(upload())
     with pytest.raises(DomainError) as unknown:
         await store.put_part("photos", "big", "nope", part(1))
-    assert from_domain(unknown.value).code == "NoSuchUpload" and from_domain(unknown.value).fields == {"UploadId": "nope"}
+    assert from_domain(unknown.value).code == "NoSuchUpload" and from_domain(unknown.value).fields == {
+        "UploadId": "nope"
+    }
     with pytest.raises(DomainError) as wrong_key:
         await store.put_part("photos", "other", "u1", part(1))
     assert from_domain(wrong_key.value).code == "NoSuchUpload"
@@ -877,7 +883,9 @@ async def test_abort_upload(store: MetadataStore) -> None:
     assert await store.get_upload("photos", "big", "u1") is None
     with pytest.raises(DomainError) as again:
         await store.abort_upload("photos", "big", "u1")
-    assert from_domain(again.value).code == "NoSuchUpload" and from_domain(again.value).fields == {"UploadId": "u1"}
+    assert from_domain(again.value).code == "NoSuchUpload" and from_domain(again.value).fields == {
+        "UploadId": "u1"
+    }
     with pytest.raises(DomainError) as late_part:
         await store.put_part("photos", "big", "u1", part(3))
     assert from_domain(late_part.value).code == "NoSuchUpload"

@@ -23,12 +23,12 @@ from lxml import etree
 from ui.app import endpoint, keys_of, link_base, read_json, text_field
 from ui.client import Endpoint, S3CallError, decode_listing, error_from, find_all, find_text
 from ui.messages import ApiError
+from ui.queries import all_buckets, count_by_listing, fetch_stats
 from ui.sessions import Session
-from ui.signing import MAX_PRESIGN_SECONDS, Keys
+from ui.signing import MAX_PRESIGN_SECONDS
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-USAGE_PAGES = 10  # counting a bucket by listing stops after this many pages of 1000 keys
 RELAY_CHUNK = 256 * 1024
 DELETE_BATCH = 1000
 MAX_KEY_BYTES = 1024
@@ -66,26 +66,11 @@ def _etag(value: str) -> str:
 # -- buckets
 
 
-async def _all_buckets(ep: Endpoint, keys: Keys) -> list[dict[str, Any]]:
-    buckets: list[dict[str, Any]] = []
-    token = ""
-    while True:
-        params = [("max-buckets", "1000")] + ([("continuation-token", token)] if token else [])
-        root = (await ep.call(keys, "GET", "/", params=params)).xml()
-        for node in root.iterfind("{*}Buckets/{*}Bucket"):
-            buckets.append({"name": find_text(node, "Name"), "created": find_text(node, "CreationDate")})
-        token = find_text(root, "ContinuationToken")
-        if not token:
-            return buckets
-
-
 async def list_buckets(request: web.Request, session: Session) -> Any:
     """Buckets with object counts and sizes: from the server's statistics for admins, else null
     (the page then asks /usage per bucket)."""
-    from ui.api_ops import fetch_stats
-
     ep, keys = endpoint(request), keys_of(session)
-    buckets = await _all_buckets(ep, keys)
+    buckets = await all_buckets(ep, keys)
     stats = await fetch_stats(ep, keys) if session.is_admin else None
     per_bucket = stats["buckets"] if stats else {}
     for bucket in buckets:
@@ -94,24 +79,6 @@ async def list_buckets(request: web.Request, session: Session) -> Any:
         bucket["bytes"] = usage["bytes"] if usage else None
         bucket["exact"] = usage is not None
     return {"buckets": buckets, "usage": "statistics" if stats else "listing"}
-
-
-async def count_by_listing(ep: Endpoint, keys: Keys, bucket: str, pages: int = USAGE_PAGES) -> dict[str, Any]:
-    """Objects and bytes of a bucket from at most `pages` listing pages (exact False if it stopped)."""
-    objects = size = 0
-    token = ""
-    for _ in range(pages):
-        params = [("list-type", "2"), ("max-keys", "1000")]
-        if token:
-            params.append(("continuation-token", token))
-        root = (await ep.call(keys, "GET", Endpoint.path(bucket), params=params)).xml()
-        for node in find_all(root, "Contents"):
-            objects += 1
-            size += int(find_text(node, "Size", "0") or 0)
-        token = find_text(root, "NextContinuationToken")
-        if find_text(root, "IsTruncated") != "true" or not token:
-            return {"objects": objects, "bytes": size, "exact": True}
-    return {"objects": objects, "bytes": size, "exact": False}
 
 
 async def bucket_usage(request: web.Request, session: Session) -> Any:

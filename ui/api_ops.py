@@ -16,8 +16,8 @@ from typing import Any
 from ui.app import endpoint, keys_of, read_json, text_field
 from ui.client import Endpoint, EndpointUnreachable, S3CallError
 from ui.messages import ApiError
+from ui.queries import all_buckets, count_by_listing, fetch_stats
 from ui.sessions import Session
-from ui.signing import Keys
 
 BURST_MAX = 1000
 BURST_CONCURRENCY = 50
@@ -29,58 +29,15 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
 
 
-def _number(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
-
-
 # -- statistics
 
 
-def normalize_stats(value: Any) -> dict[str, Any] | None:
-    """/_admin/stats → {objects, bytes, bucket_count, buckets: {name: {objects, bytes}}, top: [...]}."""
-    if not isinstance(value, dict):
-        return None
-    raw = value.get("per_bucket", value.get("buckets"))
-    buckets: dict[str, dict[str, int]] = {}
-    items: list[tuple[str, Any]] = []
-    if isinstance(raw, dict):
-        items = list(raw.items())
-    elif isinstance(raw, list):
-        items = [(str(b.get("name") or b.get("bucket") or ""), b) for b in raw if isinstance(b, dict)]
-    for name, usage in items:
-        if name and isinstance(usage, dict):
-            buckets[name] = {"objects": _number(usage.get("objects")), "bytes": _number(usage.get("bytes"))}
-    objects = value.get("objects", value.get("total_objects"))
-    size = value.get("bytes", value.get("total_bytes"))
-    count = value.get(
-        "bucket_count", value["buckets"] if isinstance(value.get("buckets"), int) else len(buckets)
-    )
-    top = sorted(buckets.items(), key=lambda item: (-item[1]["objects"], item[0]))[:10]
-    return {
-        "objects": _number(objects) if objects is not None else sum(b["objects"] for b in buckets.values()),
-        "bytes": _number(size) if size is not None else sum(b["bytes"] for b in buckets.values()),
-        "bucket_count": _number(count),
-        "buckets": buckets,
-        "top": [{"name": name, **usage} for name, usage in top],
-    }
-
-
-async def fetch_stats(ep: Endpoint, keys: Keys) -> dict[str, Any] | None:
-    """The server's statistics, or None when it has none for us (no endpoint, not an admin)."""
-    try:
-        return normalize_stats(await ep.admin(keys, "GET", "/_admin/stats"))
-    except S3CallError:
-        return None
-
-
 async def stats(request: Any, session: Session) -> Any:
-    from ui.api_buckets import _all_buckets, count_by_listing
-
     ep, keys = endpoint(request), keys_of(session)
     found = await fetch_stats(ep, keys) if session.is_admin else None
     if found is not None:
         return {**found, "source": "statistics", "exact": True}
-    names = [b["name"] for b in await _all_buckets(ep, keys)]
+    names = [b["name"] for b in await all_buckets(ep, keys)]
     limit = asyncio.Semaphore(4)
 
     async def count(name: str) -> dict[str, Any]:

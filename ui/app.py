@@ -3,8 +3,9 @@
     request ─▶ headers (CSP, no-store) ─▶ session (cookie → server-side session) ─▶ guard
                (CSRF token and same origin on every change; sign-in required) ─▶ handler ─▶ JSON
 
-Handlers live in `ui.api_buckets`, `ui.api_admin` and `ui.api_ops`; each takes the request and the
-signed-in session and returns JSON, raising `ApiError` for anything a person should read.
+Handlers live in `ui.api_buckets`, `ui.api_admin` and `ui.api_ops` (their routes collected in
+`ui.routes`); each takes the request and the signed-in session and returns JSON, raising `ApiError`
+for anything a person should read.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ CONFIG_KEY = web.AppKey("console_config", ConsoleConfig)
 SESSIONS_KEY = web.AppKey("console_sessions", SessionStore)
 
 Handler = Callable[[web.Request, Session], Awaitable[Any]]
+Route = tuple[str, str, Handler]  # method, path, handler
 
 
 def config(request: web.Request) -> ConsoleConfig:
@@ -274,10 +276,10 @@ async def not_found(request: web.Request) -> web.StreamResponse:
     return _error_response(404, "There is no such console API.")
 
 
-def build_console(cfg: ConsoleConfig, *, sessions: SessionStore | None = None) -> web.Application:
-    """The console application for one S3 endpoint."""
-    from ui import api_admin, api_buckets, api_ops
-
+def build_console(
+    cfg: ConsoleConfig, routes: Iterable[Route], *, sessions: SessionStore | None = None
+) -> web.Application:
+    """The console application for one S3 endpoint, serving `routes` (`ui.routes.ROUTES`)."""
     app = web.Application(middlewares=[headers_middleware, api_middleware], client_max_size=1024**2)
     app[CONFIG_KEY] = cfg
     app[SESSIONS_KEY] = sessions or SessionStore()
@@ -285,9 +287,8 @@ def build_console(cfg: ConsoleConfig, *, sessions: SessionStore | None = None) -
     app.router.add_get("/api/session", get_session)
     app.router.add_post("/api/login", login)
     app.router.add_post("/api/logout", logout)
-    for module in (api_buckets, api_admin, api_ops):
-        for method, path, handler in module.ROUTES:
-            app.router.add_route(method, path, with_session(handler))
+    for method, path, handler in routes:
+        app.router.add_route(method, path, with_session(handler))
     app.router.add_route("*", "/api/{tail:.*}", not_found)
     app.router.add_static("/static/", STATIC, follow_symlinks=False, append_version=False)
 

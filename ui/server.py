@@ -18,6 +18,7 @@ from aiohttp import web
 from s3server.config import Settings
 from ui.app import ConsoleConfig, build_console
 from ui.client import Endpoint
+from ui.routes import ROUTES
 
 log = logging.getLogger("s3server.console")
 
@@ -76,7 +77,7 @@ def attach_console(app: web.Application, settings: Settings, server_ssl: ssl.SSL
         cfg = ConsoleConfig(
             endpoint=ep, public_endpoint=settings.public_endpoint, same_host_port=settings.port
         )
-        runner = web.AppRunner(build_console(cfg), access_log=None, handle_signals=False)
+        runner = web.AppRunner(build_console(cfg, ROUTES), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, settings.address, settings.console_port, ssl_context=server_ssl)
         try:
@@ -94,4 +95,4 @@ def attach_console(app: web.Application, settings: Settings, server_ssl: ssl.SSL
 def build_standalone(settings: Settings) -> web.Application:
     """The console alone, for `s3server console --endpoint URL`."""
     ep = Endpoint(settings.endpoint, region=settings.region)
-    return build_console(ConsoleConfig(endpoint=ep, public_endpoint=settings.public_endpoint))
+    return build_console(ConsoleConfig(endpoint=ep, public_endpoint=settings.public_endpoint), ROUTES)

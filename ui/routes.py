@@ -1,0 +1,8 @@
+"""Every console API route, from the modules that handle them (the server hands them to build_console)."""
+
+from __future__ import annotations
+
+from ui import api_admin, api_buckets, api_ops
+from ui.app import Route
+
+ROUTES: tuple[Route, ...] = (*api_buckets.ROUTES, *api_admin.ROUTES, *api_ops.ROUTES)

@@ -32,10 +32,47 @@ def _bool(text: str) -> bool:
     return text.strip().lower() in {"1", "true", "yes", "on"}
 
 
+# -- --rate-limit N/unit (the gateway's RateLimiter takes the parsed Rate)
+
+UNITS = {
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    requests: int
+    period: float  # seconds
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.period
+
+
+def parse_rate(text: str) -> Rate | None:
+    """'100/min' → Rate(100, 60); '' or 'off' → None (no limit)."""
+    text = text.strip().lower()
+    if text in ("", "off", "none", "0"):
+        return None
+    count, _, unit = text.partition("/")
+    try:
+        requests = int(count)
+    except ValueError as exc:
+        raise ValueError(f"rate limit {text!r}: expected N/unit such as 100/min") from exc
+    if requests <= 0 or unit.strip() not in UNITS:
+        raise ValueError(f"rate limit {text!r}: expected N/unit such as 100/min (units s, min, hour)")
+    return Rate(requests, UNITS[unit.strip()])
+
+
 def _rate(text: str) -> str:
     """`--rate-limit`: checked here (N/unit, or off), kept as written."""
-    from s3server.gateway.ratelimit import parse_rate
-
     try:
         parse_rate(text)
     except ValueError as exc:

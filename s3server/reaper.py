@@ -22,11 +22,10 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from s3server.metadata.base import MetadataStore
-from s3server.s3.common import now
 from s3server.saga import Saga
 from s3server.storage.base import StorageError
 from s3server.storage.drives import Drive
@@ -70,7 +69,7 @@ class UploadReaper:
 
     async def reap_once(self) -> int:
         """One pass; returns how many uploads were aborted."""
-        aborted = await self.saga.reap_uploads(now() - self.expiry)
+        aborted = await self.saga.reap_uploads(datetime.now(UTC) - self.expiry)
         if aborted:
             log.info("aborted %d multipart upload(s) older than %s", aborted, self.expiry)
         return aborted

@@ -14,26 +14,16 @@ Every failure is an ``S3Error`` with AWS's code; the payload hash is only report
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from s3server.gateway import sigv2, sigv4
+from s3server.gateway.request import RequestView
 from s3server.identity.model import Credential
 from s3server.s3.errors import S3Error
 
 __all__ = ["AuthResult", "Credential", "Lookup", "RequestView", "authenticate"]
-
-
-@dataclass(frozen=True, slots=True)
-class RequestView:
-    """What signature checks need from an HTTP request, as it came off the wire."""
-
-    method: str
-    raw_path: str  # percent-encoded path exactly as sent, no query ("/bucket/my%20key")
-    raw_query: str  # query string exactly as sent, without "?" ("" if none)
-    headers: Mapping[str, str]  # case-insensitive (aiohttp CIMultiDictProxy); getall() used when present
-    virtual_bucket: str | None = None  # bucket taken from the Host header (virtual-hosted style)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,45 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from s3server.config import Rate, parse_rate
 from s3server.s3.errors import S3Error
 
-UNITS = {
-    "s": 1.0,
-    "sec": 1.0,
-    "second": 1.0,
-    "m": 60.0,
-    "min": 60.0,
-    "minute": 60.0,
-    "h": 3600.0,
-    "hour": 3600.0,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Rate:
-    requests: int
-    period: float  # seconds
-
-    @property
-    def per_second(self) -> float:
-        return self.requests / self.period
-
-
-def parse_rate(text: str) -> Rate | None:
-    """'100/min' → Rate(100, 60); '' or 'off' → None (no limit)."""
-    text = text.strip().lower()
-    if text in ("", "off", "none", "0"):
-        return None
-    count, _, unit = text.partition("/")
-    try:
-        requests = int(count)
-    except ValueError as exc:
-        raise ValueError(f"rate limit {text!r}: expected N/unit such as 100/min") from exc
-    if requests <= 0 or unit.strip() not in UNITS:
-        raise ValueError(f"rate limit {text!r}: expected N/unit such as 100/min (units s, min, hour)")
-    return Rate(requests, UNITS[unit.strip()])
+__all__ = ["Rate", "RateLimiter", "parse_rate"]
 
 
 class RateLimiter:

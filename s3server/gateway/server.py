@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -29,16 +30,15 @@ from s3server.access.decide import PER_KEY, SIGNED_ONLY, Authorizer, policy_cont
 from s3server.config import Settings
 from s3server.gateway import cors, router
 from s3server.gateway.accesslog import AccessLog, quoted
-from s3server.gateway.auth import AuthResult, RequestView, authenticate
+from s3server.gateway.auth import AuthResult, authenticate
 from s3server.gateway.body import PlainBody, signed_payload_sha256
 from s3server.gateway.chunked import AwsChunkedBody, is_aws_chunked
 from s3server.gateway.ids import new_host_id, new_request_id
 from s3server.gateway.ratelimit import RateLimiter, parse_rate
+from s3server.gateway.request import RequestView
 from s3server.gateway.sigv4 import parse_query
 from s3server.identity.model import Credential
 from s3server.metadata.errors import DomainError, MetadataError
-from s3server.ops.admin import AdminApi, wants_admin
-from s3server.ops.metrics import Metrics
 from s3server.s3.context import Body, S3Request, S3Response, Services
 from s3server.s3.errors import S3Error, from_domain
 from s3server.s3.handlers import HANDLERS
@@ -142,6 +142,33 @@ class Exchange:
     cors: dict[str, str] = field(default_factory=dict)  # Access-Control-* for the answer
 
 
+class AdminEndpoint(Protocol):
+    """The JSON admin API under /_admin/ (`ops.admin.AdminApi`), handed to the gateway by app.py."""
+
+    def wants(self, raw_path: str, host: str, domain: str) -> bool:
+        """Whether this request is the admin API's rather than an S3 request."""
+
+    async def handle(self, request: web.Request) -> web.StreamResponse: ...
+
+
+class Level(Protocol):
+    def inc(self) -> None: ...
+
+    def dec(self) -> None: ...
+
+
+class MetricsSink(Protocol):
+    """Where requests are counted (`ops.metrics.Metrics`), handed to the gateway by app.py."""
+
+    @property
+    def in_flight(self) -> Level: ...
+
+    def observe(self, operation: str, status: int, seconds: float, received: int, sent: int) -> None: ...
+
+    async def scrape(self) -> tuple[bytes, str]:
+        """The exposition and its content type."""
+
+
 class Gateway:
     """Owns the request pipeline; `handle` is the aiohttp handler for every path and method."""
 
@@ -153,8 +180,8 @@ class Gateway:
         self.configs: BucketConfigs  # bucket owner, ACL, policy and CORS, cached; bound with services
         self.authorizer: Authorizer
         self.in_flight = 0  # requests being handled, so shutdown can wait for them
-        self.admin: AdminApi | None = None  # the JSON API under /_admin/, bound at startup
-        self.metrics: Metrics | None = None  # bound by the application
+        self.admin: AdminEndpoint | None = None  # the JSON API under /_admin/, bound at startup
+        self.metrics: MetricsSink | None = None  # bound by the application
         self.metrics_auth = settings.metrics_auth
         rate = parse_rate(settings.rate_limit)
         self.limiter = RateLimiter(rate) if rate is not None else None
@@ -173,7 +200,7 @@ class Gateway:
         if metrics is not None:
             metrics.in_flight.inc()
         try:
-            if self.admin is not None and wants_admin(request.raw_path, request.host or "", self.domain):
+            if self.admin is not None and self.admin.wants(request.raw_path, request.host or "", self.domain):
                 if (
                     request.path == ADMIN_METRICS_PATH
                     and request.method == "GET"

@@ -35,7 +35,7 @@ from s3server.s3.errors import S3Error
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from s3server.gateway.auth import RequestView
+    from s3server.gateway.request import RequestView
     from s3server.gateway.sigv4 import QueryPairs
 
 P_ACCESS_KEY = "AWSAccessKeyId"

@@ -30,7 +30,7 @@ from s3server.s3.errors import S3Error
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
-    from s3server.gateway.auth import RequestView
+    from s3server.gateway.request import RequestView
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 CHUNK_ALGORITHM = "AWS4-HMAC-SHA256-PAYLOAD"

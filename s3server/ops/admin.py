@@ -32,10 +32,11 @@ from aiohttp import web
 
 from s3server.faults import METADATA_MODES, DriveFault, Faults, corrupt_file
 from s3server.gateway.accesslog import logfmt
-from s3server.gateway.auth import RequestView, authenticate
+from s3server.gateway.auth import authenticate
 from s3server.gateway.body import PlainBody, signed_payload_sha256
 from s3server.gateway.ids import new_request_id
 from s3server.gateway.ratelimit import RateLimiter
+from s3server.gateway.request import RequestView
 from s3server.identity.model import (
     AccessKeyExists,
     Credential,
@@ -305,6 +306,10 @@ class AdminApi:
         self.limiter = limiter
         # What handlers in other modules need from the running server (health: the gateway).
         self.extras: Mapping[str, Any] = extras or {}
+
+    def wants(self, raw_path: str, host: str, domain: str) -> bool:
+        """Whether a request is this API's (see `wants_admin`); the gateway asks before routing."""
+        return wants_admin(raw_path, host, domain)
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()

@@ -8,7 +8,7 @@ DeleteObjects and PutObjectTagging, which AWS refuses without an integrity heade
 
 from __future__ import annotations
 
-from s3server.gateway.checksums import ChecksumRequest, PayloadDigests, checksum_request, parse_content_md5
+from s3server.s3.checksums import ChecksumRequest, PayloadDigests, checksum_request, parse_content_md5
 from s3server.s3.context import S3Request
 from s3server.s3.errors import S3Error
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
 from s3server.access import acl
-from s3server.gateway.checksums import ALGORITHMS, ChecksumRequest, PayloadDigests
 from s3server.metadata.base import ObjectRecord, Segment
 from s3server.s3 import xml
 from s3server.s3.buckets import XML_HEADERS, require_bucket, writer_of
+from s3server.s3.checksums import ALGORITHMS, ChecksumRequest, PayloadDigests
 from s3server.s3.common import (
     DEFAULT_CONTENT_TYPE,
     now,

@@ -28,18 +28,18 @@ from urllib.parse import quote, quote_plus
 from awscrt import checksums as crt
 
 from s3server.access import acl
-from s3server.gateway.checksums import (
+from s3server.metadata.base import ObjectRecord, Part, Segment, Upload
+from s3server.metadata.errors import NoSuchUploadError
+from s3server.s3 import xml
+from s3server.s3.bodies import payload_digests, read_verified_body
+from s3server.s3.buckets import XML_HEADERS, require_bucket, writer_of
+from s3server.s3.checksums import (
     ALGORITHMS,
     ChecksumRequest,
     Hasher,
     PayloadDigests,
     header_name,
 )
-from s3server.metadata.base import ObjectRecord, Part, Segment, Upload
-from s3server.metadata.errors import NoSuchUploadError
-from s3server.s3 import xml
-from s3server.s3.bodies import payload_digests, read_verified_body
-from s3server.s3.buckets import XML_HEADERS, require_bucket, writer_of
 from s3server.s3.common import (
     DEFAULT_CONTENT_TYPE,
     now,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from s3server.access import acl
-from s3server.gateway.checksums import header_name
 from s3server.metadata.base import ObjectRecord, Segment
 from s3server.s3.bodies import payload_digests
 from s3server.s3.buckets import require_bucket, require_object, writer_of
+from s3server.s3.checksums import header_name
 from s3server.s3.common import (
     DEFAULT_CONTENT_TYPE,
     now,

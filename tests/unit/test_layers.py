@@ -1,0 +1,157 @@
+"""The layer order of the house: no module imports one from a layer above its own, and no import circles.
+
+Imports are read with `ast` from every module of `s3server` and `ui`, at module level and inside
+functions alike (and under `if TYPE_CHECKING:`), so a deferred import cannot hide an upward one.
+Where a lower layer needs something of a higher one, it is handed in from above (app.py, ui.server),
+not imported.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("s3server", "ui")
+
+# Lowest first. A module belongs to the first layer with a prefix that names it or a package it is
+# in (the most specific prefix wins); it may import modules of its own layer and of the layers below.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("leaf utilities", ("s3server", "s3server.config", "s3server.tls", "s3server.sqlitedb", "s3server.pgdb")),
+    ("stores", ("s3server.storage", "s3server.metadata", "s3server.identity")),
+    ("orchestration", ("s3server.saga", "s3server.reaper", "s3server.faults")),
+    # The S3 wire vocabulary (the error catalogue, the one XML parser, shared helpers) sits below
+    # access control, which parses S3 documents (ACL, policy, CORS) and answers with S3 errors.
+    ("s3 vocabulary", ("s3server.s3.errors", "s3server.s3.xml", "s3server.s3.common")),
+    ("access", ("s3server.access",)),
+    ("s3", ("s3server.s3",)),
+    ("gateway", ("s3server.gateway",)),
+    ("ops", ("s3server.ops",)),
+    # The console is its own aiohttp app that speaks S3 over HTTP; it uses only the leaf utilities,
+    # and `s3server serve` starts it, so it sits below the process layer.
+    ("ui", ("ui",)),
+    (
+        "process",
+        (
+            "s3server.app",
+            "s3server.cli",
+            "s3server.admin_cli",
+            "s3server.runner",
+            "s3server.workers",
+            "s3server.__main__",
+        ),
+    ),
+]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            found[_module_name(path)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """The modules of ours that `name` imports, anywhere in its source."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    is_package = path.name == "__init__.py"
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            # `from package import module` imports the module; `from module import name` the module.
+            targets = [
+                f"{module}.{alias.name}" for alias in node.names if f"{module}.{alias.name}" in MODULES
+            ]
+            targets = targets or [module]
+        for target in targets:
+            while target and target not in MODULES:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+IMPORTS = {name: _imports(name, path) for name, path in MODULES.items()}
+
+
+def layer_of(module: str) -> int:
+    best: tuple[int, int] | None = None  # (prefix length, layer index)
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            within = module == prefix or module.startswith(prefix + ".")
+            if within and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), index)
+    assert best is not None, f"{module} is in no layer: add it to LAYERS"
+    return best[1]
+
+
+def test_every_module_is_in_a_layer() -> None:
+    assert MODULES, "no modules found"
+    for module in MODULES:
+        layer_of(module)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_import_from_a_layer_above(module: str) -> None:
+    own = layer_of(module)
+    upward = sorted(
+        f"{target} ({LAYERS[layer_of(target)][0]})" for target in IMPORTS[module] if layer_of(target) > own
+    )
+    assert not upward, f"{module} ({LAYERS[own][0]}) imports from above: {', '.join(upward)}"
+
+
+def test_no_import_circles() -> None:
+    """No module reaches itself through its imports (deferred and TYPE_CHECKING imports count)."""
+    circles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(module: str) -> None:
+        state[module] = 1
+        path.append(module)
+        for target in sorted(IMPORTS[module]):
+            if state.get(target) == 1:
+                circles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                visit(target)
+        path.pop()
+        state[module] = 2
+
+    for module in sorted(MODULES):
+        if module not in state:
+            visit(module)
+    assert not circles, "import circles: " + "; ".join(" -> ".join(c) for c in circles)
+
+
+def test_the_order_is_seen_by_the_checker() -> None:
+    """The checker itself: the layers and the imports it reads, on modules whose imports are known."""
+    assert (
+        layer_of("s3server.metadata.sqlite")
+        < layer_of("s3server.s3.errors")
+        < layer_of("s3server.s3.objects")
+    )
+    assert "s3server.metadata.base" in IMPORTS["s3server.metadata.sqlite"]
+    assert "s3server.gateway.sigv4" in IMPORTS["s3server.gateway.auth"]  # `from package import module`
+    assert "s3server.s3.errors" in IMPORTS["s3server.gateway.ratelimit"]

@@ -36,7 +36,7 @@ from s3server.gateway.ids import new_host_id, new_request_id
 from s3server.gateway.ratelimit import RateLimiter, parse_rate
 from s3server.gateway.sigv4 import parse_query
 from s3server.identity.model import Credential
-from s3server.metadata.base import MetadataError
+from s3server.metadata.base import MetadataError, ObjectLockedError
 from s3server.ops.admin import AdminApi, wants_admin
 from s3server.ops.metrics import Metrics
 from s3server.s3.context import Body, S3Request, S3Response, Services
@@ -61,6 +61,8 @@ CONFIG_CHANGES = frozenset(
         "DeleteBucketPolicy",
         "PutBucketCors",
         "DeleteBucketCors",
+        "PutBucketVersioning",
+        "PutObjectLockConfiguration",
     }
 )
 PREFLIGHT = "Preflight"  # the metrics and log label of an OPTIONS request (it has no AWS name)
@@ -348,6 +350,8 @@ class Gateway:
             except StorageError as exc:
                 log.error("storage unavailable (request %s): %s", ex.request_id, exc)
                 raise S3Error("ServiceUnavailable", "Storage is unavailable, please retry") from exc
+            except ObjectLockedError as exc:
+                raise S3Error("AccessDenied") from exc
             ex.status = reply.status
             reply.headers.update(ex.cors)
             response, ex.sent = await self._render(request, reply, ex.request_id, ex.host_id)

@@ -9,6 +9,7 @@ reaper's question (is any object or upload part still using this blob?) an index
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -16,22 +17,31 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from s3server.metadata.base import (
+    NULL_VERSION,
     Bucket,
     BucketStats,
     Completion,
+    DeleteResult,
     ListPage,
     MetadataError,
+    ObjectLockedError,
     ObjectRecord,
     Part,
     PartsPage,
+    RetentionChange,
     Upload,
     UploadsPage,
+    VersionsPage,
     WriteCondition,
 )
 from s3server.metadata.common import (
     ABOVE_ALL_KEYS,
     ListRange,
+    MarkerSeq,
+    NextKey,
+    VersionQuery,
     as_utc,
+    delete_marker,
     dump_json,
     dump_part_sizes,
     dump_segments,
@@ -40,7 +50,10 @@ from s3server.metadata.common import (
     load_dict,
     load_part_sizes,
     load_segments,
+    plan_delete,
+    plan_put,
     prefix_successor,
+    walk_versions,
 )
 from s3server.s3.errors import S3Error
 from s3server.sqlitedb import Database, apply_migrations
@@ -129,6 +142,48 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE objects ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
         "ALTER TABLE uploads ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
     ),
+    (
+        # Versioning and Object Lock. `objects` keeps each key's current version only, so listings
+        # and point lookups never read past old versions; noncurrent versions and delete markers
+        # live in `object_versions`, newest first per key (seq grows with every version a key gets).
+        "ALTER TABLE buckets ADD COLUMN versioning TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE buckets ADD COLUMN object_lock TEXT",
+        "ALTER TABLE buckets ADD COLUMN version_count INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE buckets ADD COLUMN version_bytes INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE objects ADD COLUMN version_id TEXT NOT NULL DEFAULT 'null'",
+        "ALTER TABLE objects ADD COLUMN lock_mode TEXT",
+        "ALTER TABLE objects ADD COLUMN lock_until INTEGER",
+        "ALTER TABLE objects ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE uploads ADD COLUMN lock_mode TEXT",
+        "ALTER TABLE uploads ADD COLUMN lock_until INTEGER",
+        "ALTER TABLE uploads ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0",
+        """CREATE TABLE object_versions (
+            bucket TEXT NOT NULL REFERENCES buckets (name),
+            key BLOB NOT NULL,
+            seq INTEGER NOT NULL,
+            delete_marker INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            etag TEXT NOT NULL,
+            last_modified INTEGER NOT NULL,
+            content_type TEXT NOT NULL,
+            segments TEXT NOT NULL,
+            headers TEXT,
+            user_metadata TEXT,
+            checksums TEXT,
+            tags TEXT,
+            parts_count INTEGER,
+            part_sizes TEXT,
+            storage_class TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            acl TEXT NOT NULL,
+            version_id TEXT NOT NULL,
+            lock_mode TEXT,
+            lock_until INTEGER,
+            legal_hold INTEGER NOT NULL,
+            PRIMARY KEY (bucket, key, seq DESC)
+        ) WITHOUT ROWID""",
+        "CREATE UNIQUE INDEX object_versions_by_id ON object_versions (bucket, key, version_id)",
+    ),
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -137,7 +192,22 @@ _IN_CHUNK = 500  # bound parameters per IN (...) query
 
 _OBJECT_COLUMNS = (
     "key, size, etag, last_modified, content_type, segments, headers, user_metadata, checksums, tags, "
-    "parts_count, part_sizes, storage_class, owner, acl"
+    "parts_count, part_sizes, storage_class, owner, acl, version_id, lock_mode, lock_until, legal_hold"
+)
+_VERSION_COLUMNS = f"{_OBJECT_COLUMNS}, delete_marker"
+_SELECT_VERSION = (
+    f"SELECT {_VERSION_COLUMNS} FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?"
+)
+_NEWEST_VERSION = (
+    f"SELECT {_VERSION_COLUMNS}, seq FROM object_versions WHERE bucket = ? AND key = ? "
+    "ORDER BY seq DESC LIMIT 1"
+)
+_INSERT_VERSION = (
+    f"INSERT INTO object_versions (bucket, {_OBJECT_COLUMNS}, delete_marker, seq) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_ADD_VERSION_STATS = (
+    "UPDATE buckets SET version_count = version_count + ?, version_bytes = version_bytes + ? WHERE name = ?"
 )
 _SELECT_OBJECT = f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
 # A listing shows only these; decoding the rest (JSON) for a thousand rows costs more than the query.
@@ -147,18 +217,18 @@ _SELECT_RANGE = (
 )
 _UPSERT_OBJECT = (
     f"INSERT OR REPLACE INTO objects (bucket, {_OBJECT_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _ADD_STATS = (
     "UPDATE buckets SET object_count = object_count + ?, total_bytes = total_bytes + ? WHERE name = ?"
 )
 _UPLOAD_COLUMNS = (
     "key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class, "
-    "checksum_algorithm, checksum_type, acl"
+    "checksum_algorithm, checksum_type, acl, lock_mode, lock_until, legal_hold"
 )
 _UPLOAD_EXISTS = "SELECT 1 FROM uploads WHERE bucket = ? AND key = ? AND upload_id = ?"
 _PART_COLUMNS = "part_number, size, etag, last_modified, blob_id, checksums"
-_BUCKET_COLUMNS = "name, owner, region, created, acl, policy, cors"
+_BUCKET_COLUMNS = "name, owner, region, created, acl, policy, cors, versioning, object_lock"
 
 
 def _to_micros(when: datetime) -> int:
@@ -167,6 +237,14 @@ def _to_micros(when: datetime) -> int:
 
 def _from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
+
+
+def _maybe_micros(when: datetime | None) -> int | None:
+    return None if when is None else _to_micros(when)
+
+
+def _maybe_time(micros: int | None) -> datetime | None:
+    return None if micros is None else _from_micros(micros)
 
 
 def _object_params(record: ObjectRecord, key: bytes) -> tuple[Any, ...]:
@@ -187,12 +265,17 @@ def _object_params(record: ObjectRecord, key: bytes) -> tuple[Any, ...]:
         record.storage_class,
         record.owner,
         record.acl,
+        record.version_id,
+        record.lock_mode,
+        _maybe_micros(record.lock_until),
+        int(record.legal_hold),
     )
 
 
 def _record(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
     (key, size, etag, modified, content_type, segments, headers, user_metadata, checksums, tags,
-     parts_count, part_sizes, storage_class, owner, acl) = row  # fmt: skip
+     parts_count, part_sizes, storage_class, owner, acl, version_id, lock_mode, lock_until,
+     legal_hold) = row[:19]  # fmt: skip
     return ObjectRecord(
         bucket=bucket,
         key=key.decode("utf-8"),
@@ -210,7 +293,19 @@ def _record(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
         storage_class=storage_class,
         owner=owner,
         acl=acl,
+        version_id=version_id,
+        lock_mode=lock_mode,
+        lock_until=_maybe_time(lock_until),
+        legal_hold=bool(legal_hold),
     )
+
+
+def _version(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
+    """A row of object_versions (_VERSION_COLUMNS): a noncurrent version or a delete marker."""
+    record = _record(bucket, row)
+    record.delete_marker = bool(row[19])
+    record.is_latest = False
+    return record
 
 
 def _listed(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
@@ -231,7 +326,7 @@ def _listed(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
 
 def _upload(bucket: str, row: tuple[Any, ...]) -> Upload:
     (key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class,
-     checksum_algorithm, checksum_type, acl) = row  # fmt: skip
+     checksum_algorithm, checksum_type, acl, lock_mode, lock_until, legal_hold) = row  # fmt: skip
     return Upload(
         bucket=bucket,
         key=key.decode("utf-8"),
@@ -246,6 +341,9 @@ def _upload(bucket: str, row: tuple[Any, ...]) -> Upload:
         checksum_algorithm=checksum_algorithm,
         checksum_type=checksum_type,
         acl=acl,
+        lock_mode=lock_mode,
+        lock_until=_maybe_time(lock_until),
+        legal_hold=bool(legal_hold),
     )
 
 
@@ -266,7 +364,7 @@ def _no_such_upload(upload_id: str) -> S3Error:
 
 
 def _bucket(row: tuple[Any, ...]) -> Bucket:
-    name, owner, region, created, acl, policy, cors = row
+    name, owner, region, created, acl, policy, cors, versioning, object_lock = row
     return Bucket(
         name=name,
         owner=owner,
@@ -275,6 +373,8 @@ def _bucket(row: tuple[Any, ...]) -> Bucket:
         acl=acl,
         policy=policy,
         cors=cors,
+        versioning=versioning,
+        object_lock=object_lock,
     )
 
 
@@ -348,8 +448,7 @@ class SqliteMetadataStore:
                     BucketName=bucket.name,
                 )
             conn.execute(
-                "INSERT INTO buckets (name, owner, region, created, acl, policy, cors) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO buckets ({_BUCKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     bucket.name,
                     bucket.owner,
@@ -358,6 +457,8 @@ class SqliteMetadataStore:
                     bucket.acl,
                     bucket.policy,
                     bucket.cors,
+                    bucket.versioning,
+                    bucket.object_lock,
                 ),
             )
 
@@ -387,7 +488,11 @@ class SqliteMetadataStore:
             row = conn.execute("SELECT object_count FROM buckets WHERE name = ?", (name,)).fetchone()
             if row is None:
                 raise S3Error("NoSuchBucket", BucketName=name)
-            if row[0] or conn.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
+            if (
+                row[0]
+                or conn.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone()
+                or conn.execute("SELECT 1 FROM object_versions WHERE bucket = ? LIMIT 1", (name,)).fetchone()
+            ):
                 raise S3Error("BucketNotEmpty", BucketName=name)
             # Uploads in progress do not keep a bucket alive on AWS; they go with it.
             ids = [r[0] for r in conn.execute("SELECT upload_id FROM uploads WHERE bucket = ?", (name,))]
@@ -412,8 +517,11 @@ class SqliteMetadataStore:
 
     async def all_bucket_stats(self) -> list[BucketStats]:
         def run(conn: sqlite3.Connection) -> list[BucketStats]:
-            rows = conn.execute("SELECT name, owner, object_count, total_bytes FROM buckets ORDER BY name")
-            return [BucketStats(name, owner, count, size) for name, owner, count, size in rows]
+            rows = conn.execute(
+                "SELECT name, owner, object_count, total_bytes, version_count, version_bytes "
+                "FROM buckets ORDER BY name"
+            )
+            return [BucketStats(*row) for row in rows]
 
         return await self._read(run)
 
@@ -433,56 +541,151 @@ class SqliteMetadataStore:
     async def set_bucket_cors(self, name: str, cors: str | None) -> None:
         await self._set_bucket_column(name, "cors", cors)
 
+    async def set_bucket_versioning(self, name: str, status: str) -> None:
+        await self._set_bucket_column(name, "versioning", status)
+
+    async def set_bucket_object_lock(self, name: str, config: str) -> None:
+        await self._set_bucket_column(name, "object_lock", config)
+
     # -- objects
 
     async def put_object(
         self, record: ObjectRecord, condition: WriteCondition | None = None
     ) -> ObjectRecord | None:
         key = record.key.encode("utf-8")
-        params = _object_params(record, key)
-        return await self._write(lambda conn: _store_object(conn, record, key, params, condition))
+        return await self._write(lambda conn: _store_object(conn, record, key, condition))
 
-    async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+    async def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectRecord | None:
         raw = key.encode("utf-8")
 
         def run(conn: sqlite3.Connection) -> ObjectRecord | None:
             row = conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone()
-            return None if row is None else _record(bucket, row)
+            current = None if row is None else _record(bucket, row)
+            if version_id is None or (current is not None and current.version_id == version_id):
+                return current
+            found = conn.execute(_SELECT_VERSION, (bucket, raw, version_id)).fetchone()
+            if found is None:
+                return None
+            record = _version(bucket, found)
+            if current is None:
+                newest = conn.execute(_NEWEST_VERSION, (bucket, raw)).fetchone()
+                record.is_latest = newest is not None and newest[15] == version_id
+            return record
 
         return await self._lookup(run)
 
-    async def update_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectRecord | None:
-        return await self._set_object_column(bucket, key, "tags", dump_json(tags))
-
-    async def set_object_acl(self, bucket: str, key: str, acl: str) -> ObjectRecord | None:
-        return await self._set_object_column(bucket, key, "acl", acl)
-
-    async def _set_object_column(self, bucket: str, key: str, column: str, value: str) -> ObjectRecord | None:
-        """Change one column of an object's row; the updated record, or None if there is no object."""
+    async def get_delete_marker(self, bucket: str, key: str) -> ObjectRecord | None:
         raw = key.encode("utf-8")
-        update = f"UPDATE objects SET {column} = ? WHERE bucket = ? AND key = ?"
 
         def run(conn: sqlite3.Connection) -> ObjectRecord | None:
-            if not conn.execute(update, (value, bucket, raw)).rowcount:
+            if conn.execute("SELECT 1 FROM objects WHERE bucket = ? AND key = ?", (bucket, raw)).fetchone():
                 return None
-            return _record(bucket, conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone())
+            row = conn.execute(_NEWEST_VERSION, (bucket, raw)).fetchone()
+            if row is None or not row[19]:
+                return None
+            marker = _version(bucket, row)
+            marker.is_latest = True
+            return marker
 
-        return await self._write(run)
+        return await self._lookup(run)
 
-    async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
+    async def update_tags(
+        self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None
+    ) -> ObjectRecord | None:
+        return await self._modify(bucket, key, version_id, lambda _: {"tags": dump_json(tags)})
+
+    async def set_object_acl(
+        self, bucket: str, key: str, acl: str, version_id: str | None = None
+    ) -> ObjectRecord | None:
+        return await self._modify(bucket, key, version_id, lambda _: {"acl": acl})
+
+    async def set_retention(
+        self, bucket: str, key: str, version_id: str, change: RetentionChange
+    ) -> ObjectRecord | None:
+        def columns(record: ObjectRecord) -> dict[str, Any]:
+            change.check(record)
+            return {"lock_mode": change.mode, "lock_until": _maybe_micros(change.until)}
+
+        return await self._modify(bucket, key, version_id, columns)
+
+    async def set_legal_hold(self, bucket: str, key: str, version_id: str, on: bool) -> ObjectRecord | None:
+        return await self._modify(bucket, key, version_id, lambda _: {"legal_hold": int(on)})
+
+    async def _modify(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        columns: Callable[[ObjectRecord], dict[str, Any]],
+    ) -> ObjectRecord | None:
+        """Change columns of one version in place (never of a delete marker): `columns` sees the row
+        in the writing transaction (and may refuse); the updated record, or None if no such version."""
         raw = key.encode("utf-8")
 
         def run(conn: sqlite3.Connection) -> ObjectRecord | None:
             row = conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone()
-            if row is None:
+            if row is not None and version_id in (None, row[15]):
+                table, where, args = "objects", "bucket = ? AND key = ?", (bucket, raw)
+                select, load = _SELECT_OBJECT, _record
+            elif version_id is None:
                 return None
-            old = _record(bucket, row)
-            conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, raw))
-            conn.execute(_ADD_STATS, (-1, -old.size, bucket))
-            _unlink_blobs(conn, old, raw)
-            return old
+            else:
+                row = conn.execute(_SELECT_VERSION, (bucket, raw, version_id)).fetchone()
+                if row is None or row[19]:
+                    return None
+                table, where, args = (
+                    "object_versions",
+                    "bucket = ? AND key = ? AND version_id = ?",
+                    (
+                        bucket,
+                        raw,
+                        version_id,
+                    ),
+                )
+                select, load = _SELECT_VERSION, _version
+            changes = columns(load(bucket, row))
+            assignments = ", ".join(f"{name} = ?" for name in changes)
+            conn.execute(f"UPDATE {table} SET {assignments} WHERE {where}", (*changes.values(), *args))
+            return load(bucket, conn.execute(select, args).fetchone())
 
         return await self._write(run)
+
+    async def delete_object(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        *,
+        marker_id: str = NULL_VERSION,
+        bypass_governance: bool = False,
+    ) -> DeleteResult:
+        raw = key.encode("utf-8")
+        return await self._write(
+            lambda conn: _delete_object(conn, bucket, raw, version_id, marker_id, bypass_governance)
+        )
+
+    async def list_object_versions(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_id_marker: str = "",
+        max_keys: int = 1000,
+    ) -> VersionsPage:
+        span = listing_range(prefix, delimiter, key_marker)
+
+        def run(conn: sqlite3.Connection) -> VersionsPage:
+            walk = walk_versions(span, key_marker, version_id_marker, max_keys)
+            try:
+                query = next(walk)
+                while True:
+                    query = walk.send(_answer(conn, bucket, query))
+            except StopIteration as done:
+                return done.value
+
+        return await self._read(run)
 
     async def list_objects(
         self,
@@ -543,6 +746,9 @@ class SqliteMetadataStore:
             upload.checksum_algorithm,
             upload.checksum_type,
             upload.acl,
+            upload.lock_mode,
+            _maybe_micros(upload.lock_until),
+            int(upload.legal_hold),
         )
 
         def run(conn: sqlite3.Connection) -> None:
@@ -550,7 +756,7 @@ class SqliteMetadataStore:
                 raise S3Error("NoSuchBucket", BucketName=upload.bucket)
             conn.execute(
                 f"INSERT INTO uploads (bucket, {_UPLOAD_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 params,
             )
 
@@ -622,7 +828,6 @@ class SqliteMetadataStore:
         condition: WriteCondition | None = None,
     ) -> Completion:
         raw = key.encode("utf-8")
-        params = _object_params(record, raw)
         used = {seg.blob_id for seg in record.segments}
 
         def run(conn: sqlite3.Connection) -> Completion:
@@ -634,7 +839,7 @@ class SqliteMetadataStore:
             if not used <= set(part_blobs):
                 # A part was uploaded again since the caller read the parts: its old blob is gone.
                 raise S3Error("InvalidPart", UploadId=upload_id)
-            replaced = _store_object(conn, record, raw, params, condition)
+            replaced = _store_object(conn, record, raw, condition)
             _drop_upload(conn, upload_id)
             return Completion(replaced=replaced, unused_blobs=[b for b in part_blobs if b not in used])
 
@@ -688,34 +893,206 @@ def _store_object(
     conn: sqlite3.Connection,
     record: ObjectRecord,
     key: bytes,
-    params: tuple[Any, ...],
     condition: WriteCondition | None,
 ) -> ObjectRecord | None:
-    """Insert or replace one object row (with its stats and blob links); return the replaced record.
+    """Make `record` the key's current version (see MetadataStore.put_object), with the bucket's
+    counters and blob links; return the version whose blobs are now free.
 
     The condition is checked here, in the writing transaction, so concurrent conditional writers
     are decided by the database's serial order.
     """
+    state = _versioning(conn, record.bucket)
+    if state is None:
+        raise S3Error("NoSuchBucket", BucketName=record.bucket)
     row = conn.execute(_SELECT_OBJECT, (record.bucket, key)).fetchone()
     old = None if row is None else _record(record.bucket, row)
     if condition is not None:
-        if (
-            old is None
-            and conn.execute("SELECT 1 FROM buckets WHERE name = ?", (record.bucket,)).fetchone() is None
-        ):
-            raise S3Error("NoSuchBucket", BucketName=record.bucket)
         condition.check(old, record.key)
+    plan = plan_put(state, old, record.version_id)
+    record.version_id = plan.version_id
+    freed: ObjectRecord | None = None
+    if plan.archive_current and old is not None:
+        _to_noncurrent(conn, old, key)
+        old = None
+    if plan.drop_null:
+        freed = _drop_version(conn, record.bucket, key, NULL_VERSION)
     added = (0, record.size - old.size) if old is not None else (1, record.size)
-    if conn.execute(_ADD_STATS, (*added, record.bucket)).rowcount == 0:
-        raise S3Error("NoSuchBucket", BucketName=record.bucket)
-    conn.execute(_UPSERT_OBJECT, params)
+    conn.execute(_ADD_STATS, (*added, record.bucket))
+    conn.execute(_UPSERT_OBJECT, _object_params(record, key))
     if old is not None:
         _unlink_blobs(conn, old, key)
+        freed = old
+    _link_blobs(conn, record, key)
+    return freed
+
+
+def _versioning(conn: sqlite3.Connection, bucket: str) -> str | None:
+    """The bucket's versioning state, None when there is no such bucket."""
+    row = conn.execute("SELECT versioning FROM buckets WHERE name = ?", (bucket,)).fetchone()
+    return None if row is None else row[0]
+
+
+def _link_blobs(conn: sqlite3.Connection, record: ObjectRecord, key: bytes) -> None:
     conn.executemany(
         "INSERT OR IGNORE INTO object_blobs (blob_id, bucket, key) VALUES (?, ?, ?)",
         [(blob_id, record.bucket, key) for blob_id in {s.blob_id for s in record.segments}],
     )
+
+
+def _next_seq(conn: sqlite3.Connection, bucket: str, key: bytes) -> int:
+    row = conn.execute(
+        "SELECT seq FROM object_versions WHERE bucket = ? AND key = ? ORDER BY seq DESC LIMIT 1",
+        (bucket, key),
+    ).fetchone()
+    return 1 if row is None else row[0] + 1
+
+
+def _add_version(conn: sqlite3.Connection, record: ObjectRecord, key: bytes) -> None:
+    """Insert a noncurrent version or a delete marker as the key's newest entry in object_versions."""
+    conn.execute(
+        _INSERT_VERSION,
+        (*_object_params(record, key), int(record.delete_marker), _next_seq(conn, record.bucket, key)),
+    )
+    conn.execute(_ADD_VERSION_STATS, (1, record.size, record.bucket))
+
+
+def _to_noncurrent(conn: sqlite3.Connection, current: ObjectRecord, key: bytes) -> None:
+    """The current version becomes the newest noncurrent one (its blobs stay linked)."""
+    conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (current.bucket, key))
+    conn.execute(_ADD_STATS, (-1, -current.size, current.bucket))
+    _add_version(conn, current, key)
+
+
+def _drop_version(conn: sqlite3.Connection, bucket: str, key: bytes, version_id: str) -> ObjectRecord | None:
+    """Remove one noncurrent version or marker; the removed record (its blobs unlinked) or None."""
+    row = conn.execute(_SELECT_VERSION, (bucket, key, version_id)).fetchone()
+    if row is None:
+        return None
+    old = _version(bucket, row)
+    conn.execute(
+        "DELETE FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?",
+        (bucket, key, version_id),
+    )
+    conn.execute(_ADD_VERSION_STATS, (-1, -old.size, bucket))
+    _unlink_blobs(conn, old, key)
     return old
+
+
+def _delete_current(conn: sqlite3.Connection, current: ObjectRecord, key: bytes) -> None:
+    conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (current.bucket, key))
+    conn.execute(_ADD_STATS, (-1, -current.size, current.bucket))
+    _unlink_blobs(conn, current, key)
+
+
+def _delete_object(
+    conn: sqlite3.Connection,
+    bucket: str,
+    key: bytes,
+    version_id: str | None,
+    marker_id: str,
+    bypass: bool,
+) -> DeleteResult:
+    """DeleteObject in one transaction (see MetadataStore.delete_object)."""
+    state = _versioning(conn, bucket)
+    if state is None:
+        return DeleteResult(None)
+    row = conn.execute(_SELECT_OBJECT, (bucket, key)).fetchone()
+    current = None if row is None else _record(bucket, row)
+    if version_id is None:
+        plan = plan_delete(state, current, marker_id)
+        freed: ObjectRecord | None = None
+        if current is not None and plan.remove_current:
+            _delete_current(conn, current, key)
+            freed = current
+        elif current is not None and plan.archive_current:
+            _to_noncurrent(conn, current, key)
+        if plan.drop_null:
+            freed = _drop_version(conn, bucket, key, NULL_VERSION)
+        if plan.marker_id is None:
+            return DeleteResult(freed)
+        owner = current.owner if current is not None else _bucket_owner(conn, bucket)
+        marker = delete_marker(bucket, key.decode("utf-8"), plan.marker_id, owner, datetime.now(UTC))
+        _add_version(conn, marker, key)
+        return DeleteResult(freed, plan.marker_id, True)
+    now = datetime.now(UTC)
+    if current is not None and current.version_id == version_id:
+        if current.locked(now, bypass):
+            raise ObjectLockedError(current.key, version_id)
+        _delete_current(conn, current, key)
+        _promote(conn, bucket, key)
+        return DeleteResult(current, version_id, False)
+    row = conn.execute(_SELECT_VERSION, (bucket, key, version_id)).fetchone()
+    if row is None:
+        return DeleteResult(None, version_id, False)
+    target = _version(bucket, row)
+    if target.locked(now, bypass):
+        raise ObjectLockedError(target.key, version_id)
+    _drop_version(conn, bucket, key, version_id)
+    if current is None:
+        _promote(conn, bucket, key)
+    return DeleteResult(target, version_id, target.delete_marker)
+
+
+def _promote(conn: sqlite3.Connection, bucket: str, key: bytes) -> None:
+    """A key without a current version gets its newest remaining one back as current, unless that
+    is a delete marker (which then stays the key's newest version)."""
+    newest = conn.execute(_NEWEST_VERSION, (bucket, key)).fetchone()
+    if newest is None or newest[19]:
+        return
+    promoted = _version(bucket, newest)
+    conn.execute(
+        "DELETE FROM object_versions WHERE bucket = ? AND key = ? AND seq = ?", (bucket, key, newest[20])
+    )
+    conn.execute(_ADD_VERSION_STATS, (-1, -promoted.size, bucket))
+    conn.execute(_ADD_STATS, (1, promoted.size, bucket))
+    conn.execute(_UPSERT_OBJECT, _object_params(promoted, key))
+
+
+def _bucket_owner(conn: sqlite3.Connection, bucket: str) -> str:
+    row = conn.execute("SELECT owner FROM buckets WHERE name = ?", (bucket,)).fetchone()
+    return "" if row is None else row[0]
+
+
+def _answer(conn: sqlite3.Connection, bucket: str, query: VersionQuery) -> Any:
+    """Run one request of common.walk_versions."""
+    if isinstance(query, NextKey):
+        row = conn.execute(
+            "SELECT min(k) FROM ("
+            "SELECT * FROM (SELECT key AS k FROM objects WHERE bucket = ? AND key >= ? AND key < ? "
+            "ORDER BY key LIMIT 1) UNION ALL "
+            "SELECT * FROM (SELECT key AS k FROM object_versions WHERE bucket = ? AND key >= ? AND key < ? "
+            "ORDER BY key LIMIT 1))",
+            (bucket, query.lower, query.upper, bucket, query.lower, query.upper),
+        ).fetchone()
+        return None if row is None else row[0]
+    if isinstance(query, MarkerSeq):
+        row = conn.execute(
+            "SELECT 1 FROM objects WHERE bucket = ? AND key = ? AND version_id = ?",
+            (bucket, query.key, query.version_id),
+        ).fetchone()
+        if row is not None:
+            return math.inf
+        row = conn.execute(
+            "SELECT seq FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?",
+            (bucket, query.key, query.version_id),
+        ).fetchone()
+        return None if row is None else row[0]
+    records: list[ObjectRecord] = []
+    if query.below is None:
+        row = conn.execute(_SELECT_OBJECT, (bucket, query.key)).fetchone()
+        if row is not None:
+            records.append(_record(bucket, row))
+    below = query.below if query.below is not None and query.below != math.inf else None
+    rows = conn.execute(
+        f"SELECT {_VERSION_COLUMNS} FROM object_versions WHERE bucket = ? AND key = ?"
+        + (" AND seq < ?" if below is not None else "")
+        + " ORDER BY seq DESC LIMIT ?",
+        (bucket, query.key, *(() if below is None else (int(below),)), query.limit - len(records)),
+    ).fetchall()
+    records.extend(_version(bucket, r) for r in rows)
+    if records and query.below is None:
+        records[0].is_latest = True
+    return records[: query.limit]
 
 
 def _drop_upload(conn: sqlite3.Connection, upload_id: str) -> list[str]:
@@ -794,6 +1171,8 @@ def _list_uploads(
 
 
 def _unlink_blobs(conn: sqlite3.Connection, old: ObjectRecord, key: bytes) -> None:
+    if not old.segments:
+        return
     conn.executemany(
         "DELETE FROM object_blobs WHERE blob_id = ? AND bucket = ? AND key = ?",
         [(blob_id, old.bucket, key) for blob_id in {s.blob_id for s in old.segments}],

@@ -11,9 +11,11 @@ from s3server.s3 import (
     delete_objects,
     listing,
     multipart,
+    object_lock,
     objects,
     policy,
     tagging,
+    versioning,
 )
 from s3server.s3.context import Handler
 
@@ -29,4 +31,6 @@ HANDLERS: dict[str, Handler] = {
     **acl.HANDLERS,
     **policy.HANDLERS,
     **cors.HANDLERS,
+    **versioning.HANDLERS,
+    **object_lock.HANDLERS,
 }

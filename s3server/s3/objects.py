@@ -6,13 +6,15 @@ from collections.abc import AsyncIterator
 
 from s3server.access import acl
 from s3server.gateway.checksums import header_name
-from s3server.metadata.base import ObjectRecord, Segment
+from s3server.metadata.base import NULL_VERSION, DeleteResult, ObjectRecord, Segment
 from s3server.s3.bodies import payload_digests
 from s3server.s3.buckets import require_bucket, require_object, writer_of
 from s3server.s3.common import (
     DEFAULT_CONTENT_TYPE,
+    new_version_id,
     now,
     object_headers,
+    requested_version,
     stored_headers,
     user_metadata,
     validate_key,
@@ -20,7 +22,9 @@ from s3server.s3.common import (
 from s3server.s3.conditions import check_preconditions, parse_range, write_condition
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
+from s3server.s3.object_lock import lock_headers, wants_bypass, write_lock
 from s3server.s3.tagging import parse_tagging_header
+from s3server.s3.versioning import version_headers
 from s3server.storage.base import BlobStore, BlobWriter, StorageError
 
 MAX_PUT_SIZE = 5 * 1024**3
@@ -83,8 +87,10 @@ async def put_object(req: S3Request) -> S3Response:
     if condition is not None:
         # Fail before reading the body; the metadata store checks again, atomically, at commit.
         condition.check(await req.services.meta.get_object(req.bucket, req.key), req.key)
+    lock = write_lock(req.headers, bucket)
     digests = payload_digests(req)
     owner = writer_of(req, bucket)
+    version_id = new_version_id()
 
     def build(writer: BlobWriter) -> ObjectRecord:
         return ObjectRecord(
@@ -102,11 +108,16 @@ async def put_object(req: S3Request) -> S3Response:
             storage_class=sclass,
             owner=owner,
             acl=canned,
+            version_id=version_id,
+            lock_mode=lock.mode,
+            lock_until=lock.until,
+            legal_hold=lock.legal_hold,
         )
 
     record = await req.services.saga.put_object(req.body.chunks(), digests, build, condition)
     headers = {"ETag": f'"{record.etag}"'}
     headers.update(checksum_headers(record.checksums))
+    headers.update(version_headers(bucket, record))
     return S3Response(headers=headers)
 
 
@@ -165,6 +176,10 @@ def _read_headers(req: S3Request, record: ObjectRecord) -> tuple[dict[str, str],
     part = _part_span(req, record)
     check_preconditions(req.headers, record.etag, record.last_modified)
     headers = object_headers(record)
+    if record.version_id != NULL_VERSION:
+        headers["x-amz-version-id"] = record.version_id
+    if record.lock_mode or record.legal_hold:
+        headers.update(lock_headers(record))
     for param, header in RESPONSE_OVERRIDES.items():
         if param in req.query:
             headers[header] = req.query[param]
@@ -224,9 +239,23 @@ async def head_object(req: S3Request) -> S3Response:
 
 async def delete_object(req: S3Request) -> S3Response:
     assert req.bucket is not None and req.key is not None
+    version_id = requested_version(req)
     await require_bucket(req)
-    await req.services.saga.delete_object(req.bucket, req.key)
-    return S3Response(status=204)
+    bypass = await wants_bypass(req)
+    done = await req.services.saga.delete_object(
+        req.bucket, req.key, version_id, marker_id=new_version_id(), bypass_governance=bypass
+    )
+    return S3Response(status=204, headers=deletion_headers(done))
+
+
+def deletion_headers(done: DeleteResult) -> dict[str, str]:
+    """x-amz-version-id and x-amz-delete-marker of a DeleteObject answer."""
+    headers: dict[str, str] = {}
+    if done.version_id is not None:
+        headers["x-amz-version-id"] = done.version_id
+    if done.delete_marker:
+        headers["x-amz-delete-marker"] = "true"
+    return headers
 
 
 HANDLERS = {

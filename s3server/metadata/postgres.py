@@ -21,29 +21,39 @@ replacing one is a short transaction that first locks the row it replaces.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
 
 from s3server.metadata.base import (
+    NULL_VERSION,
     Bucket,
     BucketStats,
     Completion,
+    DeleteResult,
     ListPage,
     MetadataError,
+    ObjectLockedError,
     ObjectRecord,
     Part,
     PartsPage,
+    RetentionChange,
     Upload,
     UploadsPage,
+    VersionsPage,
     WriteCondition,
 )
 from s3server.metadata.common import (
     ListRange,
+    MarkerSeq,
+    NextKey,
+    VersionQuery,
     as_utc,
+    delete_marker,
     dump_json,
     dump_part_sizes,
     dump_segments,
@@ -51,6 +61,9 @@ from s3server.metadata.common import (
     load_dict,
     load_part_sizes,
     load_segments,
+    plan_delete,
+    plan_put,
+    walk_versions,
 )
 from s3server.pgdb import UNAVAILABLE, PgDatabase, apply_migrations
 from s3server.pgdb import schema_version as read_schema_version
@@ -145,17 +158,60 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE objects ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
         "ALTER TABLE uploads ADD COLUMN acl TEXT NOT NULL DEFAULT 'private'",
     ),
+    (
+        # Versioning and Object Lock. `objects` keeps each key's current version only, so listings
+        # and point lookups never read past old versions; noncurrent versions and delete markers
+        # live in `object_versions`, newest first per key (seq grows with every version a key gets).
+        "ALTER TABLE buckets ADD COLUMN versioning TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE buckets ADD COLUMN object_lock TEXT",
+        "ALTER TABLE bucket_counters ADD COLUMN versions BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE bucket_counters ADD COLUMN version_bytes BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE objects ADD COLUMN version_id TEXT COLLATE \"C\" NOT NULL DEFAULT 'null'",
+        "ALTER TABLE objects ADD COLUMN lock_mode TEXT",
+        "ALTER TABLE objects ADD COLUMN lock_until TIMESTAMPTZ",
+        "ALTER TABLE objects ADD COLUMN legal_hold BOOLEAN NOT NULL DEFAULT false",
+        "ALTER TABLE uploads ADD COLUMN lock_mode TEXT",
+        "ALTER TABLE uploads ADD COLUMN lock_until TIMESTAMPTZ",
+        "ALTER TABLE uploads ADD COLUMN legal_hold BOOLEAN NOT NULL DEFAULT false",
+        """CREATE TABLE object_versions (
+            bucket TEXT COLLATE "C" NOT NULL REFERENCES buckets (name),
+            key BYTEA NOT NULL,
+            seq BIGINT NOT NULL,
+            delete_marker BOOLEAN NOT NULL,
+            size BIGINT NOT NULL,
+            etag TEXT NOT NULL,
+            last_modified TIMESTAMPTZ NOT NULL,
+            content_type TEXT NOT NULL,
+            segments TEXT NOT NULL,
+            headers TEXT,
+            user_metadata TEXT,
+            checksums TEXT,
+            tags TEXT,
+            parts_count INTEGER,
+            part_sizes TEXT,
+            storage_class TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            acl TEXT NOT NULL,
+            version_id TEXT COLLATE "C" NOT NULL,
+            lock_mode TEXT,
+            lock_until TIMESTAMPTZ,
+            legal_hold BOOLEAN NOT NULL,
+            PRIMARY KEY (bucket, key, seq)
+        )""",
+        "CREATE UNIQUE INDEX object_versions_by_id ON object_versions (bucket, key, version_id)",
+    ),
 ]
 
 _OBJECT_COLUMNS = (
     "key, size, etag, last_modified, content_type, segments, headers, user_metadata, checksums, tags, "
-    "parts_count, part_sizes, storage_class, owner, acl"
+    "parts_count, part_sizes, storage_class, owner, acl, version_id, lock_mode, lock_until, legal_hold"
 )
 _UPLOAD_COLUMNS = (
     "key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class, "
-    "checksum_algorithm, checksum_type, acl"
+    "checksum_algorithm, checksum_type, acl, lock_mode, lock_until, legal_hold"
 )
-_BUCKET_COLUMNS = "name, owner, region, created, acl, policy, cors"
+_BUCKET_COLUMNS = "name, owner, region, created, acl, policy, cors, versioning, object_lock"
+_VERSION_COLUMNS = f"{_OBJECT_COLUMNS}, delete_marker"
 _PART_COLUMNS = "part_number, size, etag, last_modified, blob_id, checksums"
 
 
@@ -165,15 +221,16 @@ def _qualified(columns: str, alias: str) -> str:
 
 _SELECT_OBJECT = f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND key = $2"
 _LOCK_OBJECT = f"{_SELECT_OBJECT} FOR UPDATE"
+_OBJECT_VALUES = ", ".join(f"${i}" for i in range(1, 21))
 _INSERT_OBJECT = (
-    f"INSERT INTO objects (bucket, {_OBJECT_COLUMNS}) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+    f"INSERT INTO objects (bucket, {_OBJECT_COLUMNS}) VALUES ({_OBJECT_VALUES}) "
     "ON CONFLICT (bucket, key) DO NOTHING"
 )
 _UPDATE_OBJECT = (
     "UPDATE objects SET size = $3, etag = $4, last_modified = $5, content_type = $6, segments = $7, "
     "headers = $8, user_metadata = $9, checksums = $10, tags = $11, parts_count = $12, part_sizes = $13, "
-    "storage_class = $14, owner = $15, acl = $16 WHERE bucket = $1 AND key = $2"
+    "storage_class = $14, owner = $15, acl = $16, version_id = $17, lock_mode = $18, lock_until = $19, "
+    "legal_hold = $20 WHERE bucket = $1 AND key = $2"
 )
 # Add to one of the bucket's counter rows (creating it on first use): $1 bucket, $2 shard,
 # $3 objects, $4 bytes.
@@ -182,24 +239,50 @@ INSERT INTO bucket_counters AS c (bucket, shard, objects, bytes) VALUES ($1, $2,
 ON CONFLICT (bucket, shard)
 DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes
 """
-# A new key in one statement: the row, its blob links and the counters, or nothing at all when the
-# key exists. $17 blob ids, $18 counter shard.
+# A new key of an unversioned bucket in one statement: the row, its blob links and the counters,
+# or nothing at all when the key exists or the bucket has (had) versioning, which takes the
+# transaction. $21 blob ids, $22 counter shard. Answers (rows created, the bucket's versioning).
 _CREATE_OBJECT = f"""
-WITH created AS (
+WITH state AS (
+    SELECT versioning FROM buckets WHERE name = $1
+), created AS (
     INSERT INTO objects (bucket, {_OBJECT_COLUMNS})
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+    SELECT {_OBJECT_VALUES} FROM state WHERE state.versioning = ''
     ON CONFLICT (bucket, key) DO NOTHING
     RETURNING bucket, key, size
 ), linked AS (
     INSERT INTO object_blobs (bucket, key, blob_id)
-    SELECT created.bucket, created.key, blob_id FROM created, unnest($17::text[]) AS blob_id
+    SELECT created.bucket, created.key, blob_id FROM created, unnest($21::text[]) AS blob_id
     ON CONFLICT DO NOTHING
 ), counted AS (
     INSERT INTO bucket_counters AS c (bucket, shard, objects, bytes)
-    SELECT created.bucket, $18, 1, created.size FROM created
+    SELECT created.bucket, $22, 1, created.size FROM created
     ON CONFLICT (bucket, shard) DO UPDATE SET objects = c.objects + 1, bytes = c.bytes + excluded.bytes
 )
-SELECT count(*) FROM created
+SELECT (SELECT count(*) FROM created) AS created, (SELECT versioning FROM state) AS versioning
+"""
+# Versioned writes of one key queue on a transaction-scoped advisory lock of (bucket, key): the
+# key may have no row to lock (a delete marker is its newest version), and each step below reads
+# what the one before it committed.
+_LOCK_KEY = "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || encode($2::bytea, 'hex'), 7841))"
+_SELECT_VERSION = (
+    f"SELECT {_VERSION_COLUMNS}, seq FROM object_versions WHERE bucket = $1 AND key = $2 AND version_id = $3"
+)
+_NEWEST_VERSION = (
+    f"SELECT {_VERSION_COLUMNS}, seq FROM object_versions WHERE bucket = $1 AND key = $2 "
+    "ORDER BY seq DESC LIMIT 1"
+)
+_INSERT_VERSION = (
+    f"INSERT INTO object_versions (bucket, {_OBJECT_COLUMNS}, delete_marker, seq) "
+    f"SELECT {_OBJECT_VALUES}, $21, coalesce(max(seq), 0) + 1 FROM object_versions "
+    "WHERE bucket = $1 AND key = $2"
+)
+_COUNT_VERSIONS = """
+INSERT INTO bucket_counters AS c (bucket, shard, objects, bytes, versions, version_bytes)
+VALUES ($1, $2, 0, 0, $3, $4)
+ON CONFLICT (bucket, shard)
+DO UPDATE SET versions = c.versions + excluded.versions,
+    version_bytes = c.version_bytes + excluded.version_bytes
 """
 # After replacing the object row (locked): point the blob index at the new blobs. A statement of
 # its own, so its snapshot includes every link committed for this key before we took the lock.
@@ -211,11 +294,15 @@ INSERT INTO object_blobs (bucket, key, blob_id)
 SELECT $1, $2, blob_id FROM unnest($3::text[]) AS blob_id
 ON CONFLICT DO NOTHING
 """
+_LINK = """
+INSERT INTO object_blobs (bucket, key, blob_id) SELECT $1, $2, blob_id FROM unnest($3::text[]) AS blob_id
+ON CONFLICT DO NOTHING
+"""
 _DELETE_OBJECT = f"DELETE FROM objects WHERE bucket = $1 AND key = $2 RETURNING {_OBJECT_COLUMNS}"
 _UNLINK = "DELETE FROM object_blobs WHERE bucket = $1 AND key = $2"
 _BUCKET_STATS = (
-    "SELECT coalesce(sum(objects), 0)::bigint, coalesce(sum(bytes), 0)::bigint "
-    "FROM bucket_counters WHERE bucket = $1"
+    "SELECT coalesce(sum(objects), 0)::bigint, coalesce(sum(bytes), 0)::bigint, "
+    "coalesce(sum(versions), 0)::bigint FROM bucket_counters WHERE bucket = $1"
 )
 # A listing shows only these; decoding the rest for a thousand rows costs more than the query.
 _LIST_COLUMNS = "key, size, etag, last_modified, checksums, storage_class, owner"
@@ -325,6 +412,10 @@ def _object_params(record: ObjectRecord, key: bytes) -> tuple[Any, ...]:
         record.storage_class,
         record.owner,
         record.acl,
+        record.version_id,
+        record.lock_mode,
+        None if record.lock_until is None else as_utc(record.lock_until),
+        record.legal_hold,
     )
 
 
@@ -346,7 +437,19 @@ def _record(bucket: str, row: asyncpg.Record) -> ObjectRecord:
         storage_class=row["storage_class"],
         owner=row["owner"],
         acl=row["acl"],
+        version_id=row["version_id"],
+        lock_mode=row["lock_mode"],
+        lock_until=row["lock_until"],
+        legal_hold=row["legal_hold"],
     )
+
+
+def _version(bucket: str, row: asyncpg.Record) -> ObjectRecord:
+    """A row of object_versions: a noncurrent version or a delete marker."""
+    record = _record(bucket, row)
+    record.delete_marker = row["delete_marker"]
+    record.is_latest = False
+    return record
 
 
 def _listed(bucket: str, row: asyncpg.Record) -> ObjectRecord:
@@ -379,6 +482,9 @@ def _upload(bucket: str, row: asyncpg.Record) -> Upload:
         checksum_algorithm=row["checksum_algorithm"],
         checksum_type=row["checksum_type"],
         acl=row["acl"],
+        lock_mode=row["lock_mode"],
+        lock_until=row["lock_until"],
+        legal_hold=row["legal_hold"],
     )
 
 
@@ -402,6 +508,8 @@ def _bucket(row: asyncpg.Record) -> Bucket:
         acl=row["acl"],
         policy=row["policy"],
         cors=row["cors"],
+        versioning=row["versioning"],
+        object_lock=row["object_lock"],
     )
 
 
@@ -436,13 +544,18 @@ def _shard() -> int:
 
 async def _create_object(
     conn: asyncpg.Connection, record: ObjectRecord, params: tuple[Any, ...], blob_ids: list[str]
-) -> bool:
-    """Insert a key that does not exist yet, in one statement; False (and no change) if it exists."""
+) -> tuple[bool, str | None]:
+    """Insert a key of an unversioned bucket that does not exist yet, in one statement: (created,
+    the bucket's versioning state, None when there is no bucket)."""
     try:
-        created = await conn.fetchval(_CREATE_OBJECT, *params, blob_ids, _shard())
+        row = await conn.fetchrow(_CREATE_OBJECT, *params, blob_ids, _shard())
     except asyncpg.ForeignKeyViolationError as exc:
         raise S3Error("NoSuchBucket", BucketName=record.bucket) from exc
-    return bool(created)
+    return bool(row["created"]), row["versioning"]
+
+
+async def _versioning(conn: asyncpg.Connection, bucket: str) -> str | None:
+    return await conn.fetchval("SELECT versioning FROM buckets WHERE name = $1", bucket)
 
 
 async def _store_object(
@@ -453,21 +566,29 @@ async def _store_object(
     *,
     try_create: bool = True,
 ) -> ObjectRecord | None:
-    """Insert or replace one object (with its blob links and the bucket's counters), inside the
-    caller's transaction; return the replaced record. The condition is checked on the locked row,
-    so of concurrent conditional writers exactly one wins."""
-    params = _object_params(record, key)
+    """Make `record` the key's current version (see MetadataStore.put_object), with its blob links
+    and the bucket's counters, inside the caller's transaction; return the version whose blobs are
+    now free. The condition is checked on the locked row, so of concurrent conditional writers
+    exactly one wins."""
+    candidate = record.version_id
     blob_ids = list(dict.fromkeys(s.blob_id for s in record.segments))
     if_match = condition is not None and condition.if_match is not None
-    if try_create and not if_match and await _create_object(conn, record, params, blob_ids):
-        return None
+    if try_create and not if_match:
+        record.version_id = NULL_VERSION
+        created, state = await _create_object(conn, record, _object_params(record, key), blob_ids)
+        if created:
+            return None
+        record.version_id = candidate
+    else:
+        state = await _versioning(conn, record.bucket)
+    if state is None:
+        raise S3Error("NoSuchBucket", BucketName=record.bucket)
+    if state:
+        return await _store_version(conn, record, key, condition, state, blob_ids)
+    record.version_id = NULL_VERSION
+    params = _object_params(record, key)
     if condition is not None:
         row = await conn.fetchrow(_LOCK_OBJECT, record.bucket, key)
-        if (
-            row is None
-            and await conn.fetchval("SELECT 1 FROM buckets WHERE name = $1", record.bucket) is None
-        ):
-            raise S3Error("NoSuchBucket", BucketName=record.bucket)
         condition.check(None if row is None else _record(record.bucket, row), record.key)
     try:
         row = await _replace_row(
@@ -482,6 +603,204 @@ async def _store_object(
     added = (0, record.size - old.size) if old is not None else (1, record.size)
     await conn.execute(_COUNT, record.bucket, _shard(), *added)
     return old
+
+
+async def _store_version(
+    conn: asyncpg.Connection,
+    record: ObjectRecord,
+    key: bytes,
+    condition: WriteCondition | None,
+    state: str,
+    blob_ids: list[str],
+) -> ObjectRecord | None:
+    """_store_object in a bucket that has (had) versioning, under the key's advisory lock."""
+    bucket = record.bucket
+    await conn.execute(_LOCK_KEY, bucket, key)
+    row = await conn.fetchrow(_LOCK_OBJECT, bucket, key)
+    old = None if row is None else _record(bucket, row)
+    if condition is not None:
+        condition.check(old, record.key)
+    plan = plan_put(state, old, record.version_id)
+    record.version_id = plan.version_id
+    params = _object_params(record, key)
+    freed: ObjectRecord | None = None
+    if old is not None:
+        if plan.archive_current:
+            await _add_version(conn, old, key)
+        else:
+            await _unlink(conn, old, key)
+            freed = old
+        await conn.execute(_UPDATE_OBJECT, *params)
+        await conn.execute(_COUNT, bucket, _shard(), 0, record.size - old.size)
+    else:
+        if not (await conn.execute(_INSERT_OBJECT, *params)).endswith(" 1"):
+            raise MetadataError(f"{bucket}/{record.key} was created under us; retry")  # pragma: no cover
+        await conn.execute(_COUNT, bucket, _shard(), 1, record.size)
+    if plan.drop_null:
+        freed = await _drop_version(conn, bucket, key, NULL_VERSION)
+    await conn.execute(_LINK, bucket, key, blob_ids)
+    return freed
+
+
+async def _unlink(conn: asyncpg.Connection, old: ObjectRecord, key: bytes) -> None:
+    blob_ids = list({s.blob_id for s in old.segments})
+    if blob_ids:
+        await conn.execute(
+            "DELETE FROM object_blobs WHERE bucket = $1 AND key = $2 AND blob_id = ANY ($3::text[])",
+            old.bucket,
+            key,
+            blob_ids,
+        )
+
+
+async def _add_version(conn: asyncpg.Connection, record: ObjectRecord, key: bytes) -> None:
+    """Insert a noncurrent version or a delete marker as the key's newest entry in object_versions."""
+    await conn.execute(_INSERT_VERSION, *_object_params(record, key), record.delete_marker)
+    await conn.execute(_COUNT_VERSIONS, record.bucket, _shard(), 1, record.size)
+
+
+async def _drop_version(
+    conn: asyncpg.Connection, bucket: str, key: bytes, version_id: str
+) -> ObjectRecord | None:
+    """Remove one noncurrent version or marker; the removed record (its blobs unlinked) or None."""
+    row = await conn.fetchrow(
+        f"DELETE FROM object_versions WHERE bucket = $1 AND key = $2 AND version_id = $3 "
+        f"RETURNING {_VERSION_COLUMNS}",
+        bucket,
+        key,
+        version_id,
+    )
+    if row is None:
+        return None
+    old = _version(bucket, row)
+    await conn.execute(_COUNT_VERSIONS, bucket, _shard(), -1, -old.size)
+    await _unlink(conn, old, key)
+    return old
+
+
+async def _delete_current(conn: asyncpg.Connection, current: ObjectRecord, key: bytes, unlink: bool) -> None:
+    await conn.execute("DELETE FROM objects WHERE bucket = $1 AND key = $2", current.bucket, key)
+    await conn.execute(_COUNT, current.bucket, _shard(), -1, -current.size)
+    if unlink:
+        await _unlink(conn, current, key)
+
+
+async def _promote(conn: asyncpg.Connection, bucket: str, key: bytes) -> None:
+    """A key without a current version gets its newest remaining one back as current, unless that
+    is a delete marker (which then stays the key's newest version)."""
+    newest = await conn.fetchrow(_NEWEST_VERSION, bucket, key)
+    if newest is None or newest["delete_marker"]:
+        return
+    promoted = _version(bucket, newest)
+    await conn.execute(
+        "DELETE FROM object_versions WHERE bucket = $1 AND key = $2 AND seq = $3", bucket, key, newest["seq"]
+    )
+    await conn.execute(_COUNT_VERSIONS, bucket, _shard(), -1, -promoted.size)
+    await conn.execute(_INSERT_OBJECT, *_object_params(promoted, key))
+    await conn.execute(_COUNT, bucket, _shard(), 1, promoted.size)
+
+
+async def _delete_version(
+    conn: asyncpg.Connection,
+    bucket: str,
+    key: bytes,
+    version_id: str | None,
+    marker_id: str,
+    bypass: bool,
+) -> DeleteResult:
+    """DeleteObject by version id, or in a bucket that has (had) versioning, under the key's lock."""
+    state = await _versioning(conn, bucket)
+    if state is None:
+        return DeleteResult(None)
+    await conn.execute(_LOCK_KEY, bucket, key)
+    row = await conn.fetchrow(_LOCK_OBJECT, bucket, key)
+    current = None if row is None else _record(bucket, row)
+    if version_id is None:
+        plan = plan_delete(state, current, marker_id)
+        freed: ObjectRecord | None = None
+        if current is not None and (plan.remove_current or plan.archive_current):
+            await _delete_current(conn, current, key, unlink=plan.remove_current)
+            if plan.remove_current:
+                freed = current
+            else:
+                await _add_version(conn, current, key)
+        if plan.drop_null:
+            freed = await _drop_version(conn, bucket, key, NULL_VERSION)
+        if plan.marker_id is None:
+            return DeleteResult(freed)
+        owner = current.owner if current is not None else await _bucket_owner(conn, bucket)
+        marker = delete_marker(bucket, key.decode("utf-8"), plan.marker_id, owner, datetime.now(UTC))
+        await _add_version(conn, marker, key)
+        return DeleteResult(freed, plan.marker_id, True)
+    now = datetime.now(UTC)
+    if current is not None and current.version_id == version_id:
+        if current.locked(now, bypass):
+            raise ObjectLockedError(current.key, version_id)
+        await _delete_current(conn, current, key, unlink=True)
+        await _promote(conn, bucket, key)
+        return DeleteResult(current, version_id, False)
+    found = await conn.fetchrow(_SELECT_VERSION, bucket, key, version_id)
+    if found is None:
+        return DeleteResult(None, version_id, False)
+    target = _version(bucket, found)
+    if target.locked(now, bypass):
+        raise ObjectLockedError(target.key, version_id)
+    await _drop_version(conn, bucket, key, version_id)
+    if current is None:
+        await _promote(conn, bucket, key)
+    return DeleteResult(target, version_id, target.delete_marker)
+
+
+async def _bucket_owner(conn: asyncpg.Connection, bucket: str) -> str:
+    return await conn.fetchval("SELECT owner FROM buckets WHERE name = $1", bucket) or ""
+
+
+async def _answer(conn: asyncpg.Connection, bucket: str, query: VersionQuery) -> Any:
+    """Run one request of common.walk_versions."""
+    if isinstance(query, NextKey):
+        found = await conn.fetchval(
+            "SELECT least("
+            "(SELECT key FROM objects WHERE bucket = $1 AND key >= $2 AND key < $3 "
+            "ORDER BY key LIMIT 1), "
+            "(SELECT key FROM object_versions WHERE bucket = $1 AND key >= $2 AND key < $3 "
+            "ORDER BY key LIMIT 1))",
+            bucket,
+            query.lower,
+            query.upper,
+        )
+        return None if found is None else bytes(found)
+    if isinstance(query, MarkerSeq):
+        if await conn.fetchval(
+            "SELECT 1 FROM objects WHERE bucket = $1 AND key = $2 AND version_id = $3",
+            bucket,
+            query.key,
+            query.version_id,
+        ):
+            return math.inf
+        return await conn.fetchval(
+            "SELECT seq FROM object_versions WHERE bucket = $1 AND key = $2 AND version_id = $3",
+            bucket,
+            query.key,
+            query.version_id,
+        )
+    records: list[ObjectRecord] = []
+    if query.below is None:
+        row = await conn.fetchrow(_SELECT_OBJECT, bucket, query.key)
+        if row is not None:
+            records.append(_record(bucket, row))
+    below = None if query.below is None or query.below == math.inf else int(query.below)
+    rows = await conn.fetch(
+        f"SELECT {_VERSION_COLUMNS} FROM object_versions WHERE bucket = $1 AND key = $2 "
+        "AND ($3::bigint IS NULL OR seq < $3) ORDER BY seq DESC LIMIT $4",
+        bucket,
+        query.key,
+        below,
+        query.limit - len(records),
+    )
+    records.extend(_version(bucket, r) for r in rows)
+    if records and query.below is None:
+        records[0].is_latest = True
+    return records[: query.limit]
 
 
 async def _drop_upload(conn: asyncpg.Connection, upload_id: str) -> list[str]:
@@ -547,8 +866,8 @@ class PostgresMetadataStore:
             # A name deleted between the failed insert and the owner lookup is simply tried again.
             for _ in range(8):
                 status = await conn.execute(
-                    "INSERT INTO buckets (name, owner, region, created, acl, policy, cors) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
+                    f"INSERT INTO buckets ({_BUCKET_COLUMNS}) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO NOTHING",
                     bucket.name,
                     bucket.owner,
                     bucket.region,
@@ -556,6 +875,8 @@ class PostgresMetadataStore:
                     bucket.acl,
                     bucket.policy,
                     bucket.cors,
+                    bucket.versioning,
+                    bucket.object_lock,
                 )
                 if status.endswith(" 1"):
                     return
@@ -594,8 +915,13 @@ class PostgresMetadataStore:
             # key-share lock on it through their foreign keys), so what is read after it is final.
             if await conn.fetchval("SELECT 1 FROM buckets WHERE name = $1 FOR UPDATE", name) is None:
                 raise S3Error("NoSuchBucket", BucketName=name)
-            count, _ = await conn.fetchrow(_BUCKET_STATS, name)
-            if count or await conn.fetchval("SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1", name):
+            count, _, versions = await conn.fetchrow(_BUCKET_STATS, name)
+            if (
+                count
+                or versions
+                or await conn.fetchval("SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1", name)
+                or await conn.fetchval("SELECT 1 FROM object_versions WHERE bucket = $1 LIMIT 1", name)
+            ):
                 raise S3Error("BucketNotEmpty", BucketName=name)
             # Uploads in progress do not keep a bucket alive on AWS; they go with it.
             blobs: list[str] = []
@@ -615,7 +941,7 @@ class PostgresMetadataStore:
         async def run(conn: asyncpg.Connection) -> tuple[int, int] | None:
             if await conn.fetchval("SELECT 1 FROM buckets WHERE name = $1", name) is None:
                 return None
-            count, size = await conn.fetchrow(_BUCKET_STATS, name)
+            count, size, _ = await conn.fetchrow(_BUCKET_STATS, name)
             return count, size
 
         return await self._run(run)
@@ -624,11 +950,18 @@ class PostgresMetadataStore:
         async def run(conn: asyncpg.Connection) -> list[BucketStats]:
             rows = await conn.fetch(
                 "SELECT b.name, b.owner, coalesce(sum(c.objects), 0)::bigint AS objects, "
-                "coalesce(sum(c.bytes), 0)::bigint AS bytes "
+                "coalesce(sum(c.bytes), 0)::bigint AS bytes, "
+                "coalesce(sum(c.versions), 0)::bigint AS versions, "
+                "coalesce(sum(c.version_bytes), 0)::bigint AS version_bytes "
                 "FROM buckets AS b LEFT JOIN bucket_counters AS c ON c.bucket = b.name "
                 "GROUP BY b.name, b.owner ORDER BY b.name"
             )
-            return [BucketStats(r["name"], r["owner"], r["objects"], r["bytes"]) for r in rows]
+            return [
+                BucketStats(
+                    r["name"], r["owner"], r["objects"], r["bytes"], r["versions"], r["version_bytes"]
+                )
+                for r in rows
+            ]
 
         return await self._run(run)
 
@@ -649,6 +982,12 @@ class PostgresMetadataStore:
     async def set_bucket_cors(self, name: str, cors: str | None) -> None:
         await self._set_bucket_column(name, "cors", cors)
 
+    async def set_bucket_versioning(self, name: str, status: str) -> None:
+        await self._set_bucket_column(name, "versioning", status)
+
+    async def set_bucket_object_lock(self, name: str, config: str) -> None:
+        await self._set_bucket_column(name, "object_lock", config)
+
     # -- objects
 
     async def put_object(
@@ -656,59 +995,167 @@ class PostgresMetadataStore:
     ) -> ObjectRecord | None:
         key = record.key.encode("utf-8")
         if condition is None or condition.if_match is None:
-            # Most PUTs create a key: one statement, no transaction round trips.
+            # Most PUTs create a key of an unversioned bucket: one statement, no transaction.
+            candidate = record.version_id
+            record.version_id = NULL_VERSION
             params = _object_params(record, key)
             blob_ids = list(dict.fromkeys(s.blob_id for s in record.segments))
-            if await self._run(lambda conn: _create_object(conn, record, params, blob_ids)):
+            created, state = await self._run(lambda conn: _create_object(conn, record, params, blob_ids))
+            if created:
                 return None
-            if condition is not None:  # If-None-Match: * and the key exists
+            record.version_id = candidate
+            if state is None:
+                raise S3Error("NoSuchBucket", BucketName=record.bucket)
+            if condition is not None and not state:  # If-None-Match: * and the key exists
                 condition.check(record, record.key)
         return await self._transaction(
             lambda conn: _store_object(conn, record, key, condition, try_create=False)
         )
 
-    async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+    async def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectRecord | None:
         raw = key.encode("utf-8")
 
         async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
             row = await conn.fetchrow(_SELECT_OBJECT, bucket, raw)
-            return None if row is None else _record(bucket, row)
-
-        return await self._run(run)
-
-    async def update_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectRecord | None:
-        return await self._set_object_column(bucket, key, "tags", dump_json(tags))
-
-    async def set_object_acl(self, bucket: str, key: str, acl: str) -> ObjectRecord | None:
-        return await self._set_object_column(bucket, key, "acl", acl)
-
-    async def _set_object_column(self, bucket: str, key: str, column: str, value: str) -> ObjectRecord | None:
-        """Change one column of an object's row; the updated record, or None if there is no object."""
-        raw = key.encode("utf-8")
-        update = (
-            f"UPDATE objects SET {column} = $3 WHERE bucket = $1 AND key = $2 RETURNING {_OBJECT_COLUMNS}"
-        )
-
-        async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
-            row = await conn.fetchrow(update, bucket, raw, value)
-            return None if row is None else _record(bucket, row)
-
-        return await self._run(run)
-
-    async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        raw = key.encode("utf-8")
-
-        async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
-            row = await conn.fetchrow(_DELETE_OBJECT, bucket, raw)
-            if row is None:
+            current = None if row is None else _record(bucket, row)
+            if version_id is None or (current is not None and current.version_id == version_id):
+                return current
+            found = await conn.fetchrow(_SELECT_VERSION, bucket, raw, version_id)
+            if found is None:
                 return None
-            old = _record(bucket, row)
-            # A new statement, so a new snapshot: it sees the links of whichever write we deleted.
-            await conn.execute(_UNLINK, bucket, raw)
-            await conn.execute(_COUNT, bucket, _shard(), -1, -old.size)
-            return old
+            record = _version(bucket, found)
+            if current is None:
+                newest = await conn.fetchrow(_NEWEST_VERSION, bucket, raw)
+                record.is_latest = newest is not None and newest["version_id"] == version_id
+            return record
+
+        return await self._run(run)
+
+    async def get_delete_marker(self, bucket: str, key: str) -> ObjectRecord | None:
+        raw = key.encode("utf-8")
+
+        async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
+            if await conn.fetchval("SELECT 1 FROM objects WHERE bucket = $1 AND key = $2", bucket, raw):
+                return None
+            row = await conn.fetchrow(_NEWEST_VERSION, bucket, raw)
+            if row is None or not row["delete_marker"]:
+                return None
+            marker = _version(bucket, row)
+            marker.is_latest = True
+            return marker
+
+        return await self._run(run)
+
+    async def update_tags(
+        self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None
+    ) -> ObjectRecord | None:
+        return await self._modify(bucket, key, version_id, lambda _: {"tags": dump_json(tags)})
+
+    async def set_object_acl(
+        self, bucket: str, key: str, acl: str, version_id: str | None = None
+    ) -> ObjectRecord | None:
+        return await self._modify(bucket, key, version_id, lambda _: {"acl": acl})
+
+    async def set_retention(
+        self, bucket: str, key: str, version_id: str, change: RetentionChange
+    ) -> ObjectRecord | None:
+        def columns(record: ObjectRecord) -> dict[str, Any]:
+            change.check(record)
+            return {
+                "lock_mode": change.mode,
+                "lock_until": None if change.until is None else as_utc(change.until),
+            }
+
+        return await self._modify(bucket, key, version_id, columns)
+
+    async def set_legal_hold(self, bucket: str, key: str, version_id: str, on: bool) -> ObjectRecord | None:
+        return await self._modify(bucket, key, version_id, lambda _: {"legal_hold": on})
+
+    async def _modify(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        columns: Callable[[ObjectRecord], dict[str, Any]],
+    ) -> ObjectRecord | None:
+        """Change columns of one version in place (never of a delete marker): `columns` sees the
+        locked row (and may refuse); the updated record, or None if no such version."""
+        raw = key.encode("utf-8")
+
+        async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
+            row = await conn.fetchrow(_LOCK_OBJECT, bucket, raw)
+            if row is not None and version_id in (None, row["version_id"]):
+                table, where, load = "objects", "bucket = $1 AND key = $2", _record
+                args: tuple[Any, ...] = (bucket, raw)
+            elif version_id is None:
+                return None
+            else:
+                row = await conn.fetchrow(f"{_SELECT_VERSION} FOR UPDATE", bucket, raw, version_id)
+                if row is None or row["delete_marker"]:
+                    return None
+                table, where, load = (
+                    "object_versions",
+                    "bucket = $1 AND key = $2 AND version_id = $3",
+                    _version,
+                )
+                args = (bucket, raw, version_id)
+            changes = columns(load(bucket, row))
+            first = len(args) + 1
+            assignments = ", ".join(f"{name} = ${first + i}" for i, name in enumerate(changes))
+            updated = await conn.fetchrow(
+                f"UPDATE {table} SET {assignments} WHERE {where} RETURNING *", *args, *changes.values()
+            )
+            return load(bucket, updated)
 
         return await self._transaction(run)
+
+    async def delete_object(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        *,
+        marker_id: str = NULL_VERSION,
+        bypass_governance: bool = False,
+    ) -> DeleteResult:
+        raw = key.encode("utf-8")
+
+        async def run(conn: asyncpg.Connection) -> DeleteResult:
+            if version_id is None and await _versioning(conn, bucket) == "":
+                row = await conn.fetchrow(_DELETE_OBJECT, bucket, raw)
+                if row is None:
+                    return DeleteResult(None)
+                old = _record(bucket, row)
+                # A new statement, so a new snapshot: it sees the links of whichever write we deleted.
+                await conn.execute(_UNLINK, bucket, raw)
+                await conn.execute(_COUNT, bucket, _shard(), -1, -old.size)
+                return DeleteResult(old)
+            return await _delete_version(conn, bucket, raw, version_id, marker_id, bypass_governance)
+
+        return await self._transaction(run)
+
+    async def list_object_versions(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_id_marker: str = "",
+        max_keys: int = 1000,
+    ) -> VersionsPage:
+        span = listing_range(prefix, delimiter, key_marker)
+
+        async def run(conn: asyncpg.Connection) -> VersionsPage:
+            walk = walk_versions(span, key_marker, version_id_marker, max_keys)
+            try:
+                query = next(walk)
+                while True:
+                    query = walk.send(await _answer(conn, bucket, query))
+            except StopIteration as done:
+                return done.value
+
+        return await self._run(run)
 
     async def list_objects(
         self,
@@ -778,13 +1225,16 @@ class PostgresMetadataStore:
             upload.checksum_algorithm,
             upload.checksum_type,
             upload.acl,
+            upload.lock_mode,
+            None if upload.lock_until is None else as_utc(upload.lock_until),
+            upload.legal_hold,
         )
 
         async def run(conn: asyncpg.Connection) -> None:
             try:
                 await conn.execute(
                     f"INSERT INTO uploads (bucket, {_UPLOAD_COLUMNS}) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                     *params,
                 )
             except asyncpg.ForeignKeyViolationError as exc:

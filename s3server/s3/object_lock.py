@@ -138,9 +138,10 @@ class WriteLock:
     legal_hold: bool = False
 
 
-def write_lock(headers: Mapping[str, str], bucket: Bucket) -> WriteLock:
+def write_lock(headers: Mapping[str, str], bucket: Bucket, require_integrity: bool = True) -> WriteLock:
     """The x-amz-object-lock-* headers of PutObject, CreateMultipartUpload or CopyObject, validated,
-    with the bucket's default retention when the request names none."""
+    with the bucket's default retention when the request names none. A body that carries a lock
+    must come with Content-MD5 or a checksum (`require_integrity`), as AWS requires."""
     mode = headers.get("x-amz-object-lock-mode")
     until_text = headers.get("x-amz-object-lock-retain-until-date")
     hold = headers.get("x-amz-object-lock-legal-hold")
@@ -162,7 +163,7 @@ def write_lock(headers: Mapping[str, str], bucket: Bucket) -> WriteLock:
     if until_text is not None:
         until = _parse_date(until_text, header=True)
         _future(until, "x-amz-object-lock-retain-until-date")
-    if asked and not _has_integrity_header(headers):
+    if asked and require_integrity and not _has_integrity_header(headers):
         raise S3Error(
             "InvalidRequest",
             "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object "

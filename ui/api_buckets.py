@@ -49,6 +49,14 @@ def key_param(request: web.Request) -> str:
     return key
 
 
+def page_size(request: web.Request) -> int:
+    """The `max` a listing asked for, within 1..MAX_PAGE_SIZE."""
+    try:
+        return max(1, min(MAX_PAGE_SIZE, int(request.query.get("max", PAGE_SIZE))))
+    except ValueError:
+        raise ApiError(400, "max must be a number of entries.") from None
+
+
 def check_bucket_name(name: str) -> None:
     if not BUCKET_NAME.fullmatch(name) or ".." in name or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name):
         raise ApiError(
@@ -158,11 +166,7 @@ async def list_objects(request: web.Request, session: Session) -> Any:
     query = request.query
     prefix = query.get("prefix", "")
     delimiter = query.get("delimiter", "/")
-    try:
-        size = max(1, min(MAX_PAGE_SIZE, int(query.get("max", PAGE_SIZE))))
-    except ValueError:
-        raise ApiError(400, "max must be a number of keys.") from None
-    params = [("list-type", "2"), ("encoding-type", "url"), ("max-keys", str(size))]
+    params = [("list-type", "2"), ("encoding-type", "url"), ("max-keys", str(page_size(request)))]
     if prefix:
         params.append(("prefix", prefix))
     if delimiter:
@@ -361,9 +365,13 @@ def _attachment(key: str) -> str:
 
 
 async def download(request: web.Request, session: Session) -> web.StreamResponse:
-    """GetObject streamed to the browser as an attachment."""
+    """GetObject streamed to the browser as an attachment (with `version_id`, that version)."""
     bucket, key = bucket_of(request), key_param(request)
-    async with endpoint(request).open(keys_of(session), "GET", Endpoint.path(bucket, key)) as upstream:
+    version_id = request.query.get("version_id", "")
+    params = [("versionId", version_id)] if version_id else []
+    async with endpoint(request).open(
+        keys_of(session), "GET", Endpoint.path(bucket, key), params=params
+    ) as upstream:
         if upstream.status != 200:
             raise error_from(upstream.status, await upstream.read())
         response = web.StreamResponse(

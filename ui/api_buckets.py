@@ -88,8 +88,8 @@ async def _all_buckets(ep: Endpoint, keys: Keys) -> list[dict[str, Any]]:
 
 
 async def list_buckets(request: web.Request, session: Session) -> Any:
-    """Buckets with object counts and sizes: from the server's statistics for admins, else null
-    (the page then asks /usage per bucket)."""
+    """Buckets with object counts and sizes, and older versions with their size: from the server's
+    statistics for admins, else null (the page then asks /usage per bucket for objects and bytes)."""
     from ui.api_ops import fetch_stats
 
     ep, keys = endpoint(request), keys_of(session)
@@ -100,6 +100,8 @@ async def list_buckets(request: web.Request, session: Session) -> Any:
         usage = per_bucket.get(bucket["name"])
         bucket["objects"] = usage["objects"] if usage else None
         bucket["bytes"] = usage["bytes"] if usage else None
+        bucket["versions"] = usage["versions"] if usage else None
+        bucket["version_bytes"] = usage["version_bytes"] if usage else None
         bucket["exact"] = usage is not None
     return {"buckets": buckets, "usage": "statistics" if stats else "listing"}
 

@@ -140,3 +140,22 @@ def test_download_an_old_version_and_delete_exactly_one(console_server: RunningS
 
     anonymous = Console(console.base)
     assert anonymous.call("GET", f"/api/buckets/{bucket}/versions?key=x")[0] == 401
+
+
+def test_statistics_and_bucket_list_count_older_versions(console_server: RunningServer, ui_s3) -> None:  # type: ignore[no-untyped-def]
+    console = signed_in(console_server)
+    bucket = versioned_bucket(ui_s3)
+    for size in (100, 200, 300):
+        ui_s3.put_object(Bucket=bucket, Key="k", Body=b"x" * size)
+    ui_s3.put_object(Bucket=bucket, Key="gone", Body=b"y" * 7)
+    ui_s3.delete_object(Bucket=bucket, Key="gone")
+    # Current: k (300). Older: k 100 and 200, gone 7, and gone's delete marker.
+    expected = {"objects": 1, "bytes": 300, "versions": 4, "version_bytes": 307}
+    status, _, stats = console.call("GET", "/api/ops/stats")
+    assert status == 200 and stats["source"] == "statistics"
+    assert stats["buckets"][bucket] == expected
+    assert stats["versions"] >= 4 and stats["version_bytes"] >= 307
+    status, _, listed = console.call("GET", "/api/buckets")
+    assert status == 200
+    [row] = [b for b in listed["buckets"] if b["name"] == bucket]
+    assert {name: row[name] for name in expected} == expected

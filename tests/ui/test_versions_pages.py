@@ -111,3 +111,25 @@ def test_deleting_leaves_a_delete_marker_that_show_versions_lists(admin_page: Pa
     page.get_by_role("button", name="Suspend versioning").click()
     expect(page.locator("[data-versioning]")).to_have_text("Suspended")
     assert ui_s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
+
+
+def test_buckets_and_statistics_show_older_versions(admin_page: Page, ui_s3) -> None:  # type: ignore[no-untyped-def]
+    page = admin_page
+    bucket = new_bucket(ui_s3)
+    ui_s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for size in (1000, 2000, 3000):
+        ui_s3.put_object(Bucket=bucket, Key="k", Body=b"x" * size)
+    page.reload()
+    row = page.locator(f"tr[data-bucket='{bucket}']")
+    expect(row.locator("td").nth(2)).to_have_text("2 (2.9 KiB)")  # 1000 + 2000 bytes
+    expect(row.locator("td").nth(2)).to_have_attribute("data-versions", "2")
+
+    page.get_by_role("link", name="Operations").click()
+    stats = page.get_by_role("region", name="Statistics")
+    versions = stats.locator("[data-total='versions']")
+    expect(versions).to_have_text(re.compile(r"^[\d,]+$"))
+    before = int((versions.text_content() or "").replace(",", ""))
+    expect(stats.locator("[data-total='version_bytes']")).not_to_be_empty()
+    ui_s3.delete_object(Bucket=bucket, Key="k")  # k's current version becomes older, plus a marker
+    stats.get_by_role("button", name="Refresh statistics").click()
+    expect(versions).to_have_text(f"{before + 2:,}")

@@ -163,6 +163,23 @@ async def delete_bucket(request: web.Request, session: Session) -> Any:
 # -- objects
 
 
+async def listing_page(
+    request: web.Request, session: Session, params: list[tuple[str, str]]
+) -> tuple[etree._Element, bool, list[str]]:
+    """One listing of the request's bucket (ListObjectsV2 or ListObjectVersions, by `params`): the
+    answer, whether its keys are URL-encoded, and its common prefixes decoded."""
+    root = (
+        await endpoint(request).call(
+            keys_of(session), "GET", Endpoint.path(bucket_of(request)), params=params
+        )
+    ).xml()
+    encoded = find_text(root, "EncodingType") == "url"
+    folders = [
+        decode_listing(find_text(node, "Prefix"), encoded) for node in find_all(root, "CommonPrefixes")
+    ]
+    return root, encoded, folders
+
+
 async def list_objects(request: web.Request, session: Session) -> Any:
     """One page of ListObjectsV2: folders (common prefixes) and objects under a prefix."""
     query = request.query
@@ -175,15 +192,7 @@ async def list_objects(request: web.Request, session: Session) -> Any:
         params.append(("delimiter", delimiter))
     if query.get("token"):
         params.append(("continuation-token", query["token"]))
-    root = (
-        await endpoint(request).call(
-            keys_of(session), "GET", Endpoint.path(bucket_of(request)), params=params
-        )
-    ).xml()
-    encoded = find_text(root, "EncodingType") == "url"
-    folders = [
-        decode_listing(find_text(node, "Prefix"), encoded) for node in find_all(root, "CommonPrefixes")
-    ]
+    root, encoded, folders = await listing_page(request, session, params)
     objects = [
         {
             "key": decode_listing(find_text(node, "Key"), encoded),

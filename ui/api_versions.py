@@ -15,9 +15,9 @@ from typing import Any
 from aiohttp import web
 from lxml import etree
 
-from ui.api_buckets import S3_NS, _etag, bucket_of, page_size
+from ui.api_buckets import S3_NS, _etag, bucket_of, listing_page, page_size
 from ui.app import endpoint, keys_of, read_json, text_field
-from ui.client import Endpoint, S3CallError, decode_listing, find_all, find_text
+from ui.client import Endpoint, S3CallError, decode_listing, find_text
 from ui.messages import ApiError
 from ui.sessions import Session
 
@@ -85,20 +85,12 @@ async def list_versions(request: web.Request, session: Session) -> Any:
         params.append(("key-marker", key_marker))
         if version_marker:
             params.append(("version-id-marker", version_marker))
-    root = (
-        await endpoint(request).call(
-            keys_of(session), "GET", Endpoint.path(bucket_of(request)), params=params
-        )
-    ).xml()
-    encoded = find_text(root, "EncodingType") == "url"
+    root, encoded, folders = await listing_page(request, session, params)
     # Version and DeleteMarker entries interleave in listing order; keep it.
     versions = [
         _version(node, encoded)
         for node in root
         if isinstance(node.tag, str) and etree.QName(node).localname in ("Version", "DeleteMarker")
-    ]
-    folders = [
-        decode_listing(find_text(node, "Prefix"), encoded) for node in find_all(root, "CommonPrefixes")
     ]
     truncated = find_text(root, "IsTruncated") == "true"
     next_key = decode_listing(find_text(root, "NextKeyMarker"), encoded) if truncated else ""

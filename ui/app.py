@@ -3,8 +3,8 @@
     request ─▶ headers (CSP, no-store) ─▶ session (cookie → server-side session) ─▶ guard
                (CSRF token and same origin on every change; sign-in required) ─▶ handler ─▶ JSON
 
-Handlers live in `ui.api_buckets`, `ui.api_admin` and `ui.api_ops`; each takes the request and the
-signed-in session and returns JSON, raising `ApiError` for anything a person should read.
+Handlers live in `ui.api_buckets`, `ui.api_versions`, `ui.api_admin` and `ui.api_ops`; each takes the
+request and the signed-in session and returns JSON, raising `ApiError` for anything a person should read.
 """
 
 from __future__ import annotations
@@ -276,7 +276,7 @@ async def not_found(request: web.Request) -> web.StreamResponse:
 
 def build_console(cfg: ConsoleConfig, *, sessions: SessionStore | None = None) -> web.Application:
     """The console application for one S3 endpoint."""
-    from ui import api_admin, api_buckets, api_ops
+    from ui import api_admin, api_buckets, api_ops, api_versions
 
     app = web.Application(middlewares=[headers_middleware, api_middleware], client_max_size=1024**2)
     app[CONFIG_KEY] = cfg
@@ -285,7 +285,7 @@ def build_console(cfg: ConsoleConfig, *, sessions: SessionStore | None = None) -
     app.router.add_get("/api/session", get_session)
     app.router.add_post("/api/login", login)
     app.router.add_post("/api/logout", logout)
-    for module in (api_buckets, api_admin, api_ops):
+    for module in (api_buckets, api_versions, api_admin, api_ops):
         for method, path, handler in module.ROUTES:
             app.router.add_route(method, path, with_session(handler))
     app.router.add_route("*", "/api/{tail:.*}", not_found)

@@ -24,6 +24,9 @@ SUPPORTED: dict[str, str] = {
     "GetObject": "one byte range, partNumber, conditional headers, response-* overrides, x-amz-checksum-mode",
     "HeadObject": "as GetObject, without the body",
     "DeleteObject": "no versioning: always deletes the one current object",
+    "PostObject": "SigV4 and SigV2 policies, every condition, anonymous into "
+    "public-write buckets, success_action_status/redirect, x-amz-meta-*, tagging, canned ACL, "
+    "x-amz-checksum-*; no server-side encryption fields",
     "DeleteObjects": "up to 1000 keys; needs Content-MD5 or a flexible checksum, as AWS does",
     "CopyObject": "within and across buckets; metadata and tagging directives; canned ACL; bytes are "
     "copied, never shared",

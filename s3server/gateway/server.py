@@ -285,6 +285,23 @@ class Gateway:
         """S3Request.authorize: the same decision for a second resource (a copy source, a key)."""
         await self.authorizer.check(principal, permission, bucket, key, context)
 
+    async def _authorize_as(
+        self,
+        request: web.Request,
+        target: Target,
+        principal: Credential | None,
+        permission: str,
+        bucket: str,
+        key: str | None,
+        extra: Mapping[str, str],
+    ) -> None:
+        """S3Request.authorize_as: the decision for a principal the handler established."""
+
+        def context() -> Mapping[str, str]:
+            return {**self._context(request, target, principal)(), **extra}
+
+        await self.authorizer.check(principal, permission, bucket, key, context)
+
     async def _dispatch(self, request: web.Request, target: Target, ex: Exchange) -> S3Response:
         """Resolve, authenticate, authorize and run the handler of one S3 request."""
         op = router.resolve(request.method, target.level, target.query, request.headers)
@@ -326,6 +343,7 @@ class Gateway:
                 authorize=functools.partial(
                     self._also_authorize, principal, self._context(request, target, principal)
                 ),
+                authorize_as=functools.partial(self._authorize_as, request, target),
             )
         )
 

@@ -57,6 +57,18 @@ CATALOGUE: dict[str, tuple[int, str]] = {
         400,
         "The XML you provided was not well-formed or did not validate against our published schema.",
     ),
+    "MalformedPOSTRequest": (
+        400,
+        "The body of your POST request is not well-formed multipart/form-data.",
+    ),
+    "MaxPostPreDataLengthExceeded": (
+        400,
+        "Your POST request fields preceeding the upload file was too large.",
+    ),
+    "InvalidPolicyDocument": (
+        400,
+        "The content of the form does not meet the conditions specified in the policy document.",
+    ),
     "MalformedPolicy": (400, "Policies must be valid JSON and the first byte must be '{'"),
     "UnexpectedContent": (400, "This request does not support content"),
     "NoSuchBucketPolicy": (404, "The bucket policy does not exist"),

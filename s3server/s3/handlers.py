@@ -13,6 +13,7 @@ from s3server.s3 import (
     multipart,
     objects,
     policy,
+    post_object,
     tagging,
 )
 from s3server.s3.context import Handler
@@ -29,4 +30,5 @@ HANDLERS: dict[str, Handler] = {
     **acl.HANDLERS,
     **policy.HANDLERS,
     **cors.HANDLERS,
+    **post_object.HANDLERS,
 }

@@ -30,7 +30,7 @@ from s3server.config import Settings
 from s3server.gateway import cors, router
 from s3server.gateway.accesslog import AccessLog, quoted
 from s3server.gateway.auth import AuthResult, RequestView, authenticate
-from s3server.gateway.body import PlainBody, signed_payload_sha256
+from s3server.gateway.body import PlainBody, awaits_continue, signed_payload_sha256
 from s3server.gateway.chunked import AwsChunkedBody, is_aws_chunked
 from s3server.gateway.ids import new_host_id, new_request_id
 from s3server.gateway.ratelimit import RateLimiter, parse_rate
@@ -166,6 +166,11 @@ class Gateway:
             self.access_log = AccessLog()
         self.configs = BucketConfigs(services.meta)
         self.authorizer = Authorizer(self.configs, services.meta)
+
+    async def expect(self, request: web.Request) -> None:
+        """aiohttp's Expect hook: nothing yet. The 100 Continue goes out when a handler first reads the
+        body (gateway.body.send_continue), and other expectations are refused in the pipeline."""
+        return None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1
@@ -308,6 +313,9 @@ class Gateway:
         if op is None:
             raise S3Error("MethodNotAllowed", Method=request.method, ResourceType=target.level.value.upper())
         ex.operation = op.name
+        expect = request.headers.get("Expect")
+        if expect is not None and expect.strip().lower() != "100-continue":
+            raise S3Error("NotImplemented", Header="Expect")
         auth = await self._authenticate(request, target)
         principal = auth.credential if auth is not None else None
         ex.principal = principal.user if principal is not None else "anonymous"
@@ -423,9 +431,13 @@ class Gateway:
         if err.status == 304 or request.method == "HEAD":
             return web.Response(status=err.status, headers=headers)
         headers["Content-Type"] = "application/xml"
-        return web.Response(
+        response = web.Response(
             status=err.status, headers=headers, body=error_body(err, resource, request_id, host_id)
         )
+        if awaits_continue(request):
+            # The client never sent its body and will not: the connection cannot carry another request.
+            response.force_close()
+        return response
 
     async def _render(
         self, request: web.Request, reply: S3Response, request_id: str, host_id: str

@@ -414,6 +414,8 @@ def parse_query_auth(req: RequestView, pairs: QueryPairs, now: datetime) -> V4Re
         raise S3Error("AuthorizationQueryParametersError", "X-Amz-Expires should be a number") from None
     if expires < 0:
         raise S3Error("AuthorizationQueryParametersError", "X-Amz-Expires must be non-negative")
+    if expires == 0:  # the SDKs' presigners refuse 0 as well: a URL must live at least a second
+        raise S3Error("AuthorizationQueryParametersError", "X-Amz-Expires must be greater than 0")
     if expires > MAX_PRESIGN_EXPIRES:
         raise S3Error(
             "AuthorizationQueryParametersError",

@@ -462,3 +462,13 @@ def test_policy_expiration_is_absolute(server: RunningServer, bucket: str) -> No
     expiration = datetime.fromisoformat(policy["expiration"])
     assert expiration > datetime.now(UTC) + timedelta(minutes=50)
     assert post(form).status_code == 204
+
+
+def test_tagging_field_limits(server: RunningServer, bucket: str) -> None:
+    """The form's tagging document obeys PutObjectTagging's limits: an 11th tag is AWS's BadRequest."""
+    tags = "".join(f"<Tag><Key>k{i}</Key><Value>v</Value></Tag>" for i in range(11))
+    tagging = f"<Tagging><TagSet>{tags}</TagSet></Tagging>"
+    form = presigned(
+        server, "s3v4", bucket, "k", Fields={"tagging": tagging}, Conditions=[{"tagging": tagging}]
+    )
+    assert error(post(form)) == (400, "BadRequest", "Object tags cannot be greater than 10")

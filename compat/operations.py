@@ -34,6 +34,9 @@ SUPPORTED: dict[str, str] = {
     "HeadObject": "as GetObject, without the body",
     "DeleteObject": "delete markers in versioned buckets, versionId removes one version; locked "
     "versions refused",
+    "PostObject": "SigV4 and SigV2 policies, every condition, anonymous into "
+    "public-write buckets, success_action_status/redirect, x-amz-meta-*, tagging, canned ACL, "
+    "x-amz-checksum-*; versions like PutObject; no server-side encryption fields",
     "DeleteObjects": "up to 1000 keys with version ids; needs Content-MD5 or a flexible checksum, as AWS "
     "does",
     "CopyObject": "within and across buckets, from a version (versionId); metadata and tagging "

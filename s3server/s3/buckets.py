@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import re
 
 from s3server.access import acl
@@ -14,7 +13,9 @@ from s3server.s3.common import http_date, now, owner_id, requested_version
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
 
-_BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_CHARS = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# "Must not be formatted as an IP address": four dot-separated runs of digits, leading zeros or not.
+_IP_FORM = re.compile(r"\d+\.\d+\.\d+\.\d+")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 XML_HEADERS = {"Content-Type": "application/xml"}
@@ -23,19 +24,14 @@ XML_HEADERS = {"Content-Type": "application/xml"}
 def validate_bucket_name(name: str) -> None:
     """AWS's general-purpose bucket naming rules → InvalidBucketName."""
     ok = (
-        bool(_BUCKET_CHARS.match(name))
+        _BUCKET_CHARS.fullmatch(name) is not None
         and ".." not in name
         and ".-" not in name
         and "-." not in name
+        and _IP_FORM.fullmatch(name) is None
         and not name.startswith(_RESERVED_PREFIXES)
         and not name.endswith(_RESERVED_SUFFIXES)
     )
-    if ok:
-        try:
-            ipaddress.IPv4Address(name)
-            ok = False
-        except ValueError:
-            pass
     if not ok:
         raise S3Error("InvalidBucketName", BucketName=name)
 

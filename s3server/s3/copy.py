@@ -198,7 +198,7 @@ async def copy_object(req: S3Request) -> S3Response:
     metadata_directive = _directive(req, "x-amz-metadata-directive", "metadata")
     tagging_directive = _directive(req, "x-amz-tagging-directive", "tagging")
     condition = write_condition(req.headers)
-    sclass = storage_class(req)
+    sclass = storage_class(req.headers)
     replace_tags = replace_meta = None
     if tagging_directive == "REPLACE":
         replace_tags = parse_tagging_header(req.headers.get("x-amz-tagging"))

@@ -59,6 +59,18 @@ CATALOGUE: dict[str, tuple[int, str]] = {
         400,
         "The XML you provided was not well-formed or did not validate against our published schema.",
     ),
+    "MalformedPOSTRequest": (
+        400,
+        "The body of your POST request is not well-formed multipart/form-data.",
+    ),
+    "MaxPostPreDataLengthExceeded": (
+        400,
+        "Your POST request fields preceeding the upload file was too large.",
+    ),
+    "InvalidPolicyDocument": (
+        400,
+        "The content of the form does not meet the conditions specified in the policy document.",
+    ),
     "MalformedPolicy": (400, "Policies must be valid JSON and the first byte must be '{'"),
     "UnexpectedContent": (400, "This request does not support content"),
     "NoSuchBucketPolicy": (404, "The bucket policy does not exist"),
@@ -85,6 +97,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "NotImplemented": (501, "A header you provided implies functionality that is not implemented"),
     "NotModified": (304, "Not Modified"),
     "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold"),
+    "RequestHeaderSectionTooLarge": (400, "Your request header section exceeds the maximum allowed size."),
     "RequestTimeTooSkewed": (
         403,
         "The difference between the request time and the server's time is too large.",

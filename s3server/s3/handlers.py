@@ -14,6 +14,7 @@ from s3server.s3 import (
     object_lock,
     objects,
     policy,
+    post_object,
     tagging,
     versioning,
 )
@@ -33,4 +34,5 @@ HANDLERS: dict[str, Handler] = {
     **cors.HANDLERS,
     **versioning.HANDLERS,
     **object_lock.HANDLERS,
+    **post_object.HANDLERS,
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from urllib.parse import quote
+from urllib.parse import quote_plus
 
 from s3server.metadata.base import ListPage, VersionsPage
 from s3server.s3 import xml
@@ -28,7 +28,13 @@ def _encoder(req: S3Request):  # type: ignore[no-untyped-def]
             ArgumentName="encoding-type",
             ArgumentValue=encoding,
         )
-    return lambda s: quote(s, safe="/")
+    return url_encode
+
+
+def url_encode(value: str) -> str:
+    """encoding-type=url as S3 applies it (an HTML-form encoder): a space is "+", "+" itself "%2B",
+    "/" and "*" stay, every other byte but letters, digits and "-._" is %XX (so "~" is "%7E")."""
+    return quote_plus(value, safe="/*").replace("~", "%7E")
 
 
 def _max_keys(req: S3Request) -> int:

@@ -201,7 +201,7 @@ async def create_multipart_upload(req: S3Request) -> S3Response:
         headers=stored_headers(req.headers),
         user_metadata=user_metadata(req.headers),
         tags=parse_tagging_header(req.headers.get("x-amz-tagging")),
-        storage_class=storage_class(req),
+        storage_class=storage_class(req.headers),
         checksum_algorithm=algorithm,
         checksum_type=kind,
         acl=acl.from_headers(req.headers),

@@ -19,6 +19,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from s3server.gateway.protocol import S3AppRunner
+
 log = logging.getLogger("s3server")
 
 
@@ -38,7 +40,7 @@ async def serve_until_signalled(
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout, handle_signals=False)
+    runner = S3AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout, handle_signals=False)
     await runner.setup()
     try:
         site: web.BaseSite

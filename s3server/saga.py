@@ -21,7 +21,9 @@ from datetime import datetime
 from typing import Protocol
 
 from s3server.metadata.base import (
+    NULL_VERSION,
     Completion,
+    DeleteResult,
     MetadataError,
     MetadataStore,
     ObjectRecord,
@@ -232,12 +234,23 @@ class Saga:
             log.error("storage write failed: %s", exc)
             raise
 
-    async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        """Metadata first, then bytes; a failed byte removal is left for the reaper."""
-        removed = await self.meta.delete_object(bucket, key)
-        if removed is not None:
-            await self._discard(seg.blob_id for seg in removed.segments)
-        return removed
+    async def delete_object(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        *,
+        marker_id: str = NULL_VERSION,
+        bypass_governance: bool = False,
+    ) -> DeleteResult:
+        """Metadata first (a version removed, or a delete marker written), then the bytes of whatever
+        version was removed; a failed byte removal is left for the reaper."""
+        done = await self.meta.delete_object(
+            bucket, key, version_id, marker_id=marker_id, bypass_governance=bypass_governance
+        )
+        if done.removed is not None:
+            await self._discard(seg.blob_id for seg in done.removed.segments)
+        return done
 
     async def discard(self, blob_ids: Iterable[str]) -> None:
         """Delete blobs no metadata points at any more (best effort: the reaper finishes the job)."""

@@ -49,6 +49,14 @@ def key_param(request: web.Request) -> str:
     return key
 
 
+def page_size(request: web.Request) -> int:
+    """The `max` a listing asked for, within 1..MAX_PAGE_SIZE."""
+    try:
+        return max(1, min(MAX_PAGE_SIZE, int(request.query.get("max", PAGE_SIZE))))
+    except ValueError:
+        raise ApiError(400, "max must be a number of entries.") from None
+
+
 def check_bucket_name(name: str) -> None:
     if not BUCKET_NAME.fullmatch(name) or ".." in name or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name):
         raise ApiError(
@@ -67,8 +75,8 @@ def _etag(value: str) -> str:
 
 
 async def list_buckets(request: web.Request, session: Session) -> Any:
-    """Buckets with object counts and sizes: from the server's statistics for admins, else null
-    (the page then asks /usage per bucket)."""
+    """Buckets with object counts and sizes, and older versions with their size: from the server's
+    statistics for admins, else null (the page then asks /usage per bucket for objects and bytes)."""
     ep, keys = endpoint(request), keys_of(session)
     buckets = await all_buckets(ep, keys)
     stats = await fetch_stats(ep, keys) if session.is_admin else None
@@ -77,6 +85,8 @@ async def list_buckets(request: web.Request, session: Session) -> Any:
         usage = per_bucket.get(bucket["name"])
         bucket["objects"] = usage["objects"] if usage else None
         bucket["bytes"] = usage["bytes"] if usage else None
+        bucket["versions"] = usage["versions"] if usage else None
+        bucket["version_bytes"] = usage["version_bytes"] if usage else None
         bucket["exact"] = usage is not None
     return {"buckets": buckets, "usage": "statistics" if stats else "listing"}
 
@@ -120,22 +130,11 @@ async def delete_bucket(request: web.Request, session: Session) -> Any:
 # -- objects
 
 
-async def list_objects(request: web.Request, session: Session) -> Any:
-    """One page of ListObjectsV2: folders (common prefixes) and objects under a prefix."""
-    query = request.query
-    prefix = query.get("prefix", "")
-    delimiter = query.get("delimiter", "/")
-    try:
-        size = max(1, min(MAX_PAGE_SIZE, int(query.get("max", PAGE_SIZE))))
-    except ValueError:
-        raise ApiError(400, "max must be a number of keys.") from None
-    params = [("list-type", "2"), ("encoding-type", "url"), ("max-keys", str(size))]
-    if prefix:
-        params.append(("prefix", prefix))
-    if delimiter:
-        params.append(("delimiter", delimiter))
-    if query.get("token"):
-        params.append(("continuation-token", query["token"]))
+async def listing_page(
+    request: web.Request, session: Session, params: list[tuple[str, str]]
+) -> tuple[etree._Element, bool, list[str]]:
+    """One listing of the request's bucket (ListObjectsV2 or ListObjectVersions, by `params`): the
+    answer, whether its keys are URL-encoded, and its common prefixes decoded."""
     root = (
         await endpoint(request).call(
             keys_of(session), "GET", Endpoint.path(bucket_of(request)), params=params
@@ -145,6 +144,22 @@ async def list_objects(request: web.Request, session: Session) -> Any:
     folders = [
         decode_listing(find_text(node, "Prefix"), encoded) for node in find_all(root, "CommonPrefixes")
     ]
+    return root, encoded, folders
+
+
+async def list_objects(request: web.Request, session: Session) -> Any:
+    """One page of ListObjectsV2: folders (common prefixes) and objects under a prefix."""
+    query = request.query
+    prefix = query.get("prefix", "")
+    delimiter = query.get("delimiter", "/")
+    params = [("list-type", "2"), ("encoding-type", "url"), ("max-keys", str(page_size(request)))]
+    if prefix:
+        params.append(("prefix", prefix))
+    if delimiter:
+        params.append(("delimiter", delimiter))
+    if query.get("token"):
+        params.append(("continuation-token", query["token"]))
+    root, encoded, folders = await listing_page(request, session, params)
     objects = [
         {
             "key": decode_listing(find_text(node, "Key"), encoded),
@@ -328,9 +343,13 @@ def _attachment(key: str) -> str:
 
 
 async def download(request: web.Request, session: Session) -> web.StreamResponse:
-    """GetObject streamed to the browser as an attachment."""
+    """GetObject streamed to the browser as an attachment (with `version_id`, that version)."""
     bucket, key = bucket_of(request), key_param(request)
-    async with endpoint(request).open(keys_of(session), "GET", Endpoint.path(bucket, key)) as upstream:
+    version_id = request.query.get("version_id", "")
+    params = [("versionId", version_id)] if version_id else []
+    async with endpoint(request).open(
+        keys_of(session), "GET", Endpoint.path(bucket, key), params=params
+    ) as upstream:
         if upstream.status != 200:
             raise error_from(upstream.status, await upstream.read())
         response = web.StreamResponse(

@@ -49,6 +49,8 @@ async def stats(request: Any, session: Session) -> Any:
     return {
         "objects": sum(b["objects"] for b in counted),
         "bytes": sum(b["bytes"] for b in counted),
+        "versions": None,  # only the server's statistics count versions
+        "version_bytes": None,
         "bucket_count": len(names),
         "buckets": {b["name"]: {"objects": b["objects"], "bytes": b["bytes"]} for b in counted},
         "top": [{"name": b["name"], "objects": b["objects"], "bytes": b["bytes"]} for b in top],

@@ -48,8 +48,13 @@ def _number(value: Any) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
+COUNTERS = ("objects", "bytes", "versions", "version_bytes")
+
+
 def normalize_stats(value: Any) -> dict[str, Any] | None:
-    """/_admin/stats → {objects, bytes, bucket_count, buckets: {name: {objects, bytes}}, top: [...]}."""
+    """/_admin/stats → {objects, bytes, versions, version_bytes, bucket_count,
+    buckets: {name: {objects, bytes, versions, version_bytes}}, top: [...]}; a server without version
+    counters reports none."""
     if not isinstance(value, dict):
         return None
     raw = value.get("per_bucket", value.get("buckets"))
@@ -61,9 +66,13 @@ def normalize_stats(value: Any) -> dict[str, Any] | None:
         items = [(str(b.get("name") or b.get("bucket") or ""), b) for b in raw if isinstance(b, dict)]
     for name, usage in items:
         if name and isinstance(usage, dict):
-            buckets[name] = {"objects": _number(usage.get("objects")), "bytes": _number(usage.get("bytes"))}
+            buckets[name] = {counter: _number(usage.get(counter)) for counter in COUNTERS}
     objects = value.get("objects", value.get("total_objects"))
     size = value.get("bytes", value.get("total_bytes"))
+    totals = {
+        counter: _number(value[counter]) if counter in value else sum(b[counter] for b in buckets.values())
+        for counter in ("versions", "version_bytes")
+    }
     count = value.get(
         "bucket_count", value["buckets"] if isinstance(value.get("buckets"), int) else len(buckets)
     )
@@ -71,6 +80,7 @@ def normalize_stats(value: Any) -> dict[str, Any] | None:
     return {
         "objects": _number(objects) if objects is not None else sum(b["objects"] for b in buckets.values()),
         "bytes": _number(size) if size is not None else sum(b["bytes"] for b in buckets.values()),
+        **totals,
         "bucket_count": _number(count),
         "buckets": buckets,
         "top": [{"name": name, **usage} for name, usage in top],

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from ui import api_admin, api_buckets, api_ops
+from ui import api_admin, api_buckets, api_ops, api_versions
 from ui.app import Route
 
-ROUTES: tuple[Route, ...] = (*api_buckets.ROUTES, *api_admin.ROUTES, *api_ops.ROUTES)
+ROUTES: tuple[Route, ...] = (
+    *api_buckets.ROUTES,
+    *api_versions.ROUTES,
+    *api_admin.ROUTES,
+    *api_ops.ROUTES,
+)

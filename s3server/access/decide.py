@@ -51,8 +51,9 @@ OBJECT_GRANTS = OBJECT_READ | frozenset(
 # Operations that need nothing but a signature: what they touch is the caller's own (or checked by
 # the handler, as CreateBucket's name clash is).
 SIGNED_ONLY = frozenset({"ListBuckets", "CreateBucket"})
-# Operations authorized per key by their handler, each key as its own DeleteObject.
-PER_KEY = frozenset({"DeleteObjects"})
+# Operations authorized per key by their handler: DeleteObjects each key as its own DeleteObject,
+# PostObject once its form has named the key and its signer.
+PER_KEY = frozenset({"DeleteObjects", "PostObject"})
 POLICY_QUERY_KEYS = ("prefix", "delimiter", "max-keys")
 
 

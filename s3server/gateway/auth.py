@@ -9,12 +9,14 @@ credential lookup. Four mechanisms are recognised, and exactly one may be used p
     ?AWSAccessKeyId=…&Signature=…         sigv2.parse_query_auth   (presigned V2, boto3's default)
 
 Every failure is an ``S3Error`` with AWS's code; the payload hash is only reported, never checked here
-(bodies stream; the body reader verifies it).
+(bodies stream; the body reader verifies it). Browser-upload forms (PostObject) sign their policy field
+instead of the request: ``authenticate_form`` checks those, once the handler has read the fields.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import hmac
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -132,3 +134,87 @@ async def _authenticate_v2(
         payload_hash=sigv4.UNSIGNED_PAYLOAD,
         signature=parsed.signature,
     )
+
+
+# -- POST Object: the signature is over the form's base64 policy, not over the request
+
+_POST_V4_FIELDS = ("x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature", "policy")
+_POST_V2_FIELDS = ("awsaccesskeyid", "signature", "policy")
+
+
+def _missing_field(name: str) -> S3Error:
+    original = {"awsaccesskeyid": "AWSAccessKeyId"}.get(name, name)
+    return S3Error(
+        "InvalidArgument",
+        f"Bucket POST must contain a field named '{original}'.  If it is specified, please check the order "
+        "of the fields.",
+        ArgumentName=original,
+        ArgumentValue="",
+    )
+
+
+def _required(fields: Mapping[str, str], names: tuple[str, ...]) -> None:
+    for name in names:
+        if not fields.get(name):
+            raise _missing_field(name)
+
+
+def _post_mismatch(access_key: str, policy: str, provided: str) -> S3Error:
+    return S3Error(
+        "SignatureDoesNotMatch",
+        AWSAccessKeyId=sigv4.xml_safe(access_key),
+        StringToSign=sigv4.xml_safe(policy),
+        SignatureProvided=sigv4.xml_safe(provided),
+    )
+
+
+async def authenticate_form(fields: Mapping[str, str], lookup: Lookup) -> AuthResult | None:
+    """Who signed a browser-upload form (names lower-cased): SigV4 (x-amz-algorithm, x-amz-credential,
+    x-amz-date, x-amz-signature) or SigV2 (AWSAccessKeyId, signature) over the policy field; None for
+    an anonymous form. Expiry is the policy's business, so no clock check happens here."""
+    if any(name in fields for name in ("x-amz-signature", "x-amz-credential", "x-amz-algorithm")):
+        _required(fields, _POST_V4_FIELDS)
+        if fields["x-amz-algorithm"] != sigv4.ALGORITHM:
+            raise S3Error(
+                "InvalidArgument",
+                f'X-Amz-Algorithm only supports "{sigv4.ALGORITHM}"',
+                ArgumentName="x-amz-algorithm",
+                ArgumentValue=fields["x-amz-algorithm"],
+            )
+        prefix = "Error parsing the X-Amz-Credential parameter; "
+        access_key, date, region, service = sigv4.parse_credential(
+            fields["x-amz-credential"], "InvalidArgument", prefix
+        )
+        amz_date = fields["x-amz-date"]
+        if sigv4.parse_amz_date(amz_date) is None or amz_date[:8] != date:
+            raise S3Error(
+                "InvalidArgument",
+                "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\" and match the "
+                "credential's date",
+                ArgumentName="x-amz-date",
+                ArgumentValue=amz_date,
+            )
+        credential = await _credential(access_key, lookup)
+        signing_key = sigv4.derive_signing_key(credential.secret_key, date, region, service)
+        policy, provided = fields["policy"], fields["x-amz-signature"]
+        if not hmac.compare_digest(sigv4.sign(signing_key, policy), provided.lower()):
+            raise _post_mismatch(access_key, policy, provided)
+        return AuthResult(
+            credential=credential,
+            version=4,
+            payload_hash=sigv4.UNSIGNED_PAYLOAD,
+            signature=provided,
+            amz_date=amz_date,
+            scope=f"{date}/{region}/{service}/{sigv4.TERMINATOR}",
+            signing_key=signing_key,
+        )
+    if "awsaccesskeyid" in fields or "signature" in fields or "policy" in fields:
+        _required(fields, _POST_V2_FIELDS)
+        access_key, policy, provided = fields["awsaccesskeyid"], fields["policy"], fields["signature"]
+        credential = await _credential(access_key, lookup)
+        if not hmac.compare_digest(sigv2.sign(credential.secret_key, policy), provided):
+            raise _post_mismatch(access_key, policy, provided)
+        return AuthResult(
+            credential=credential, version=2, payload_hash=sigv4.UNSIGNED_PAYLOAD, signature=provided
+        )
+    return None

@@ -11,6 +11,23 @@ from aiohttp.client_exceptions import ClientPayloadError
 from s3server.s3.errors import S3Error
 
 _HEX = frozenset("0123456789abcdef")
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+CONTINUED = "s3server.continued"  # request key: the 100 Continue went out
+
+
+def awaits_continue(request: web.Request) -> bool:
+    """The client is holding its body back until it hears 100 Continue, which it has not yet."""
+    return request.headers.get("Expect", "").lower() == "100-continue" and CONTINUED not in request
+
+
+async def send_continue(request: web.Request) -> None:
+    """Answer `Expect: 100-continue` now that the body is wanted: a request refused earlier got its
+    error instead, and its client never sent the body (the gateway defers aiohttp's early 100)."""
+    if awaits_continue(request):
+        request[CONTINUED] = True
+        if request.version >= (1, 1):
+            await request.writer.write(CONTINUE)
+            request.writer.output_size = 0  # the response proper has not started (as aiohttp's hook does)
 
 
 def signed_payload_sha256(payload_hash: str | None) -> str | None:
@@ -36,6 +53,7 @@ class PlainBody:
         if self._consumed:
             raise RuntimeError("body already consumed")
         self._consumed = True
+        await send_continue(self._request)
         content = self._request.content
         received = 0
         try:

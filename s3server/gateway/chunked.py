@@ -19,6 +19,7 @@ from aiohttp.client_exceptions import ClientPayloadError
 
 from s3server.gateway import sigv4
 from s3server.gateway.auth import AuthResult
+from s3server.gateway.body import send_continue
 from s3server.s3.errors import S3Error
 
 SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
@@ -98,6 +99,7 @@ class AwsChunkedBody:
             raise RuntimeError("body already consumed")
         self._consumed = True
         assert self.length is not None
+        await send_continue(self._request)
         content = self._request.content
         previous = self._auth.signature if self._auth is not None else ""
         decoded = 0

@@ -31,7 +31,7 @@ from s3server.config import Settings
 from s3server.gateway import cors, router
 from s3server.gateway.accesslog import AccessLog, quoted
 from s3server.gateway.auth import AuthResult, authenticate
-from s3server.gateway.body import PlainBody, signed_payload_sha256
+from s3server.gateway.body import PlainBody, awaits_continue, signed_payload_sha256
 from s3server.gateway.chunked import AwsChunkedBody, is_aws_chunked
 from s3server.gateway.ids import new_host_id, new_request_id
 from s3server.gateway.ratelimit import RateLimiter, parse_rate
@@ -61,6 +61,8 @@ CONFIG_CHANGES = frozenset(
         "DeleteBucketPolicy",
         "PutBucketCors",
         "DeleteBucketCors",
+        "PutBucketVersioning",
+        "PutObjectLockConfiguration",
     }
 )
 PREFLIGHT = "Preflight"  # the metrics and log label of an OPTIONS request (it has no AWS name)
@@ -194,6 +196,11 @@ class Gateway:
         self.configs = BucketConfigs(services.meta)
         self.authorizer = Authorizer(self.configs, services.meta)
 
+    async def expect(self, request: web.Request) -> None:
+        """aiohttp's Expect hook: nothing yet. The 100 Continue goes out when a handler first reads the
+        body (gateway.body.send_continue), and other expectations are refused in the pipeline."""
+        return None
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1
         metrics = self.metrics
@@ -312,12 +319,32 @@ class Gateway:
         """S3Request.authorize: the same decision for a second resource (a copy source, a key)."""
         await self.authorizer.check(principal, permission, bucket, key, context)
 
+    async def _authorize_as(
+        self,
+        request: web.Request,
+        target: Target,
+        principal: Credential | None,
+        permission: str,
+        bucket: str,
+        key: str | None,
+        extra: Mapping[str, str],
+    ) -> None:
+        """S3Request.authorize_as: the decision for a principal the handler established."""
+
+        def context() -> Mapping[str, str]:
+            return {**self._context(request, target, principal)(), **extra}
+
+        await self.authorizer.check(principal, permission, bucket, key, context)
+
     async def _dispatch(self, request: web.Request, target: Target, ex: Exchange) -> S3Response:
         """Resolve, authenticate, authorize and run the handler of one S3 request."""
         op = router.resolve(request.method, target.level, target.query, request.headers)
         if op is None:
             raise S3Error("MethodNotAllowed", Method=request.method, ResourceType=target.level.value.upper())
         ex.operation = op.name
+        expect = request.headers.get("Expect")
+        if expect is not None and expect.strip().lower() != "100-continue":
+            raise S3Error("NotImplemented", Header="Expect")
         auth = await self._authenticate(request, target)
         principal = auth.credential if auth is not None else None
         ex.principal = principal.user if principal is not None else "anonymous"
@@ -353,6 +380,7 @@ class Gateway:
                 authorize=functools.partial(
                     self._also_authorize, principal, self._context(request, target, principal)
                 ),
+                authorize_as=functools.partial(self._authorize_as, request, target),
             )
         )
 
@@ -434,9 +462,13 @@ class Gateway:
         if err.status == 304 or request.method == "HEAD":
             return web.Response(status=err.status, headers=headers)
         headers["Content-Type"] = "application/xml"
-        return web.Response(
+        response = web.Response(
             status=err.status, headers=headers, body=error_body(err, resource, request_id, host_id)
         )
+        if awaits_continue(request):
+            # The client never sent its body and will not: the connection cannot carry another request.
+            response.force_close()
+        return response
 
     async def _render(
         self, request: web.Request, reply: S3Response, request_id: str, host_id: str

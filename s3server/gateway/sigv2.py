@@ -6,7 +6,7 @@ As in ``sigv4``, parsing (no secret) and ``verify`` (secret) are separate steps.
 
 Errors raised (all ``S3Error``):
     InvalidArgument         an ``AWS`` Authorization header without ``key:signature``
-    AccessDenied            no usable date, missing query parameters, expired URL
+    AccessDenied            no usable (or a pre-epoch) date, missing query parameters, expired URL
     RequestTimeTooSkewed    header auth more than 15 minutes off the server clock
     SignatureDoesNotMatch   the HMAC differs
 """
@@ -92,6 +92,7 @@ _MISSING_QUERY_PARAMS = (
     "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters"
 )
 _NO_DATE = "AWS authentication requires a valid Date or x-amz-date header"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 AmzHeaders = dict[str, list[str]]
 
@@ -179,7 +180,8 @@ def parse_header_auth(req: RequestView, authorization: str, now: datetime) -> V2
     moment = None
     if raw is not None:
         moment = parse_amz_date(raw.strip()) or parse_http_date(raw)
-    if raw is None or moment is None:
+    # A date before the epoch is no valid date to S3 (it is not merely skewed).
+    if raw is None or moment is None or moment < _EPOCH:
         raise S3Error("AccessDenied", _NO_DATE)
     check_skew(moment, raw, now)
     return V2Request(access_key=access_key, signature=signature, expires=None)

@@ -269,7 +269,7 @@ class V4Request:
 
 
 @lru_cache(maxsize=4096)  # a client repeats these on every request; the result is immutable
-def _parse_credential(value: str, code: str, prefix: str) -> tuple[str, str, str, str]:
+def parse_credential(value: str, code: str, prefix: str) -> tuple[str, str, str, str]:
     """Split AKID/date/region/service/aws4_request; any region passes (the gateway is region-agnostic)."""
     parts = value.rsplit("/", 4)
     if len(parts) != 5 or not all(parts):
@@ -360,7 +360,7 @@ def parse_header_auth(req: RequestView, authorization: str, pairs: QueryPairs, n
         raise S3Error("InvalidRequest", "Missing required header for this request: x-amz-content-sha256")
     _check_payload_hash(payload_hash)
 
-    access_key, date, region, service = _parse_credential(
+    access_key, date, region, service = parse_credential(
         credential, "AuthorizationHeaderMalformed", _HEADER_MALFORMED
     )
     raw_time, amz_date, moment = _request_time(headers)
@@ -414,13 +414,15 @@ def parse_query_auth(req: RequestView, pairs: QueryPairs, now: datetime) -> V4Re
         raise S3Error("AuthorizationQueryParametersError", "X-Amz-Expires should be a number") from None
     if expires < 0:
         raise S3Error("AuthorizationQueryParametersError", "X-Amz-Expires must be non-negative")
+    if expires == 0:  # the SDKs' presigners refuse 0 as well: a URL must live at least a second
+        raise S3Error("AuthorizationQueryParametersError", "X-Amz-Expires must be greater than 0")
     if expires > MAX_PRESIGN_EXPIRES:
         raise S3Error(
             "AuthorizationQueryParametersError",
             f"X-Amz-Expires must be less than a week (in seconds) that is; {MAX_PRESIGN_EXPIRES}",
         )
 
-    access_key, date, region, service = _parse_credential(
+    access_key, date, region, service = parse_credential(
         params[P_CREDENTIAL], "AuthorizationQueryParametersError", _QUERY_CREDENTIAL
     )
     if date != amz_date[:8]:

@@ -14,24 +14,31 @@ from typing import Protocol
 from s3server.metadata.errors import (
     MetadataError,
     NoSuchKeyError,
+    ObjectLockedError,
     PreconditionFailedError,
 )
 
 __all__ = [
+    "NULL_VERSION",
     "Bucket",
     "BucketStats",
     "Completion",
+    "DeleteResult",
     "ListPage",
     "MetadataError",
     "MetadataStore",
     "ObjectRecord",
     "Part",
     "PartsPage",
+    "RetentionChange",
     "Segment",
     "Upload",
     "UploadsPage",
+    "VersionsPage",
     "WriteCondition",
 ]
+
+NULL_VERSION = "null"  # the version id of objects written while a bucket is unversioned or suspended
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,9 @@ class Bucket:
     acl: str = "private"  # the bucket's canned ACL
     policy: str | None = None  # the bucket policy document as the owner sent it
     cors: str | None = None  # the CORS rules (JSON, see s3server.access.cors), None when unset
+    versioning: str = ""  # "" (never versioned), "Enabled" or "Suspended"
+    # The Object Lock configuration (JSON: {} or {"Mode": …, "Days"|"Years": n}); None: no lock.
+    object_lock: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,8 @@ class BucketStats:
     owner: str
     objects: int
     bytes: int
+    versions: int = 0  # noncurrent versions and delete markers
+    version_bytes: int = 0  # bytes of the noncurrent versions
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +77,8 @@ class Segment:
 
 @dataclass(slots=True)
 class ObjectRecord:
-    """What the metadata knows about one object version (we keep one version per key)."""
+    """What the metadata knows about one object version: the current one of a key, a noncurrent one,
+    or a delete marker (no bytes, `delete_marker` True)."""
 
     bucket: str
     key: str
@@ -87,6 +100,63 @@ class ObjectRecord:
     storage_class: str = "STANDARD"
     owner: str = ""
     acl: str = "private"  # the object's canned ACL
+    version_id: str = NULL_VERSION
+    delete_marker: bool = False
+    is_latest: bool = True  # the key's newest version (listings of versions say so per entry)
+    lock_mode: str | None = None  # "GOVERNANCE" | "COMPLIANCE" with lock_until
+    lock_until: datetime | None = None
+    legal_hold: bool = False
+
+    def locked(self, at: datetime, bypass_governance: bool = False) -> bool:
+        """Whether Object Lock forbids removing this version now."""
+        if self.legal_hold:
+            return True
+        if self.lock_mode is None or self.lock_until is None or self.lock_until <= at:
+            return False
+        return self.lock_mode == "COMPLIANCE" or not bypass_governance
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionChange:
+    """PutObjectRetention's request: the new mode and date (None, None removes the retention)."""
+
+    mode: str | None
+    until: datetime | None
+    bypass: bool  # x-amz-bypass-governance-retention from a principal allowed to use it
+    at: datetime
+
+    def check(self, current: ObjectRecord) -> None:
+        """Retention may be lengthened freely; shortening, removing or changing the mode of an active
+        one is refused (ObjectLockedError) for COMPLIANCE, and for GOVERNANCE without bypass."""
+        if current.lock_mode is None or current.lock_until is None or current.lock_until <= self.at:
+            return
+        keeps = self.mode == current.lock_mode and self.until is not None and self.until >= current.lock_until
+        if keeps:
+            return
+        if current.lock_mode == "COMPLIANCE" or not self.bypass:
+            raise ObjectLockedError(current.key, current.version_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    """What DeleteObject did: the version removed (its blobs are the caller's to delete) and what to
+    answer (x-amz-version-id, x-amz-delete-marker)."""
+
+    removed: ObjectRecord | None
+    version_id: str | None = None
+    delete_marker: bool = False
+
+
+@dataclass(slots=True)
+class VersionsPage:
+    """One page of ListObjectVersions: versions and delete markers by key, newest first, with
+    rolled-up prefixes; `next_*` say where the next page starts."""
+
+    versions: list[ObjectRecord]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_key_marker: str | None
+    next_version_id_marker: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +196,9 @@ class Upload:
     checksum_algorithm: str | None = None  # "CRC32", "SHA256", … when the client asked for one
     checksum_type: str | None = None  # "COMPOSITE" | "FULL_OBJECT", with checksum_algorithm
     acl: str = "private"  # the canned ACL the completed object gets
+    lock_mode: str | None = None  # the Object Lock the completed object gets
+    lock_until: datetime | None = None
+    legal_hold: bool = False
 
 
 @dataclass(slots=True)
@@ -218,24 +291,81 @@ class MetadataStore(Protocol):
         """Every bucket's counters, by name (for /_admin/stats; one query, no scan of objects)."""
 
     # -- objects
+    async def set_bucket_versioning(self, name: str, status: str) -> None:
+        """Set the versioning state ("Enabled" or "Suspended"). Raises NoSuchBucket."""
+
+    async def set_bucket_object_lock(self, name: str, config: str) -> None:
+        """Set the Object Lock configuration (JSON, see Bucket.object_lock). Raises NoSuchBucket."""
+
+    # -- objects
     async def put_object(
         self, record: ObjectRecord, condition: WriteCondition | None = None
     ) -> ObjectRecord | None:
-        """Insert or replace the key in one transaction; return the replaced record (its blobs are
-        the caller's to delete). Raises NoSuchBucketError if the bucket is gone, and
+        """Make `record` the key's current version in one transaction, as the bucket's versioning
+        state at commit time says: unversioned, it replaces the current version; Enabled, the current
+        version becomes noncurrent and `record` keeps its (new) version_id; Suspended, `record` is
+        the "null" version and replaces the previous null version wherever it is. record.version_id
+        is set to the id it was stored under. Returns the version whose blobs are now free (the
+        caller's to delete), or None. Raises NoSuchBucketError if the bucket is gone, and
         PreconditionFailedError / NoSuchKeyError when `condition` does not hold at commit time."""
 
-    async def get_object(self, bucket: str, key: str) -> ObjectRecord | None: ...
+    async def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectRecord | None:
+        """The current version (never a delete marker), or with `version_id` that version, delete
+        markers included (is_latest set)."""
 
-    async def update_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectRecord | None:
-        """Replace the object's tag set in place (its blobs are untouched); the updated record, or
-        None if there is no such key."""
+    async def get_delete_marker(self, bucket: str, key: str) -> ObjectRecord | None:
+        """The delete marker that is the key's newest version, if it is one (for GET/HEAD's 404)."""
 
-    async def set_object_acl(self, bucket: str, key: str, acl: str) -> ObjectRecord | None:
-        """Replace the object's canned ACL in place; the updated record, or None if no such key."""
+    async def update_tags(
+        self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None
+    ) -> ObjectRecord | None:
+        """Replace a version's tag set in place (its blobs are untouched); the updated record, or
+        None if there is no such version (delete markers have no tags)."""
 
-    async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        """Remove the key; return the removed record, or None if there was none."""
+    async def set_object_acl(
+        self, bucket: str, key: str, acl: str, version_id: str | None = None
+    ) -> ObjectRecord | None:
+        """Replace a version's canned ACL in place; the updated record, or None if no such version."""
+
+    async def set_retention(
+        self, bucket: str, key: str, version_id: str, change: RetentionChange
+    ) -> ObjectRecord | None:
+        """Apply PutObjectRetention to a version after change.check (ObjectLockedError) on its row
+        in the writing transaction; the updated record, or None if no such version."""
+
+    async def set_legal_hold(self, bucket: str, key: str, version_id: str, on: bool) -> ObjectRecord | None:
+        """Set or clear a version's legal hold; the updated record, or None if no such version."""
+
+    async def delete_object(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        *,
+        marker_id: str = NULL_VERSION,
+        bypass_governance: bool = False,
+    ) -> DeleteResult:
+        """Without `version_id`: in an unversioned bucket remove the current version; in an Enabled
+        one the current version becomes noncurrent and a delete marker with id `marker_id` becomes
+        the newest version; Suspended, the same with a "null" marker that replaces the previous null
+        version. With `version_id`: remove exactly that version or marker (a removed current version
+        is replaced by the newest remaining one unless that is a marker). A locked version raises
+        ObjectLockedError (see ObjectRecord.locked)."""
+
+    async def list_object_versions(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_id_marker: str = "",
+        max_keys: int = 1000,
+    ) -> VersionsPage:
+        """Versions and delete markers by key (bytes), newest first, starting after key_marker's
+        version version_id_marker (after every version of key_marker when that is empty), with keys
+        sharing prefix+…+delimiter rolled up into one common prefix; at most `max_keys` entries.
+        Entries carry what a listing shows plus version_id, delete_marker, is_latest."""
 
     async def list_objects(
         self,

@@ -9,35 +9,50 @@ one function here makes the page.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from s3server.metadata.base import (
+    NULL_VERSION,
     Completion,
     ListPage,
     ObjectRecord,
     PartsPage,
+    RetentionChange,
     Upload,
     UploadsPage,
+    VersionsPage,
     WriteCondition,
 )
 from s3server.metadata.errors import InvalidPartError
-from s3server.metadata.tables import When, dump_json, listed_from, part_from, upload_from
+from s3server.metadata.tables import Stamp, When, dump_json, listed_from, part_from, upload_from
+
+Columns = Callable[[ObjectRecord], dict[str, Any]]  # a version's record → the column values to set
 
 __all__ = [
     "ABOVE_ALL_KEYS",
     "Completing",
+    "DeletePlan",
+    "KeyVersions",
     "ListRange",
+    "MarkerSeq",
+    "NextKey",
+    "PutPlan",
     "SharedStore",
     "UploadsRange",
+    "VersionQuery",
     "as_utc",
+    "delete_marker",
     "key_successor",
     "list_page",
     "listing_range",
+    "plan_delete",
+    "plan_put",
     "prefix_successor",
     "uploads_page",
+    "walk_versions",
 ]
 
 # No UTF-8 string contains the byte 0xFF, so b"\xff" is above every key: the open upper bound.
@@ -184,20 +199,190 @@ class Completing:
             raise InvalidPartError(self.upload_id)
 
 
+# -- ListObjectVersions, walked once for every backend
+#
+# The walk asks its store for rows through the requests below (a generator's yields, answered with
+# `send`), so the paging and roll-up logic lives here once while each store runs its own SQL, on a
+# database thread (SQLite) or awaited (PostgreSQL).
+
+
+@dataclass(frozen=True, slots=True)
+class MarkerSeq:
+    """Where version `version_id` of `key` sits: its seq, math.inf for the current version, None
+    when there is no such version."""
+
+    key: bytes
+    version_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NextKey:
+    """The smallest key in [lower, upper) that has a current or a noncurrent version, or None."""
+
+    lower: bytes
+    upper: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class KeyVersions:
+    """The key's versions newest first (the current one, then noncurrent ones and markers), at most
+    `limit`, only those older than `below` (a seq) when it is set."""
+
+    key: bytes
+    limit: int
+    below: float | None = None
+
+
+VersionQuery = MarkerSeq | NextKey | KeyVersions
+
+
+def drive(
+    walk: Generator[VersionQuery, Any, VersionsPage], answer: Callable[[VersionQuery], Any]
+) -> VersionsPage:
+    """Run a walk whose queries are answered synchronously (on a database thread)."""
+    try:
+        query = next(walk)
+        while True:
+            query = walk.send(answer(query))
+    except StopIteration as done:
+        return done.value
+
+
+def walk_versions(
+    span: ListRange, key_marker: str, version_id_marker: str, max_keys: int
+) -> Generator[VersionQuery, Any, VersionsPage]:
+    """One page of ListObjectVersions; KeyVersions answers are lists of ObjectRecord (current first,
+    with is_latest set on the key's newest)."""
+    entries: list[ObjectRecord] = []
+    prefixes: list[str] = []
+    next_key: str | None = None
+    next_version: str | None = None
+    want = max_keys + 1
+    count = 0
+    delim = span.delimiter
+    start = len(span.prefix)
+    marker = key_marker.encode("utf-8")
+    lower, upper = span.lower, span.upper
+    in_range = marker.startswith(span.prefix) and not (delim and marker.find(delim, start) >= 0)
+    if key_marker and version_id_marker and in_range:
+        seq = yield MarkerSeq(marker, version_id_marker)
+        if seq is not None:
+            for record in (yield KeyVersions(marker, want, below=seq)):
+                record.is_latest = False
+                count += 1
+                if count <= max_keys:
+                    entries.append(record)
+                    next_key, next_version = record.key, record.version_id
+    while count < want and lower < upper:
+        key = yield NextKey(lower, upper)
+        if key is None:
+            break
+        cut = key.find(delim, start) if delim else -1
+        if cut >= 0:
+            common = key[: cut + len(delim)]
+            count += 1
+            if count <= max_keys:
+                next_key, next_version = common.decode("utf-8"), None
+                prefixes.append(next_key)
+            lower = prefix_successor(common) or ABOVE_ALL_KEYS
+            continue
+        for record in (yield KeyVersions(key, want - count)):
+            count += 1
+            if count <= max_keys:
+                entries.append(record)
+                next_key, next_version = record.key, record.version_id
+        lower = key_successor(key)
+    truncated = count > max_keys
+    return VersionsPage(
+        versions=entries,
+        common_prefixes=prefixes,
+        is_truncated=truncated,
+        next_key_marker=next_key if truncated else None,
+        next_version_id_marker=next_version if truncated else None,
+    )
+
+
+# -- what a write or a delete does to a key's versions, decided once for every backend
+
+
+@dataclass(frozen=True, slots=True)
+class PutPlan:
+    """How PutObject (or a completion, or a copy) changes a key, given the bucket's state."""
+
+    version_id: str  # the id the new current version gets
+    archive_current: bool  # the current version becomes the newest noncurrent one
+    drop_null: bool  # the noncurrent "null" version (if any) is removed, its blobs freed
+    # Otherwise a current version is replaced and its blobs freed.
+
+
+def plan_put(state: str, current: ObjectRecord | None, candidate_id: str) -> PutPlan:
+    """Enabled keeps every version; Suspended writes "null", replacing only the null version;
+    unversioned replaces the current version."""
+    if state == "Enabled":
+        return PutPlan(candidate_id, archive_current=current is not None, drop_null=False)
+    if state == "Suspended":
+        archive = current is not None and current.version_id != NULL_VERSION
+        return PutPlan(NULL_VERSION, archive_current=archive, drop_null=current is None or archive)
+    return PutPlan(NULL_VERSION, archive_current=False, drop_null=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DeletePlan:
+    """How DeleteObject without a version id changes a key, given the bucket's state."""
+
+    remove_current: bool  # the current version goes, its blobs freed
+    archive_current: bool  # the current version becomes noncurrent
+    drop_null: bool  # the noncurrent "null" version (if any) goes, its blobs freed
+    marker_id: str | None  # a delete marker with this id becomes the newest version
+
+
+def plan_delete(state: str, current: ObjectRecord | None, marker_id: str) -> DeletePlan:
+    if state == "Enabled":
+        return DeletePlan(False, current is not None, False, marker_id)
+    if state == "Suspended":
+        null_current = current is not None and current.version_id == NULL_VERSION
+        archive = current is not None and not null_current
+        return DeletePlan(null_current, archive, not null_current, NULL_VERSION)
+    return DeletePlan(current is not None, False, False, None)
+
+
+def delete_marker(bucket: str, key: str, version_id: str, owner: str, at: datetime) -> ObjectRecord:
+    return ObjectRecord(
+        bucket=bucket,
+        key=key,
+        size=0,
+        etag="",
+        last_modified=at,
+        segments=[],
+        owner=owner,
+        version_id=version_id,
+        delete_marker=True,
+    )
+
+
 class SharedStore:
     """The MetadataStore methods that are the same for every backend around its SQL; a backend
     provides the hooks below and its `when` converter."""
 
     when: When
+    stamp: Stamp
 
     async def _set_bucket_column(self, name: str, column: str, value: str | None) -> None:
         """Change one column of a bucket's row; NoSuchBucketError if there is none."""
         raise NotImplementedError
 
-    async def _set_object_column(
-        self, bucket: str, key: bytes, column: str, value: str | None
+    async def _modify(
+        self, bucket: str, key: bytes, version_id: str | None, columns: Columns
     ) -> ObjectRecord | None:
-        """Change one column of an object's row; the updated record, or None if there is no object."""
+        """Change columns of one version in place (the current one without `version_id`; never a
+        delete marker): `columns` sees the row in the writing transaction (and may refuse) and says
+        which columns take which stored values; the updated record, or None if no such version."""
+        raise NotImplementedError
+
+    async def _walk_versions(
+        self, bucket: str, walk: Generator[VersionQuery, Any, VersionsPage]
+    ) -> VersionsPage:
+        """Drive `walk_versions`, answering its queries from one consistent read."""
         raise NotImplementedError
 
     async def _put_object(
@@ -239,11 +424,53 @@ class SharedStore:
     ) -> ObjectRecord | None:
         return await self._put_object(record, record.key.encode("utf-8"), condition)
 
-    async def update_tags(self, bucket: str, key: str, tags: dict[str, str]) -> ObjectRecord | None:
-        return await self._set_object_column(bucket, key.encode("utf-8"), "tags", dump_json(tags))
+    async def set_bucket_versioning(self, name: str, status: str) -> None:
+        await self._set_bucket_column(name, "versioning", status)
 
-    async def set_object_acl(self, bucket: str, key: str, acl: str) -> ObjectRecord | None:
-        return await self._set_object_column(bucket, key.encode("utf-8"), "acl", acl)
+    async def set_bucket_object_lock(self, name: str, config: str) -> None:
+        await self._set_bucket_column(name, "object_lock", config)
+
+    async def update_tags(
+        self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None
+    ) -> ObjectRecord | None:
+        return await self._modify(
+            bucket, key.encode("utf-8"), version_id, lambda _: {"tags": dump_json(tags)}
+        )
+
+    async def set_object_acl(
+        self, bucket: str, key: str, acl: str, version_id: str | None = None
+    ) -> ObjectRecord | None:
+        return await self._modify(bucket, key.encode("utf-8"), version_id, lambda _: {"acl": acl})
+
+    async def set_retention(
+        self, bucket: str, key: str, version_id: str, change: RetentionChange
+    ) -> ObjectRecord | None:
+        stamp = self.stamp
+
+        def columns(record: ObjectRecord) -> dict[str, Any]:
+            change.check(record)
+            return {
+                "lock_mode": change.mode,
+                "lock_until": None if change.until is None else stamp(change.until),
+            }
+
+        return await self._modify(bucket, key.encode("utf-8"), version_id, columns)
+
+    async def set_legal_hold(self, bucket: str, key: str, version_id: str, on: bool) -> ObjectRecord | None:
+        return await self._modify(bucket, key.encode("utf-8"), version_id, lambda _: {"legal_hold": on})
+
+    async def list_object_versions(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_id_marker: str = "",
+        max_keys: int = 1000,
+    ) -> VersionsPage:
+        span = listing_range(prefix, delimiter, key_marker)
+        return await self._walk_versions(bucket, walk_versions(span, key_marker, version_id_marker, max_keys))
 
     async def list_parts(
         self, bucket: str, key: str, upload_id: str, *, after: int = 0, max_parts: int = 1000
@@ -261,11 +488,9 @@ class SharedStore:
         record: ObjectRecord,
         condition: WriteCondition | None = None,
     ) -> Completion:
-        used = {seg.blob_id for seg in record.segments}
-        replaced, blobs = await self._complete(
-            bucket, key.encode("utf-8"), upload_id, record, used, condition
-        )
-        return Completion(replaced=replaced, unused_blobs=[b for b in blobs if b not in used])
+        job = Completing(bucket, key.encode("utf-8"), upload_id, record, condition)
+        replaced, blobs = await self._complete(job)
+        return Completion(replaced=replaced, unused_blobs=[b for b in blobs if b not in job.used])
 
     async def list_objects(
         self,

@@ -13,7 +13,8 @@ into S3 errors of the catalogue.
           ├── NoSuchKeyError            (key)
           ├── PreconditionFailedError   (condition: "If-Match" | "If-None-Match")
           ├── NoSuchUploadError         (upload_id)
-          └── InvalidPartError          (upload_id)
+          ├── InvalidPartError          (upload_id)
+          └── ObjectLockedError         (key, version_id): retention or legal hold forbids it
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "NoSuchBucketError",
     "NoSuchKeyError",
     "NoSuchUploadError",
+    "ObjectLockedError",
     "PreconditionFailedError",
 ]
 
@@ -86,3 +88,13 @@ class InvalidPartError(DomainError):
     def __init__(self, upload_id: str) -> None:
         super().__init__(f"a part of upload {upload_id!r} is gone")
         self.upload_id = upload_id
+
+
+class ObjectLockedError(DomainError):
+    """The version is under retention or legal hold, so it may not be removed (or its retention
+    shortened) as asked."""
+
+    def __init__(self, key: str, version_id: str) -> None:
+        super().__init__(f"{key!r} version {version_id!r} is locked")
+        self.key = key
+        self.version_id = version_id

@@ -21,22 +21,48 @@ replacing one is a short transaction that first locks the row it replaces.
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Generator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from s3server.metadata import tables
-from s3server.metadata.base import Bucket, BucketStats, ObjectRecord, Part, Upload, WriteCondition
-from s3server.metadata.common import Completing, Entry, ListRange, SharedStore, UploadsRange, as_utc
+from s3server.metadata.base import (
+    NULL_VERSION,
+    Bucket,
+    BucketStats,
+    DeleteResult,
+    ObjectRecord,
+    Part,
+    Upload,
+    VersionsPage,
+    WriteCondition,
+)
+from s3server.metadata.common import (
+    Columns,
+    Completing,
+    Entry,
+    ListRange,
+    MarkerSeq,
+    NextKey,
+    SharedStore,
+    UploadsRange,
+    VersionQuery,
+    as_utc,
+    delete_marker,
+    plan_delete,
+    plan_put,
+)
 from s3server.metadata.errors import (
     BucketExistsError,
     BucketNotEmptyError,
     MetadataError,
     NoSuchBucketError,
     NoSuchUploadError,
+    ObjectLockedError,
 )
 from s3server.pgdb import PgClient, PgDatabase
 
@@ -101,6 +127,19 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX parts_by_blob ON parts (blob_id)",
     ),
     tables.ACCESS_CONTROL_MIGRATION,
+    (
+        *tables.versioning_migration(
+            key="BYTEA",
+            stamp="TIMESTAMPTZ",
+            flag="BOOLEAN",
+            false="false",
+            big="BIGINT",
+            text='TEXT COLLATE "C"',
+        ),
+        # The counter rows count noncurrent versions and delete markers beside current objects.
+        "ALTER TABLE bucket_counters ADD COLUMN versions BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE bucket_counters ADD COLUMN version_bytes BIGINT NOT NULL DEFAULT 0",
+    ),
 ]
 
 
@@ -115,15 +154,16 @@ def _qualified(columns: str, alias: str) -> str:
 
 _SELECT_OBJECT = f"SELECT {tables.OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND key = $2"
 _LOCK_OBJECT = f"{_SELECT_OBJECT} FOR UPDATE"
+_OBJECT_VALUES = ", ".join(f"${i}" for i in range(1, 21))
 _INSERT_OBJECT = (
-    f"INSERT INTO objects (bucket, {tables.OBJECT_COLUMNS}) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+    f"INSERT INTO objects (bucket, {tables.OBJECT_COLUMNS}) VALUES ({_OBJECT_VALUES}) "
     "ON CONFLICT (bucket, key) DO NOTHING"
 )
 _UPDATE_OBJECT = (
     "UPDATE objects SET size = $3, etag = $4, last_modified = $5, content_type = $6, segments = $7, "
     "headers = $8, user_metadata = $9, checksums = $10, tags = $11, parts_count = $12, part_sizes = $13, "
-    "storage_class = $14, owner = $15, acl = $16 WHERE bucket = $1 AND key = $2"
+    "storage_class = $14, owner = $15, acl = $16, version_id = $17, lock_mode = $18, lock_until = $19, "
+    "legal_hold = $20 WHERE bucket = $1 AND key = $2"
 )
 # Add to one of the bucket's counter rows (creating it on first use): $1 bucket, $2 shard,
 # $3 objects, $4 bytes.
@@ -132,24 +172,51 @@ INSERT INTO bucket_counters AS c (bucket, shard, objects, bytes) VALUES ($1, $2,
 ON CONFLICT (bucket, shard)
 DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes
 """
-# A new key in one statement: the row, its blob links and the counters, or nothing at all when the
-# key exists. $17 blob ids, $18 counter shard.
+# A new key of an unversioned bucket in one statement: the row, its blob links and the counters,
+# or nothing at all when the key exists or the bucket has (had) versioning, which takes the
+# transaction. $21 blob ids, $22 counter shard. Answers (rows created, the bucket's versioning).
 _CREATE_OBJECT = f"""
-WITH created AS (
+WITH state AS (
+    SELECT versioning FROM buckets WHERE name = $1
+), created AS (
     INSERT INTO objects (bucket, {tables.OBJECT_COLUMNS})
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+    SELECT {_OBJECT_VALUES} FROM state WHERE state.versioning = ''
     ON CONFLICT (bucket, key) DO NOTHING
     RETURNING bucket, key, size
 ), linked AS (
     INSERT INTO object_blobs (bucket, key, blob_id)
-    SELECT created.bucket, created.key, blob_id FROM created, unnest($17::text[]) AS blob_id
+    SELECT created.bucket, created.key, blob_id FROM created, unnest($21::text[]) AS blob_id
     ON CONFLICT DO NOTHING
 ), counted AS (
     INSERT INTO bucket_counters AS c (bucket, shard, objects, bytes)
-    SELECT created.bucket, $18, 1, created.size FROM created
+    SELECT created.bucket, $22, 1, created.size FROM created
     ON CONFLICT (bucket, shard) DO UPDATE SET objects = c.objects + 1, bytes = c.bytes + excluded.bytes
 )
-SELECT count(*) FROM created
+SELECT (SELECT count(*) FROM created) AS created, (SELECT versioning FROM state) AS versioning
+"""
+# Versioned writes of one key queue on a transaction-scoped advisory lock of (bucket, key): the
+# key may have no row to lock (a delete marker is its newest version), and each step below reads
+# what the one before it committed.
+_LOCK_KEY = "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || encode($2::bytea, 'hex'), 7841))"
+_SELECT_VERSION = (
+    f"SELECT {tables.VERSION_COLUMNS}, seq FROM object_versions "
+    "WHERE bucket = $1 AND key = $2 AND version_id = $3"
+)
+_NEWEST_VERSION = (
+    f"SELECT {tables.VERSION_COLUMNS}, seq FROM object_versions WHERE bucket = $1 AND key = $2 "
+    "ORDER BY seq DESC LIMIT 1"
+)
+_INSERT_VERSION = (
+    f"INSERT INTO object_versions (bucket, {tables.OBJECT_COLUMNS}, delete_marker, seq) "
+    f"SELECT {_OBJECT_VALUES}, $21, coalesce(max(seq), 0) + 1 FROM object_versions "
+    "WHERE bucket = $1 AND key = $2"
+)
+_COUNT_VERSIONS = """
+INSERT INTO bucket_counters AS c (bucket, shard, objects, bytes, versions, version_bytes)
+VALUES ($1, $2, 0, 0, $3, $4)
+ON CONFLICT (bucket, shard)
+DO UPDATE SET versions = c.versions + excluded.versions,
+    version_bytes = c.version_bytes + excluded.version_bytes
 """
 # After replacing the object row (locked): point the blob index at the new blobs. A statement of
 # its own, so its snapshot includes every link committed for this key before we took the lock.
@@ -161,11 +228,15 @@ INSERT INTO object_blobs (bucket, key, blob_id)
 SELECT $1, $2, blob_id FROM unnest($3::text[]) AS blob_id
 ON CONFLICT DO NOTHING
 """
+_LINK = """
+INSERT INTO object_blobs (bucket, key, blob_id) SELECT $1, $2, blob_id FROM unnest($3::text[]) AS blob_id
+ON CONFLICT DO NOTHING
+"""
 _DELETE_OBJECT = f"DELETE FROM objects WHERE bucket = $1 AND key = $2 RETURNING {tables.OBJECT_COLUMNS}"
 _UNLINK = "DELETE FROM object_blobs WHERE bucket = $1 AND key = $2"
 _BUCKET_STATS = (
-    "SELECT coalesce(sum(objects), 0)::bigint, coalesce(sum(bytes), 0)::bigint "
-    "FROM bucket_counters WHERE bucket = $1"
+    "SELECT coalesce(sum(objects), 0)::bigint, coalesce(sum(bytes), 0)::bigint, "
+    "coalesce(sum(versions), 0)::bigint FROM bucket_counters WHERE bucket = $1"
 )
 _LIST_FLAT = (
     f"SELECT {tables.LIST_COLUMNS} FROM objects "
@@ -281,13 +352,18 @@ def _shard() -> int:
 
 async def _create_object(
     conn: asyncpg.Connection, record: ObjectRecord, params: tuple[Any, ...], blob_ids: list[str]
-) -> bool:
-    """Insert a key that does not exist yet, in one statement; False (and no change) if it exists."""
+) -> tuple[bool, str | None]:
+    """Insert a key of an unversioned bucket that does not exist yet, in one statement: (created,
+    the bucket's versioning state, None when there is no bucket)."""
     try:
-        created = await conn.fetchval(_CREATE_OBJECT, *params, blob_ids, _shard())
+        row = await conn.fetchrow(_CREATE_OBJECT, *params, blob_ids, _shard())
     except asyncpg.ForeignKeyViolationError as exc:
         raise NoSuchBucketError(record.bucket) from exc
-    return bool(created)
+    return bool(row["created"]), row["versioning"]
+
+
+async def _versioning(conn: asyncpg.Connection, bucket: str) -> str | None:
+    return await conn.fetchval("SELECT versioning FROM buckets WHERE name = $1", bucket)
 
 
 async def _store_object(
@@ -298,21 +374,31 @@ async def _store_object(
     *,
     try_create: bool = True,
 ) -> ObjectRecord | None:
-    """Insert or replace one object (with its blob links and the bucket's counters), inside the
-    caller's transaction; return the replaced record. The condition is checked on the locked row,
-    so of concurrent conditional writers exactly one wins."""
-    params = tables.object_params(record, key, as_utc)
+    """Make `record` the key's current version (see MetadataStore.put_object), with its blob links
+    and the bucket's counters, inside the caller's transaction; return the version whose blobs are
+    now free. The condition is checked on the locked row, so of concurrent conditional writers
+    exactly one wins."""
+    candidate = record.version_id
     blob_ids = list(dict.fromkeys(s.blob_id for s in record.segments))
     if_match = condition is not None and condition.if_match is not None
-    if try_create and not if_match and await _create_object(conn, record, params, blob_ids):
-        return None
+    if try_create and not if_match:
+        record.version_id = NULL_VERSION
+        created, state = await _create_object(
+            conn, record, tables.object_params(record, key, as_utc), blob_ids
+        )
+        if created:
+            return None
+        record.version_id = candidate
+    else:
+        state = await _versioning(conn, record.bucket)
+    if state is None:
+        raise NoSuchBucketError(record.bucket)
+    if state:
+        return await _store_version(conn, record, key, condition, state, blob_ids)
+    record.version_id = NULL_VERSION
+    params = tables.object_params(record, key, as_utc)
     if condition is not None:
         row = await conn.fetchrow(_LOCK_OBJECT, record.bucket, key)
-        if (
-            row is None
-            and await conn.fetchval("SELECT 1 FROM buckets WHERE name = $1", record.bucket) is None
-        ):
-            raise NoSuchBucketError(record.bucket)
         condition.check(None if row is None else tables.record_from(record.bucket, row, _same), record.key)
     try:
         row = await _replace_row(
@@ -327,6 +413,204 @@ async def _store_object(
     added = (0, record.size - old.size) if old is not None else (1, record.size)
     await conn.execute(_COUNT, record.bucket, _shard(), *added)
     return old
+
+
+async def _store_version(
+    conn: asyncpg.Connection,
+    record: ObjectRecord,
+    key: bytes,
+    condition: WriteCondition | None,
+    state: str,
+    blob_ids: list[str],
+) -> ObjectRecord | None:
+    """_store_object in a bucket that has (had) versioning, under the key's advisory lock."""
+    bucket = record.bucket
+    await conn.execute(_LOCK_KEY, bucket, key)
+    row = await conn.fetchrow(_LOCK_OBJECT, bucket, key)
+    old = None if row is None else tables.record_from(bucket, row, _same)
+    if condition is not None:
+        condition.check(old, record.key)
+    plan = plan_put(state, old, record.version_id)
+    record.version_id = plan.version_id
+    params = tables.object_params(record, key, as_utc)
+    freed: ObjectRecord | None = None
+    if old is not None:
+        if plan.archive_current:
+            await _add_version(conn, old, key)
+        else:
+            await _unlink(conn, old, key)
+            freed = old
+        await conn.execute(_UPDATE_OBJECT, *params)
+        await conn.execute(_COUNT, bucket, _shard(), 0, record.size - old.size)
+    else:
+        if not (await conn.execute(_INSERT_OBJECT, *params)).endswith(" 1"):
+            raise MetadataError(f"{bucket}/{record.key} was created under us; retry")  # pragma: no cover
+        await conn.execute(_COUNT, bucket, _shard(), 1, record.size)
+    if plan.drop_null:
+        freed = await _drop_version(conn, bucket, key, NULL_VERSION)
+    await conn.execute(_LINK, bucket, key, blob_ids)
+    return freed
+
+
+async def _unlink(conn: asyncpg.Connection, old: ObjectRecord, key: bytes) -> None:
+    blob_ids = list({s.blob_id for s in old.segments})
+    if blob_ids:
+        await conn.execute(
+            "DELETE FROM object_blobs WHERE bucket = $1 AND key = $2 AND blob_id = ANY ($3::text[])",
+            old.bucket,
+            key,
+            blob_ids,
+        )
+
+
+async def _add_version(conn: asyncpg.Connection, record: ObjectRecord, key: bytes) -> None:
+    """Insert a noncurrent version or a delete marker as the key's newest entry in object_versions."""
+    await conn.execute(_INSERT_VERSION, *tables.object_params(record, key, as_utc), record.delete_marker)
+    await conn.execute(_COUNT_VERSIONS, record.bucket, _shard(), 1, record.size)
+
+
+async def _drop_version(
+    conn: asyncpg.Connection, bucket: str, key: bytes, version_id: str
+) -> ObjectRecord | None:
+    """Remove one noncurrent version or marker; the removed record (its blobs unlinked) or None."""
+    row = await conn.fetchrow(
+        f"DELETE FROM object_versions WHERE bucket = $1 AND key = $2 AND version_id = $3 "
+        f"RETURNING {tables.VERSION_COLUMNS}",
+        bucket,
+        key,
+        version_id,
+    )
+    if row is None:
+        return None
+    old = tables.version_from(bucket, row, _same)
+    await conn.execute(_COUNT_VERSIONS, bucket, _shard(), -1, -old.size)
+    await _unlink(conn, old, key)
+    return old
+
+
+async def _delete_current(conn: asyncpg.Connection, current: ObjectRecord, key: bytes, unlink: bool) -> None:
+    await conn.execute("DELETE FROM objects WHERE bucket = $1 AND key = $2", current.bucket, key)
+    await conn.execute(_COUNT, current.bucket, _shard(), -1, -current.size)
+    if unlink:
+        await _unlink(conn, current, key)
+
+
+async def _promote(conn: asyncpg.Connection, bucket: str, key: bytes) -> None:
+    """A key without a current version gets its newest remaining one back as current, unless that
+    is a delete marker (which then stays the key's newest version)."""
+    newest = await conn.fetchrow(_NEWEST_VERSION, bucket, key)
+    if newest is None or newest["delete_marker"]:
+        return
+    promoted = tables.version_from(bucket, newest, _same)
+    await conn.execute(
+        "DELETE FROM object_versions WHERE bucket = $1 AND key = $2 AND seq = $3", bucket, key, newest["seq"]
+    )
+    await conn.execute(_COUNT_VERSIONS, bucket, _shard(), -1, -promoted.size)
+    await conn.execute(_INSERT_OBJECT, *tables.object_params(promoted, key, as_utc))
+    await conn.execute(_COUNT, bucket, _shard(), 1, promoted.size)
+
+
+async def _delete_version(
+    conn: asyncpg.Connection,
+    bucket: str,
+    key: bytes,
+    version_id: str | None,
+    marker_id: str,
+    bypass: bool,
+) -> DeleteResult:
+    """DeleteObject by version id, or in a bucket that has (had) versioning, under the key's lock."""
+    state = await _versioning(conn, bucket)
+    if state is None:
+        return DeleteResult(None)
+    await conn.execute(_LOCK_KEY, bucket, key)
+    row = await conn.fetchrow(_LOCK_OBJECT, bucket, key)
+    current = None if row is None else tables.record_from(bucket, row, _same)
+    if version_id is None:
+        plan = plan_delete(state, current, marker_id)
+        freed: ObjectRecord | None = None
+        if current is not None and (plan.remove_current or plan.archive_current):
+            await _delete_current(conn, current, key, unlink=plan.remove_current)
+            if plan.remove_current:
+                freed = current
+            else:
+                await _add_version(conn, current, key)
+        if plan.drop_null:
+            freed = await _drop_version(conn, bucket, key, NULL_VERSION)
+        if plan.marker_id is None:
+            return DeleteResult(freed)
+        owner = current.owner if current is not None else await _bucket_owner(conn, bucket)
+        marker = delete_marker(bucket, key.decode("utf-8"), plan.marker_id, owner, datetime.now(UTC))
+        await _add_version(conn, marker, key)
+        return DeleteResult(freed, plan.marker_id, True)
+    now = datetime.now(UTC)
+    if current is not None and current.version_id == version_id:
+        if current.locked(now, bypass):
+            raise ObjectLockedError(current.key, version_id)
+        await _delete_current(conn, current, key, unlink=True)
+        await _promote(conn, bucket, key)
+        return DeleteResult(current, version_id, False)
+    found = await conn.fetchrow(_SELECT_VERSION, bucket, key, version_id)
+    if found is None:
+        return DeleteResult(None, version_id, False)
+    target = tables.version_from(bucket, found, _same)
+    if target.locked(now, bypass):
+        raise ObjectLockedError(target.key, version_id)
+    await _drop_version(conn, bucket, key, version_id)
+    if current is None:
+        await _promote(conn, bucket, key)
+    return DeleteResult(target, version_id, target.delete_marker)
+
+
+async def _bucket_owner(conn: asyncpg.Connection, bucket: str) -> str:
+    return await conn.fetchval("SELECT owner FROM buckets WHERE name = $1", bucket) or ""
+
+
+async def _answer(conn: asyncpg.Connection, bucket: str, query: VersionQuery) -> Any:
+    """Run one request of common.walk_versions."""
+    if isinstance(query, NextKey):
+        found = await conn.fetchval(
+            "SELECT least("
+            "(SELECT key FROM objects WHERE bucket = $1 AND key >= $2 AND key < $3 "
+            "ORDER BY key LIMIT 1), "
+            "(SELECT key FROM object_versions WHERE bucket = $1 AND key >= $2 AND key < $3 "
+            "ORDER BY key LIMIT 1))",
+            bucket,
+            query.lower,
+            query.upper,
+        )
+        return None if found is None else bytes(found)
+    if isinstance(query, MarkerSeq):
+        if await conn.fetchval(
+            "SELECT 1 FROM objects WHERE bucket = $1 AND key = $2 AND version_id = $3",
+            bucket,
+            query.key,
+            query.version_id,
+        ):
+            return math.inf
+        return await conn.fetchval(
+            "SELECT seq FROM object_versions WHERE bucket = $1 AND key = $2 AND version_id = $3",
+            bucket,
+            query.key,
+            query.version_id,
+        )
+    records: list[ObjectRecord] = []
+    if query.below is None:
+        row = await conn.fetchrow(_SELECT_OBJECT, bucket, query.key)
+        if row is not None:
+            records.append(tables.record_from(bucket, row, _same))
+    below = None if query.below is None or query.below == math.inf else int(query.below)
+    rows = await conn.fetch(
+        f"SELECT {tables.VERSION_COLUMNS} FROM object_versions WHERE bucket = $1 AND key = $2 "
+        "AND ($3::bigint IS NULL OR seq < $3) ORDER BY seq DESC LIMIT $4",
+        bucket,
+        query.key,
+        below,
+        query.limit - len(records),
+    )
+    records.extend(tables.version_from(bucket, r, _same) for r in rows)
+    if records and query.below is None:
+        records[0].is_latest = True
+    return records[: query.limit]
 
 
 async def _drop_upload(conn: asyncpg.Connection, upload_id: str) -> list[str]:
@@ -358,6 +642,7 @@ class PostgresMetadataStore(SharedStore, PgClient):
     """MetadataStore on PostgreSQL; `db` may be shared with the identity store (one pool)."""
 
     when = staticmethod(_same)
+    stamp = staticmethod(as_utc)
     unavailable = MetadataError
     label = "postgresql metadata"
 
@@ -427,8 +712,13 @@ class PostgresMetadataStore(SharedStore, PgClient):
             # key-share lock on it through their foreign keys), so what is read after it is final.
             if await conn.fetchval("SELECT 1 FROM buckets WHERE name = $1 FOR UPDATE", name) is None:
                 raise NoSuchBucketError(name)
-            count, _ = await conn.fetchrow(_BUCKET_STATS, name)
-            if count or await conn.fetchval("SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1", name):
+            count, _, versions = await conn.fetchrow(_BUCKET_STATS, name)
+            if (
+                count
+                or versions
+                or await conn.fetchval("SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1", name)
+                or await conn.fetchval("SELECT 1 FROM object_versions WHERE bucket = $1 LIMIT 1", name)
+            ):
                 raise BucketNotEmptyError(name)
             # Uploads in progress do not keep a bucket alive on AWS; they go with it.
             blobs: list[str] = []
@@ -448,7 +738,7 @@ class PostgresMetadataStore(SharedStore, PgClient):
         async def run(conn: asyncpg.Connection) -> tuple[int, int] | None:
             if await conn.fetchval("SELECT 1 FROM buckets WHERE name = $1", name) is None:
                 return None
-            count, size = await conn.fetchrow(_BUCKET_STATS, name)
+            count, size, _ = await conn.fetchrow(_BUCKET_STATS, name)
             return count, size
 
         return await self._run(run)
@@ -457,11 +747,12 @@ class PostgresMetadataStore(SharedStore, PgClient):
         async def run(conn: asyncpg.Connection) -> list[BucketStats]:
             rows = await conn.fetch(
                 "SELECT b.name, b.owner, coalesce(sum(c.objects), 0)::bigint AS objects, "
-                "coalesce(sum(c.bytes), 0)::bigint AS bytes "
+                "coalesce(sum(c.bytes), 0)::bigint AS bytes, coalesce(sum(c.versions), 0)::bigint, "
+                "coalesce(sum(c.version_bytes), 0)::bigint "
                 "FROM buckets AS b LEFT JOIN bucket_counters AS c ON c.bucket = b.name "
                 "GROUP BY b.name, b.owner ORDER BY b.name"
             )
-            return [BucketStats(r["name"], r["owner"], r["objects"], r["bytes"]) for r in rows]
+            return [BucketStats(*row) for row in rows]
 
         return await self._run(run)
 
@@ -479,54 +770,130 @@ class PostgresMetadataStore(SharedStore, PgClient):
         self, record: ObjectRecord, key: bytes, condition: WriteCondition | None
     ) -> ObjectRecord | None:
         if condition is None or condition.if_match is None:
-            # Most PUTs create a key: one statement, no transaction round trips.
+            # Most PUTs create a key of an unversioned bucket: one statement, no transaction.
+            candidate = record.version_id
+            record.version_id = NULL_VERSION
             params = tables.object_params(record, key, as_utc)
             blob_ids = list(dict.fromkeys(s.blob_id for s in record.segments))
-            if await self._run(lambda conn: _create_object(conn, record, params, blob_ids)):
+            created, state = await self._run(lambda conn: _create_object(conn, record, params, blob_ids))
+            if created:
                 return None
-            if condition is not None:  # If-None-Match: * and the key exists
+            record.version_id = candidate
+            if state is None:
+                raise NoSuchBucketError(record.bucket)
+            if condition is not None and not state:  # If-None-Match: * and the key exists
                 condition.check(record, record.key)
         return await self._transaction(
             lambda conn: _store_object(conn, record, key, condition, try_create=False)
         )
 
-    async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+    async def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectRecord | None:
         raw = key.encode("utf-8")
 
         async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
             row = await conn.fetchrow(_SELECT_OBJECT, bucket, raw)
-            return None if row is None else tables.record_from(bucket, row, _same)
+            current = None if row is None else tables.record_from(bucket, row, _same)
+            if version_id is None or (current is not None and current.version_id == version_id):
+                return current
+            found = await conn.fetchrow(_SELECT_VERSION, bucket, raw, version_id)
+            if found is None:
+                return None
+            record = tables.version_from(bucket, found, _same)
+            if current is None:
+                newest = await conn.fetchrow(_NEWEST_VERSION, bucket, raw)
+                record.is_latest = newest is not None and newest["version_id"] == version_id
+            return record
 
         return await self._run(run)
 
-    async def _set_object_column(
-        self, bucket: str, key: bytes, column: str, value: str | None
-    ) -> ObjectRecord | None:
-        update = (
-            f"UPDATE objects SET {column} = $3 WHERE bucket = $1 AND key = $2 "
-            f"RETURNING {tables.OBJECT_COLUMNS}"
-        )
-
-        async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
-            row = await conn.fetchrow(update, bucket, key, value)
-            return None if row is None else tables.record_from(bucket, row, _same)
-
-        return await self._run(run)
-
-    async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
+    async def get_delete_marker(self, bucket: str, key: str) -> ObjectRecord | None:
         raw = key.encode("utf-8")
 
         async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
-            row = await conn.fetchrow(_DELETE_OBJECT, bucket, raw)
-            if row is None:
+            if await conn.fetchval("SELECT 1 FROM objects WHERE bucket = $1 AND key = $2", bucket, raw):
                 return None
-            old = tables.record_from(bucket, row, _same)
-            # A new statement, so a new snapshot: it sees the links of whichever write we deleted.
-            await conn.execute(_UNLINK, bucket, raw)
-            await conn.execute(_COUNT, bucket, _shard(), -1, -old.size)
-            return old
+            row = await conn.fetchrow(_NEWEST_VERSION, bucket, raw)
+            if row is None or not row["delete_marker"]:
+                return None
+            marker = tables.version_from(bucket, row, _same)
+            marker.is_latest = True
+            return marker
+
+        return await self._run(run)
+
+    async def _modify(
+        self, bucket: str, key: bytes, version_id: str | None, columns: Columns
+    ) -> ObjectRecord | None:
+        raw = key
+
+        async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
+            row = await conn.fetchrow(_LOCK_OBJECT, bucket, raw)
+            if row is not None and version_id in (None, row["version_id"]):
+                table, where, load = "objects", "bucket = $1 AND key = $2", tables.record_from
+                args: tuple[Any, ...] = (bucket, raw)
+                returned = tables.OBJECT_COLUMNS
+            elif version_id is None:
+                return None
+            else:
+                row = await conn.fetchrow(f"{_SELECT_VERSION} FOR UPDATE", bucket, raw, version_id)
+                if row is None or row["delete_marker"]:
+                    return None
+                table, where, load = (
+                    "object_versions",
+                    "bucket = $1 AND key = $2 AND version_id = $3",
+                    tables.version_from,
+                )
+                args = (bucket, raw, version_id)
+                returned = tables.VERSION_COLUMNS
+            changes = columns(load(bucket, row, _same))
+            first = len(args) + 1
+            assignments = ", ".join(f"{name} = ${first + i}" for i, name in enumerate(changes))
+            updated = await conn.fetchrow(
+                f"UPDATE {table} SET {assignments} WHERE {where} RETURNING {returned}",
+                *args,
+                *changes.values(),
+            )
+            return load(bucket, updated, _same)
 
         return await self._transaction(run)
+
+    async def delete_object(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        *,
+        marker_id: str = NULL_VERSION,
+        bypass_governance: bool = False,
+    ) -> DeleteResult:
+        raw = key.encode("utf-8")
+
+        async def run(conn: asyncpg.Connection) -> DeleteResult:
+            if version_id is None and await _versioning(conn, bucket) == "":
+                row = await conn.fetchrow(_DELETE_OBJECT, bucket, raw)
+                if row is None:
+                    return DeleteResult(None)
+                old = tables.record_from(bucket, row, _same)
+                # A new statement, so a new snapshot: it sees the links of whichever write we deleted.
+                await conn.execute(_UNLINK, bucket, raw)
+                await conn.execute(_COUNT, bucket, _shard(), -1, -old.size)
+                return DeleteResult(old)
+            return await _delete_version(conn, bucket, raw, version_id, marker_id, bypass_governance)
+
+        return await self._transaction(run)
+
+    async def _walk_versions(
+        self, bucket: str, walk: Generator[VersionQuery, Any, VersionsPage]
+    ) -> VersionsPage:
+        async def run(conn: asyncpg.Connection) -> VersionsPage:
+            try:
+                query = next(walk)
+                while True:
+                    query = walk.send(await _answer(conn, bucket, query))
+            except StopIteration as done:
+                return done.value
+
+        return await self._run(run)
 
     async def _list_entries(self, bucket: str, span: ListRange, want: int) -> Sequence[Entry]:
         async def run(conn: asyncpg.Connection) -> Sequence[Entry]:

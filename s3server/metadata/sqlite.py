@@ -9,23 +9,42 @@ reaper's question (is any object or upload part still using this blob?) an index
 
 from __future__ import annotations
 
+import math
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from s3server.metadata import tables
-from s3server.metadata.base import Bucket, BucketStats, ObjectRecord, Part, Upload, WriteCondition
+from s3server.metadata.base import (
+    NULL_VERSION,
+    Bucket,
+    BucketStats,
+    DeleteResult,
+    ObjectRecord,
+    Part,
+    Upload,
+    VersionsPage,
+    WriteCondition,
+)
 from s3server.metadata.common import (
     ABOVE_ALL_KEYS,
+    Columns,
     Completing,
     Entry,
     ListRange,
+    MarkerSeq,
+    NextKey,
     SharedStore,
     UploadsRange,
+    VersionQuery,
     as_utc,
+    delete_marker,
+    drive,
     key_successor,
+    plan_delete,
+    plan_put,
     prefix_successor,
 )
 from s3server.metadata.errors import (
@@ -34,6 +53,7 @@ from s3server.metadata.errors import (
     MetadataError,
     NoSuchBucketError,
     NoSuchUploadError,
+    ObjectLockedError,
 )
 from s3server.sqlitedb import Database, apply_migrations
 from s3server.sqlitedb import schema_version as read_schema_version
@@ -95,6 +115,14 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX parts_by_blob ON parts (blob_id)",
     ),
     tables.ACCESS_CONTROL_MIGRATION,
+    (
+        *tables.versioning_migration(
+            key="BLOB", stamp="INTEGER", flag="INTEGER", false="0", big="INTEGER", text="TEXT"
+        ),
+        # The buckets row counts noncurrent versions and delete markers beside current objects.
+        "ALTER TABLE buckets ADD COLUMN version_count INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE buckets ADD COLUMN version_bytes INTEGER NOT NULL DEFAULT 0",
+    ),
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -107,13 +135,28 @@ _SELECT_RANGE = (
     "WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?"
 )
 _UPSERT_OBJECT = (
-    f"INSERT OR REPLACE INTO objects (bucket, {tables.OBJECT_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT OR REPLACE INTO objects (bucket, {tables.OBJECT_COLUMNS}) VALUES ({', '.join('?' * 20)})"
+)
+_SELECT_VERSION = (
+    f"SELECT {tables.VERSION_COLUMNS} FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?"
+)
+_NEWEST_VERSION = (
+    f"SELECT {tables.VERSION_COLUMNS}, seq FROM object_versions WHERE bucket = ? AND key = ? "
+    "ORDER BY seq DESC LIMIT 1"
+)
+_INSERT_VERSION = (
+    f"INSERT INTO object_versions (bucket, {tables.OBJECT_COLUMNS}, delete_marker, seq) "
+    f"VALUES ({', '.join('?' * 22)})"
+)
+_ADD_VERSION_STATS = (
+    "UPDATE buckets SET version_count = version_count + ?, version_bytes = version_bytes + ? WHERE name = ?"
 )
 _ADD_STATS = (
     "UPDATE buckets SET object_count = object_count + ?, total_bytes = total_bytes + ? WHERE name = ?"
 )
 _UPLOAD_EXISTS = "SELECT 1 FROM uploads WHERE bucket = ? AND key = ? AND upload_id = ?"
+# Where a row of VERSION_COLUMNS (+ seq) keeps these.
+_VERSION_ID, _DELETE_MARKER, _SEQ = 15, 19, 20
 
 
 def _to_micros(when: datetime) -> int:
@@ -128,6 +171,7 @@ class SqliteMetadataStore(SharedStore):
     """MetadataStore on an embedded SQLite database (the single-machine default)."""
 
     when = staticmethod(_from_micros)
+    stamp = staticmethod(_to_micros)
 
     def __init__(self, path: Path, *, readers: int = 3, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
@@ -193,7 +237,7 @@ class SqliteMetadataStore(SharedStore):
             if row is not None:
                 raise BucketExistsError(bucket.name, owned_by_you=row[0] == bucket.owner)
             conn.execute(
-                f"INSERT INTO buckets ({tables.BUCKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO buckets ({tables.BUCKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 tables.bucket_params(bucket, _to_micros),
             )
 
@@ -225,7 +269,11 @@ class SqliteMetadataStore(SharedStore):
             row = conn.execute("SELECT object_count FROM buckets WHERE name = ?", (name,)).fetchone()
             if row is None:
                 raise NoSuchBucketError(name)
-            if row[0] or conn.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
+            if (
+                row[0]
+                or conn.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone()
+                or conn.execute("SELECT 1 FROM object_versions WHERE bucket = ? LIMIT 1", (name,)).fetchone()
+            ):
                 raise BucketNotEmptyError(name)
             # Uploads in progress do not keep a bucket alive on AWS; they go with it.
             ids = [r[0] for r in conn.execute("SELECT upload_id FROM uploads WHERE bucket = ?", (name,))]
@@ -250,8 +298,11 @@ class SqliteMetadataStore(SharedStore):
 
     async def all_bucket_stats(self) -> list[BucketStats]:
         def run(conn: sqlite3.Connection) -> list[BucketStats]:
-            rows = conn.execute("SELECT name, owner, object_count, total_bytes FROM buckets ORDER BY name")
-            return [BucketStats(name, owner, count, size) for name, owner, count, size in rows]
+            rows = conn.execute(
+                "SELECT name, owner, object_count, total_bytes, version_count, version_bytes "
+                "FROM buckets ORDER BY name"
+            )
+            return [BucketStats(*row) for row in rows]
 
         return await self._read(run)
 
@@ -267,46 +318,83 @@ class SqliteMetadataStore(SharedStore):
     async def _put_object(
         self, record: ObjectRecord, key: bytes, condition: WriteCondition | None
     ) -> ObjectRecord | None:
-        params = tables.object_params(record, key, _to_micros)
-        return await self._write(lambda conn: _store_object(conn, record, key, params, condition))
+        return await self._write(lambda conn: _store_object(conn, record, key, condition))
 
-    async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+    async def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectRecord | None:
         raw = key.encode("utf-8")
 
         def run(conn: sqlite3.Connection) -> ObjectRecord | None:
             row = conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone()
-            return None if row is None else tables.record_from(bucket, row, _from_micros)
+            current = None if row is None else tables.record_from(bucket, row, _from_micros)
+            if version_id is None or (current is not None and current.version_id == version_id):
+                return current
+            found = conn.execute(_SELECT_VERSION, (bucket, raw, version_id)).fetchone()
+            if found is None:
+                return None
+            record = tables.version_from(bucket, found, _from_micros)
+            if current is None:
+                newest = conn.execute(_NEWEST_VERSION, (bucket, raw)).fetchone()
+                record.is_latest = newest is not None and newest[_VERSION_ID] == version_id
+            return record
 
         return await self._lookup(run)
 
-    async def _set_object_column(
-        self, bucket: str, key: bytes, column: str, value: str | None
-    ) -> ObjectRecord | None:
-        update = f"UPDATE objects SET {column} = ? WHERE bucket = ? AND key = ?"
-
-        def run(conn: sqlite3.Connection) -> ObjectRecord | None:
-            if not conn.execute(update, (value, bucket, key)).rowcount:
-                return None
-            return tables.record_from(
-                bucket, conn.execute(_SELECT_OBJECT, (bucket, key)).fetchone(), _from_micros
-            )
-
-        return await self._write(run)
-
-    async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
+    async def get_delete_marker(self, bucket: str, key: str) -> ObjectRecord | None:
         raw = key.encode("utf-8")
 
         def run(conn: sqlite3.Connection) -> ObjectRecord | None:
-            row = conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone()
-            if row is None:
+            if conn.execute("SELECT 1 FROM objects WHERE bucket = ? AND key = ?", (bucket, raw)).fetchone():
                 return None
-            old = tables.record_from(bucket, row, _from_micros)
-            conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, raw))
-            conn.execute(_ADD_STATS, (-1, -old.size, bucket))
-            _unlink_blobs(conn, old, raw)
-            return old
+            row = conn.execute(_NEWEST_VERSION, (bucket, raw)).fetchone()
+            if row is None or not row[_DELETE_MARKER]:
+                return None
+            marker = tables.version_from(bucket, row, _from_micros)
+            marker.is_latest = True
+            return marker
+
+        return await self._lookup(run)
+
+    async def _modify(
+        self, bucket: str, key: bytes, version_id: str | None, columns: Columns
+    ) -> ObjectRecord | None:
+        def run(conn: sqlite3.Connection) -> ObjectRecord | None:
+            row = conn.execute(_SELECT_OBJECT, (bucket, key)).fetchone()
+            if row is not None and version_id in (None, row[_VERSION_ID]):
+                table, where, args = "objects", "bucket = ? AND key = ?", (bucket, key)
+                select, load = _SELECT_OBJECT, tables.record_from
+            elif version_id is None:
+                return None
+            else:
+                row = conn.execute(_SELECT_VERSION, (bucket, key, version_id)).fetchone()
+                if row is None or row[_DELETE_MARKER]:
+                    return None
+                table, where = "object_versions", "bucket = ? AND key = ? AND version_id = ?"
+                args, select, load = (bucket, key, version_id), _SELECT_VERSION, tables.version_from
+            changes = columns(load(bucket, row, _from_micros))
+            assignments = ", ".join(f"{name} = ?" for name in changes)
+            conn.execute(f"UPDATE {table} SET {assignments} WHERE {where}", (*changes.values(), *args))
+            return load(bucket, conn.execute(select, args).fetchone(), _from_micros)
 
         return await self._write(run)
+
+    async def delete_object(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        *,
+        marker_id: str = NULL_VERSION,
+        bypass_governance: bool = False,
+    ) -> DeleteResult:
+        raw = key.encode("utf-8")
+        return await self._write(
+            lambda conn: _delete_object(conn, bucket, raw, version_id, marker_id, bypass_governance)
+        )
+
+    async def _walk_versions(
+        self, bucket: str, walk: Generator[VersionQuery, Any, VersionsPage]
+    ) -> VersionsPage:
+        return await self._read(lambda conn: drive(walk, lambda query: _answer(conn, bucket, query)))
 
     async def _list_entries(self, bucket: str, span: ListRange, want: int) -> list[Entry]:
         if span.delimiter:
@@ -346,8 +434,7 @@ class SqliteMetadataStore(SharedStore):
             if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (upload.bucket,)).fetchone() is None:
                 raise NoSuchBucketError(upload.bucket)
             conn.execute(
-                f"INSERT INTO uploads (bucket, {tables.UPLOAD_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO uploads (bucket, {tables.UPLOAD_COLUMNS}) VALUES ({', '.join('?' * 16)})",
                 params,
             )
 
@@ -396,14 +483,13 @@ class SqliteMetadataStore(SharedStore):
         return await self._read(run)
 
     async def _complete(self, job: Completing) -> tuple[ObjectRecord | None, list[str]]:
-        params = tables.object_params(job.record, job.key, _to_micros)
 
         def run(conn: sqlite3.Connection) -> tuple[ObjectRecord | None, list[str]]:
             _require_upload(conn, job.bucket, job.key, job.upload_id)
             part_blobs = conn.execute("SELECT blob_id FROM parts WHERE upload_id = ?", (job.upload_id,))
             blobs = [r[0] for r in part_blobs]
             job.check_parts(blobs)
-            replaced = _store_object(conn, job.record, job.key, params, job.condition)
+            replaced = _store_object(conn, job.record, job.key, job.condition)
             _drop_upload(conn, job.upload_id)
             return replaced, blobs
 
@@ -445,34 +531,210 @@ def _store_object(
     conn: sqlite3.Connection,
     record: ObjectRecord,
     key: bytes,
-    params: tuple[Any, ...],
     condition: WriteCondition | None,
 ) -> ObjectRecord | None:
-    """Insert or replace one object row (with its stats and blob links); return the replaced record.
+    """Make `record` the key's current version (see MetadataStore.put_object), with the bucket's
+    counters and blob links; return the version whose blobs are now free.
 
     The condition is checked here, in the writing transaction, so concurrent conditional writers
     are decided by the database's serial order.
     """
+    state = _versioning(conn, record.bucket)
+    if state is None:
+        raise NoSuchBucketError(record.bucket)
     row = conn.execute(_SELECT_OBJECT, (record.bucket, key)).fetchone()
     old = None if row is None else tables.record_from(record.bucket, row, _from_micros)
     if condition is not None:
-        if (
-            old is None
-            and conn.execute("SELECT 1 FROM buckets WHERE name = ?", (record.bucket,)).fetchone() is None
-        ):
-            raise NoSuchBucketError(record.bucket)
         condition.check(old, record.key)
+    plan = plan_put(state, old, record.version_id)
+    record.version_id = plan.version_id
+    freed: ObjectRecord | None = None
+    if plan.archive_current and old is not None:
+        _to_noncurrent(conn, old, key)
+        old = None
+    if plan.drop_null:
+        freed = _drop_version(conn, record.bucket, key, NULL_VERSION)
     added = (0, record.size - old.size) if old is not None else (1, record.size)
-    if conn.execute(_ADD_STATS, (*added, record.bucket)).rowcount == 0:
-        raise NoSuchBucketError(record.bucket)
-    conn.execute(_UPSERT_OBJECT, params)
+    conn.execute(_ADD_STATS, (*added, record.bucket))
+    conn.execute(_UPSERT_OBJECT, tables.object_params(record, key, _to_micros))
     if old is not None:
         _unlink_blobs(conn, old, key)
+        freed = old
+    _link_blobs(conn, record, key)
+    return freed
+
+
+def _versioning(conn: sqlite3.Connection, bucket: str) -> str | None:
+    """The bucket's versioning state, None when there is no such bucket."""
+    row = conn.execute("SELECT versioning FROM buckets WHERE name = ?", (bucket,)).fetchone()
+    return None if row is None else row[0]
+
+
+def _link_blobs(conn: sqlite3.Connection, record: ObjectRecord, key: bytes) -> None:
     conn.executemany(
         "INSERT OR IGNORE INTO object_blobs (blob_id, bucket, key) VALUES (?, ?, ?)",
         [(blob_id, record.bucket, key) for blob_id in {s.blob_id for s in record.segments}],
     )
+
+
+def _next_seq(conn: sqlite3.Connection, bucket: str, key: bytes) -> int:
+    row = conn.execute(
+        "SELECT seq FROM object_versions WHERE bucket = ? AND key = ? ORDER BY seq DESC LIMIT 1",
+        (bucket, key),
+    ).fetchone()
+    return 1 if row is None else row[0] + 1
+
+
+def _add_version(conn: sqlite3.Connection, record: ObjectRecord, key: bytes) -> None:
+    """Insert a noncurrent version or a delete marker as the key's newest entry in object_versions."""
+    conn.execute(
+        _INSERT_VERSION,
+        (
+            *tables.object_params(record, key, _to_micros),
+            int(record.delete_marker),
+            _next_seq(conn, record.bucket, key),
+        ),
+    )
+    conn.execute(_ADD_VERSION_STATS, (1, record.size, record.bucket))
+
+
+def _to_noncurrent(conn: sqlite3.Connection, current: ObjectRecord, key: bytes) -> None:
+    """The current version becomes the newest noncurrent one (its blobs stay linked)."""
+    conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (current.bucket, key))
+    conn.execute(_ADD_STATS, (-1, -current.size, current.bucket))
+    _add_version(conn, current, key)
+
+
+def _drop_version(conn: sqlite3.Connection, bucket: str, key: bytes, version_id: str) -> ObjectRecord | None:
+    """Remove one noncurrent version or marker; the removed record (its blobs unlinked) or None."""
+    row = conn.execute(_SELECT_VERSION, (bucket, key, version_id)).fetchone()
+    if row is None:
+        return None
+    old = tables.version_from(bucket, row, _from_micros)
+    conn.execute(
+        "DELETE FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?",
+        (bucket, key, version_id),
+    )
+    conn.execute(_ADD_VERSION_STATS, (-1, -old.size, bucket))
+    _unlink_blobs(conn, old, key)
     return old
+
+
+def _delete_current(conn: sqlite3.Connection, current: ObjectRecord, key: bytes) -> None:
+    conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (current.bucket, key))
+    conn.execute(_ADD_STATS, (-1, -current.size, current.bucket))
+    _unlink_blobs(conn, current, key)
+
+
+def _delete_object(
+    conn: sqlite3.Connection,
+    bucket: str,
+    key: bytes,
+    version_id: str | None,
+    marker_id: str,
+    bypass: bool,
+) -> DeleteResult:
+    """DeleteObject in one transaction (see MetadataStore.delete_object)."""
+    state = _versioning(conn, bucket)
+    if state is None:
+        return DeleteResult(None)
+    row = conn.execute(_SELECT_OBJECT, (bucket, key)).fetchone()
+    current = None if row is None else tables.record_from(bucket, row, _from_micros)
+    if version_id is None:
+        plan = plan_delete(state, current, marker_id)
+        freed: ObjectRecord | None = None
+        if current is not None and plan.remove_current:
+            _delete_current(conn, current, key)
+            freed = current
+        elif current is not None and plan.archive_current:
+            _to_noncurrent(conn, current, key)
+        if plan.drop_null:
+            freed = _drop_version(conn, bucket, key, NULL_VERSION)
+        if plan.marker_id is None:
+            return DeleteResult(freed)
+        owner = current.owner if current is not None else _bucket_owner(conn, bucket)
+        marker = delete_marker(bucket, key.decode("utf-8"), plan.marker_id, owner, datetime.now(UTC))
+        _add_version(conn, marker, key)
+        return DeleteResult(freed, plan.marker_id, True)
+    now = datetime.now(UTC)
+    if current is not None and current.version_id == version_id:
+        if current.locked(now, bypass):
+            raise ObjectLockedError(current.key, version_id)
+        _delete_current(conn, current, key)
+        _promote(conn, bucket, key)
+        return DeleteResult(current, version_id, False)
+    row = conn.execute(_SELECT_VERSION, (bucket, key, version_id)).fetchone()
+    if row is None:
+        return DeleteResult(None, version_id, False)
+    target = tables.version_from(bucket, row, _from_micros)
+    if target.locked(now, bypass):
+        raise ObjectLockedError(target.key, version_id)
+    _drop_version(conn, bucket, key, version_id)
+    if current is None:
+        _promote(conn, bucket, key)
+    return DeleteResult(target, version_id, target.delete_marker)
+
+
+def _promote(conn: sqlite3.Connection, bucket: str, key: bytes) -> None:
+    """A key without a current version gets its newest remaining one back as current, unless that
+    is a delete marker (which then stays the key's newest version)."""
+    newest = conn.execute(_NEWEST_VERSION, (bucket, key)).fetchone()
+    if newest is None or newest[_DELETE_MARKER]:
+        return
+    promoted = tables.version_from(bucket, newest, _from_micros)
+    conn.execute(
+        "DELETE FROM object_versions WHERE bucket = ? AND key = ? AND seq = ?", (bucket, key, newest[_SEQ])
+    )
+    conn.execute(_ADD_VERSION_STATS, (-1, -promoted.size, bucket))
+    conn.execute(_ADD_STATS, (1, promoted.size, bucket))
+    conn.execute(_UPSERT_OBJECT, tables.object_params(promoted, key, _to_micros))
+
+
+def _bucket_owner(conn: sqlite3.Connection, bucket: str) -> str:
+    row = conn.execute("SELECT owner FROM buckets WHERE name = ?", (bucket,)).fetchone()
+    return "" if row is None else row[0]
+
+
+def _answer(conn: sqlite3.Connection, bucket: str, query: VersionQuery) -> Any:
+    """Run one request of common.walk_versions."""
+    if isinstance(query, NextKey):
+        row = conn.execute(
+            "SELECT min(k) FROM ("
+            "SELECT * FROM (SELECT key AS k FROM objects WHERE bucket = ? AND key >= ? AND key < ? "
+            "ORDER BY key LIMIT 1) UNION ALL "
+            "SELECT * FROM (SELECT key AS k FROM object_versions WHERE bucket = ? AND key >= ? AND key < ? "
+            "ORDER BY key LIMIT 1))",
+            (bucket, query.lower, query.upper, bucket, query.lower, query.upper),
+        ).fetchone()
+        return None if row is None else row[0]
+    if isinstance(query, MarkerSeq):
+        row = conn.execute(
+            "SELECT 1 FROM objects WHERE bucket = ? AND key = ? AND version_id = ?",
+            (bucket, query.key, query.version_id),
+        ).fetchone()
+        if row is not None:
+            return math.inf
+        row = conn.execute(
+            "SELECT seq FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?",
+            (bucket, query.key, query.version_id),
+        ).fetchone()
+        return None if row is None else row[0]
+    records: list[ObjectRecord] = []
+    if query.below is None:
+        row = conn.execute(_SELECT_OBJECT, (bucket, query.key)).fetchone()
+        if row is not None:
+            records.append(tables.record_from(bucket, row, _from_micros))
+    below = query.below if query.below is not None and query.below != math.inf else None
+    rows = conn.execute(
+        f"SELECT {tables.VERSION_COLUMNS} FROM object_versions WHERE bucket = ? AND key = ?"
+        + (" AND seq < ?" if below is not None else "")
+        + " ORDER BY seq DESC LIMIT ?",
+        (bucket, query.key, *(() if below is None else (int(below),)), query.limit - len(records)),
+    ).fetchall()
+    records.extend(tables.version_from(bucket, r, _from_micros) for r in rows)
+    if records and query.below is None:
+        records[0].is_latest = True
+    return records[: query.limit]
 
 
 def _drop_upload(conn: sqlite3.Connection, upload_id: str) -> list[str]:
@@ -484,6 +746,8 @@ def _drop_upload(conn: sqlite3.Connection, upload_id: str) -> list[str]:
 
 
 def _unlink_blobs(conn: sqlite3.Connection, old: ObjectRecord, key: bytes) -> None:
+    if not old.segments:
+        return
     conn.executemany(
         "DELETE FROM object_blobs WHERE blob_id = ? AND bucket = ? AND key = ?",
         [(blob_id, old.bucket, key) for blob_id in {s.blob_id for s in old.segments}],

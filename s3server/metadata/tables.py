@@ -24,6 +24,7 @@ __all__ = [
     "PART_COLUMNS",
     "UPLOAD_COLUMNS",
     "UPLOAD_FIELDS_DDL",
+    "VERSION_COLUMNS",
     "Stamp",
     "When",
     "bucket_from",
@@ -41,6 +42,8 @@ __all__ = [
     "record_from",
     "upload_from",
     "upload_params",
+    "version_from",
+    "versioning_migration",
 ]
 
 
@@ -105,20 +108,70 @@ ACCESS_CONTROL_MIGRATION = (
 )
 
 
+def versioning_migration(
+    *, key: str, stamp: str, flag: str, false: str, big: str, text: str
+) -> tuple[str, ...]:
+    """Versioning and Object Lock, in a backend's types (`key` bytes, `stamp` timestamps, `flag`
+    booleans with `false`, `big` integers, `text` for ids that sort as bytes).
+
+    `objects` keeps each key's current version only, so listings and point lookups never read past
+    old versions; noncurrent versions and delete markers live in `object_versions`, newest first
+    per key (seq grows with every version a key gets)."""
+    return (
+        "ALTER TABLE buckets ADD COLUMN versioning TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE buckets ADD COLUMN object_lock TEXT",
+        f"ALTER TABLE objects ADD COLUMN version_id {text} NOT NULL DEFAULT 'null'",
+        "ALTER TABLE objects ADD COLUMN lock_mode TEXT",
+        f"ALTER TABLE objects ADD COLUMN lock_until {stamp}",
+        f"ALTER TABLE objects ADD COLUMN legal_hold {flag} NOT NULL DEFAULT {false}",
+        "ALTER TABLE uploads ADD COLUMN lock_mode TEXT",
+        f"ALTER TABLE uploads ADD COLUMN lock_until {stamp}",
+        f"ALTER TABLE uploads ADD COLUMN legal_hold {flag} NOT NULL DEFAULT {false}",
+        f"""CREATE TABLE object_versions (
+            bucket {text} NOT NULL REFERENCES buckets (name),
+            key {key} NOT NULL,
+            seq {big} NOT NULL,
+            delete_marker {flag} NOT NULL,
+            size {big} NOT NULL,
+            etag TEXT NOT NULL,
+            last_modified {stamp} NOT NULL,
+            content_type TEXT NOT NULL,
+            segments TEXT NOT NULL,
+            headers TEXT,
+            user_metadata TEXT,
+            checksums TEXT,
+            tags TEXT,
+            parts_count INTEGER,
+            part_sizes TEXT,
+            storage_class TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            acl TEXT NOT NULL,
+            version_id {text} NOT NULL,
+            lock_mode TEXT,
+            lock_until {stamp},
+            legal_hold {flag} NOT NULL,
+            PRIMARY KEY (bucket, key, seq)
+        )""",
+        "CREATE UNIQUE INDEX object_versions_by_id ON object_versions (bucket, key, version_id)",
+    )
+
+
 # -- rows: column orders, and the mappings between rows and domain types
 
 OBJECT_COLUMNS = (
     "key, size, etag, last_modified, content_type, segments, headers, user_metadata, checksums, tags, "
-    "parts_count, part_sizes, storage_class, owner, acl"
+    "parts_count, part_sizes, storage_class, owner, acl, version_id, lock_mode, lock_until, legal_hold"
 )
+# A row of object_versions: an object's columns and whether it is a delete marker.
+VERSION_COLUMNS = f"{OBJECT_COLUMNS}, delete_marker"
 # A listing shows only these; decoding the rest (JSON) for a thousand rows costs more than the query.
 LIST_COLUMNS = "key, size, etag, last_modified, checksums, storage_class, owner"
 UPLOAD_COLUMNS = (
     "key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class, "
-    "checksum_algorithm, checksum_type, acl"
+    "checksum_algorithm, checksum_type, acl, lock_mode, lock_until, legal_hold"
 )
 PART_COLUMNS = "part_number, size, etag, last_modified, blob_id, checksums"
-BUCKET_COLUMNS = "name, owner, region, created, acl, policy, cors"
+BUCKET_COLUMNS = "name, owner, region, created, acl, policy, cors, versioning, object_lock"
 
 Stamp = Callable[[datetime], Any]  # a datetime as the backend stores it
 When = Callable[[Any], datetime]  # and back
@@ -143,13 +196,18 @@ def object_params(record: ObjectRecord, key: bytes, stamp: Stamp) -> tuple[Any, 
         record.storage_class,
         record.owner,
         record.acl,
+        record.version_id,
+        record.lock_mode,
+        None if record.lock_until is None else stamp(record.lock_until),
+        record.legal_hold,
     )
 
 
 def record_from(bucket: str, row: Sequence[Any], when: When) -> ObjectRecord:
-    """The record of a row of OBJECT_COLUMNS."""
+    """The record of a row of OBJECT_COLUMNS (or the first of VERSION_COLUMNS)."""
     (key, size, etag, modified, content_type, segments, headers, user_metadata, checksums, tags,
-     parts_count, part_sizes, storage_class, owner, acl) = row  # fmt: skip
+     parts_count, part_sizes, storage_class, owner, acl, version_id, lock_mode, lock_until,
+     legal_hold) = row[:19]  # fmt: skip
     return ObjectRecord(
         bucket=bucket,
         key=key.decode("utf-8"),
@@ -167,7 +225,19 @@ def record_from(bucket: str, row: Sequence[Any], when: When) -> ObjectRecord:
         storage_class=storage_class,
         owner=owner,
         acl=acl,
+        version_id=version_id,
+        lock_mode=lock_mode,
+        lock_until=None if lock_until is None else when(lock_until),
+        legal_hold=bool(legal_hold),
     )
+
+
+def version_from(bucket: str, row: Sequence[Any], when: When) -> ObjectRecord:
+    """The record of a row of VERSION_COLUMNS: a noncurrent version or a delete marker."""
+    record = record_from(bucket, row, when)
+    record.delete_marker = bool(row[19])
+    record.is_latest = False
+    return record
 
 
 def listed_from(bucket: str, row: Sequence[Any], when: When) -> ObjectRecord:
@@ -202,13 +272,16 @@ def upload_params(upload: Upload, stamp: Stamp) -> tuple[Any, ...]:
         upload.checksum_algorithm,
         upload.checksum_type,
         upload.acl,
+        upload.lock_mode,
+        None if upload.lock_until is None else stamp(upload.lock_until),
+        upload.legal_hold,
     )
 
 
 def upload_from(bucket: str, row: Sequence[Any], when: When) -> Upload:
     """The upload of a row of UPLOAD_COLUMNS."""
     (key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class,
-     checksum_algorithm, checksum_type, acl) = row  # fmt: skip
+     checksum_algorithm, checksum_type, acl, lock_mode, lock_until, legal_hold) = row  # fmt: skip
     return Upload(
         bucket=bucket,
         key=key.decode("utf-8"),
@@ -223,6 +296,9 @@ def upload_from(bucket: str, row: Sequence[Any], when: When) -> Upload:
         checksum_algorithm=checksum_algorithm,
         checksum_type=checksum_type,
         acl=acl,
+        lock_mode=lock_mode,
+        lock_until=None if lock_until is None else when(lock_until),
+        legal_hold=bool(legal_hold),
     )
 
 
@@ -262,12 +338,22 @@ def bucket_params(bucket: Bucket, stamp: Stamp) -> tuple[Any, ...]:
         bucket.acl,
         bucket.policy,
         bucket.cors,
+        bucket.versioning,
+        bucket.object_lock,
     )
 
 
 def bucket_from(row: Sequence[Any], when: When) -> Bucket:
     """The bucket of a row of BUCKET_COLUMNS."""
-    name, owner, region, created, acl, policy, cors = row
+    name, owner, region, created, acl, policy, cors, versioning, object_lock = row
     return Bucket(
-        name=name, owner=owner, region=region, created=when(created), acl=acl, policy=policy, cors=cors
+        name=name,
+        owner=owner,
+        region=region,
+        created=when(created),
+        acl=acl,
+        policy=policy,
+        cors=cors,
+        versioning=versioning,
+        object_lock=object_lock,
     )

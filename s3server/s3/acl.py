@@ -11,15 +11,9 @@ from s3server.s3.bodies import read_verified_body
 from s3server.s3.buckets import XML_HEADERS, require_bucket, require_object
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
+from s3server.s3.versioning import version_headers
 
 MAX_ACL_BODY = 64 * 1024
-
-
-def _not_versioned(req: S3Request) -> None:
-    """Buckets here are unversioned: only the `null` version exists."""
-    version_id = req.query.get("versionId")
-    if version_id is not None and version_id != "null":
-        raise S3Error("NoSuchVersion", Key=req.key or "", VersionId=version_id)
 
 
 async def _requested_acl(req: S3Request) -> str:
@@ -41,19 +35,17 @@ async def put_bucket_acl(req: S3Request) -> S3Response:
 
 
 async def get_object_acl(req: S3Request) -> S3Response:
-    _not_versioned(req)
     record = await require_object(req)
     return S3Response(body=acl.render(record.owner, record.acl), headers=dict(XML_HEADERS))
 
 
 async def put_object_acl(req: S3Request) -> S3Response:
     assert req.bucket is not None and req.key is not None
-    _not_versioned(req)
-    await require_object(req)
+    record = await require_object(req)
     canned = await _requested_acl(req)
-    if await req.services.meta.set_object_acl(req.bucket, req.key, canned) is None:
+    if await req.services.meta.set_object_acl(req.bucket, req.key, canned, record.version_id) is None:
         raise S3Error("NoSuchKey", Key=req.key)  # deleted meanwhile
-    return S3Response()
+    return S3Response(headers=version_headers(None, record))
 
 
 HANDLERS = {

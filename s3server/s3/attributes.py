@@ -8,6 +8,7 @@ from s3server.s3.common import http_date
 from s3server.s3.conditions import check_preconditions
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
+from s3server.s3.versioning import version_headers
 
 ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
 
@@ -76,6 +77,7 @@ async def get_object_attributes(req: S3Request) -> S3Response:
         xml.sub(root, "ObjectSize", record.size)
     headers = dict(XML_HEADERS)
     headers["Last-Modified"] = http_date(record.last_modified)
+    headers.update(version_headers(None, record))
     return S3Response(body=xml.render(root), headers=headers)
 
 

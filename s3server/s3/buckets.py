@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import re
 
 from s3server.access import acl
 from s3server.metadata.base import Bucket, ObjectRecord
 from s3server.s3 import xml
-from s3server.s3.common import now, owner_id
+from s3server.s3.common import http_date, now, owner_id, requested_version
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
 
-_BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_CHARS = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# "Must not be formatted as an IP address": four dot-separated runs of digits, leading zeros or not.
+_IP_FORM = re.compile(r"\d+\.\d+\.\d+\.\d+")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 XML_HEADERS = {"Content-Type": "application/xml"}
@@ -23,19 +24,14 @@ XML_HEADERS = {"Content-Type": "application/xml"}
 def validate_bucket_name(name: str) -> None:
     """AWS's general-purpose bucket naming rules → InvalidBucketName."""
     ok = (
-        bool(_BUCKET_CHARS.match(name))
+        _BUCKET_CHARS.fullmatch(name) is not None
         and ".." not in name
         and ".-" not in name
         and "-." not in name
+        and _IP_FORM.fullmatch(name) is None
         and not name.startswith(_RESERVED_PREFIXES)
         and not name.endswith(_RESERVED_SUFFIXES)
     )
-    if ok:
-        try:
-            ipaddress.IPv4Address(name)
-            ok = False
-        except ValueError:
-            pass
     if not ok:
         raise S3Error("InvalidBucketName", BucketName=name)
 
@@ -50,13 +46,34 @@ async def require_bucket(req: S3Request) -> Bucket:
 
 
 async def require_object(req: S3Request) -> ObjectRecord:
-    """The request's object, or NoSuchKey (NoSuchBucket when the bucket is missing too)."""
+    """The request's object: its current version, or the one `?versionId=` names.
+
+    A missing key is NoSuchKey (with x-amz-delete-marker when a delete marker is the key's newest
+    version), a missing version NoSuchVersion, a missing bucket NoSuchBucket; a delete marker named
+    by id is 405 MethodNotAllowed, as on AWS.
+    """
     assert req.bucket is not None and req.key is not None
-    record = await req.services.meta.get_object(req.bucket, req.key)
+    version_id = requested_version(req)
+    meta = req.services.meta
+    record = await meta.get_object(req.bucket, req.key, version_id)
     if record is None:
-        await require_bucket(req)
+        bucket = await require_bucket(req)
+        if version_id is not None:
+            raise S3Error("NoSuchVersion", Key=req.key, VersionId=version_id)
+        marker = await meta.get_delete_marker(req.bucket, req.key) if bucket.versioning else None
+        if marker is not None:
+            raise S3Error("NoSuchKey", Key=req.key, headers=marker_headers(marker))
         raise S3Error("NoSuchKey", Key=req.key)
+    if record.delete_marker:
+        headers = marker_headers(record)
+        headers["Allow"] = "DELETE"
+        headers["Last-Modified"] = http_date(record.last_modified)
+        raise S3Error("MethodNotAllowed", Method=req.method, ResourceType="DeleteMarker", headers=headers)
     return record
+
+
+def marker_headers(marker: ObjectRecord) -> dict[str, str]:
+    return {"x-amz-delete-marker": "true", "x-amz-version-id": marker.version_id}
 
 
 def writer_of(req: S3Request, bucket: Bucket) -> str:
@@ -132,8 +149,18 @@ async def create_bucket(req: S3Request) -> S3Response:
         constraint = xml.child_text(root, "LocationConstraint")
         if constraint:
             region = constraint
+    lock = req.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true"
     await req.services.meta.create_bucket(
-        Bucket(name=req.bucket, owner=req.principal.user, region=region, created=now(), acl=canned)
+        Bucket(
+            name=req.bucket,
+            owner=req.principal.user,
+            region=region,
+            created=now(),
+            acl=canned,
+            # Object Lock needs versioning, so a bucket made with it is versioned from the start.
+            versioning="Enabled" if lock else "",
+            object_lock="{}" if lock else None,
+        )
     )
     return S3Response(headers={"Location": f"/{req.bucket}"})
 
@@ -159,18 +186,10 @@ async def get_bucket_location(req: S3Request) -> S3Response:
     return S3Response(body=xml.render(root), headers=dict(XML_HEADERS))
 
 
-async def get_bucket_versioning(req: S3Request) -> S3Response:
-    """Versioning is never enabled here, so the answer is AWS's for a never-versioned bucket: an empty
-    configuration (clients such as s3fs ask before deleting a bucket)."""
-    await require_bucket(req)
-    return S3Response(body=xml.render(xml.element("VersioningConfiguration")), headers=dict(XML_HEADERS))
-
-
 HANDLERS = {
     "ListBuckets": list_buckets,
     "CreateBucket": create_bucket,
     "HeadBucket": head_bucket,
     "DeleteBucket": delete_bucket,
     "GetBucketLocation": get_bucket_location,
-    "GetBucketVersioning": get_bucket_versioning,
 }

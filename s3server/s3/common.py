@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from s3server.metadata.base import ObjectRecord
+from s3server.metadata.base import NULL_VERSION, ObjectRecord
 from s3server.s3.errors import S3Error
+
+if TYPE_CHECKING:
+    from s3server.s3.context import S3Request
 
 MAX_KEY_BYTES = 1024
 MAX_USER_METADATA = 2048
@@ -17,6 +23,34 @@ META_PREFIX = "x-amz-meta-"
 # Representation headers stored with the object and returned as sent.
 STORED_HEADERS = ("Content-Encoding", "Content-Disposition", "Content-Language", "Cache-Control", "Expires")
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+_VERSION_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
+
+
+def new_version_id() -> str:
+    """An opaque, URL-safe version id (192 random bits); the store orders versions, not the id."""
+    return secrets.token_urlsafe(24)
+
+
+def requested_version(req: S3Request) -> str | None:
+    """The `versionId` query parameter, validated as AWS does, or None when absent."""
+    value = req.query.get("versionId")
+    return None if value is None else valid_version_id(value, "versionId")
+
+
+def valid_version_id(value: str, argument: str) -> str:
+    """A version id as a request names it: "null" or one of ours, else InvalidArgument."""
+    if value == "":
+        raise S3Error(
+            "InvalidArgument",
+            "Version id cannot be the empty string",
+            ArgumentName=argument,
+            ArgumentValue=value,
+        )
+    if value != NULL_VERSION and not _VERSION_ID.match(value):
+        raise S3Error(
+            "InvalidArgument", "Invalid version id specified", ArgumentName=argument, ArgumentValue=value
+        )
+    return value
 
 
 @lru_cache(maxsize=1024)

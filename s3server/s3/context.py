@@ -59,6 +59,11 @@ class S3Request:
     # The gateway's access check for a second resource an operation touches (a copy's source, each
     # key of DeleteObjects): (IAM action, bucket, key) → raises AccessDenied. None: no check.
     authorize: Callable[[str, str, str | None], Awaitable[None]] | None = None
+    # The same check for a principal the handler itself established (PostObject's form signer), with
+    # extra policy condition keys: (principal, IAM action, bucket, key, condition keys).
+    authorize_as: (
+        Callable[[Credential | None, str, str, str | None, Mapping[str, str]], Awaitable[None]] | None
+    ) = None
 
 
 @dataclass(slots=True)

@@ -14,22 +14,26 @@ from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
 from s3server.access import acl
-from s3server.metadata.base import ObjectRecord, Segment
+from s3server.metadata.base import NULL_VERSION, ObjectRecord, Segment
 from s3server.s3 import xml
 from s3server.s3.buckets import XML_HEADERS, require_bucket, writer_of
 from s3server.s3.checksums import ALGORITHMS, ChecksumRequest, PayloadDigests
 from s3server.s3.common import (
     DEFAULT_CONTENT_TYPE,
+    new_version_id,
     now,
     stored_headers,
     user_metadata,
+    valid_version_id,
     validate_key,
 )
 from s3server.s3.conditions import check_preconditions, write_condition
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
+from s3server.s3.object_lock import write_lock
 from s3server.s3.objects import storage_class, stream_segments
 from s3server.s3.tagging import parse_tagging_header
+from s3server.s3.versioning import version_headers
 from s3server.storage.base import BlobStore, BlobWriter, StorageError
 
 MAX_COPY_SIZE = 5 * 1024**3
@@ -97,17 +101,30 @@ async def load_copy_source(req: S3Request) -> CopySource:
     bucket, key, version_id = parse_copy_source(req.headers.get("x-amz-copy-source", ""))
     if req.authorize is not None:
         await req.authorize("s3:GetObject", bucket, key)  # reading the source is a GetObject
+    if version_id is not None:
+        valid_version_id(version_id, "x-amz-copy-source")
     meta = req.services.meta
-    record = await meta.get_object(bucket, key)
+    record = await meta.get_object(bucket, key, version_id)
     if record is None:
         if await meta.get_bucket(bucket) is None:
             raise S3Error("NoSuchBucket", BucketName=bucket)
+        if version_id is not None:
+            raise S3Error("NoSuchVersion", Key=key, VersionId=version_id)
         raise S3Error("NoSuchKey", Key=key)
-    if version_id is not None and version_id != "null":
-        # Buckets here are unversioned: the current object is the `null` version and no other exists.
-        raise S3Error("NoSuchVersion", Key=key, VersionId=version_id)
+    if record.delete_marker:
+        raise S3Error(
+            "InvalidRequest",
+            "The source of a copy request may not specifically refer to a delete marker by version id.",
+        )
     check_preconditions(req.headers, record.etag, record.last_modified, prefix=COPY_SOURCE_PREFIX, read=False)
     return CopySource(bucket=bucket, key=key, version_id=version_id, record=record)
+
+
+def source_version_headers(source: CopySource) -> dict[str, str]:
+    """x-amz-copy-source-version-id, when the source is a version of a versioned key."""
+    if source.version_id is None and source.record.version_id == NULL_VERSION:
+        return {}
+    return {"x-amz-copy-source-version-id": source.record.version_id}
 
 
 def copy_range(req: S3Request, size: int) -> tuple[int, int]:
@@ -181,14 +198,16 @@ async def copy_object(req: S3Request) -> S3Response:
     metadata_directive = _directive(req, "x-amz-metadata-directive", "metadata")
     tagging_directive = _directive(req, "x-amz-tagging-directive", "tagging")
     condition = write_condition(req.headers)
-    sclass = storage_class(req)
+    sclass = storage_class(req.headers)
     replace_tags = replace_meta = None
     if tagging_directive == "REPLACE":
         replace_tags = parse_tagging_header(req.headers.get("x-amz-tagging"))
     if metadata_directive == "REPLACE":
         replace_meta = user_metadata(req.headers)
     canned = acl.from_headers(req.headers)  # a copy gets its own ACL (private by default), as on AWS
-    owner = writer_of(req, await require_bucket(req))
+    bucket = await require_bucket(req)
+    owner = writer_of(req, bucket)
+    lock = write_lock(req.headers, bucket)
     record: ObjectRecord | None = None
     for attempt in (1, 2):
         source = await load_copy_source(req)
@@ -222,6 +241,10 @@ async def copy_object(req: S3Request) -> S3Response:
             storage_class=sclass,
             owner=owner,
             acl=canned,
+            version_id=new_version_id(),
+            lock_mode=lock.mode,
+            lock_until=lock.until,
+            legal_hold=lock.legal_hold,
         )
         if metadata_directive == "REPLACE":
             template.content_type = req.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE
@@ -247,7 +270,10 @@ async def copy_object(req: S3Request) -> S3Response:
     for name, value in record.checksums.items():
         if name != "type":
             xml.sub(root, f"Checksum{name}", value)
-    return S3Response(body=xml.render(root), headers=dict(XML_HEADERS))
+    headers = dict(XML_HEADERS)
+    headers.update(source_version_headers(source))
+    headers.update(version_headers(bucket, record))
+    return S3Response(body=xml.render(root), headers=headers)
 
 
 HANDLERS = {

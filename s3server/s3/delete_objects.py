@@ -13,12 +13,15 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from s3server.metadata.errors import MetadataError
+from s3server.metadata.base import DeleteResult
+from s3server.metadata.errors import DomainError, MetadataError
 from s3server.s3 import xml
 from s3server.s3.bodies import read_verified_body
 from s3server.s3.buckets import XML_HEADERS, require_bucket
+from s3server.s3.common import new_version_id, valid_version_id
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error, from_domain
+from s3server.s3.object_lock import wants_bypass
 
 log = logging.getLogger("s3server.delete_objects")
 
@@ -31,6 +34,7 @@ class _Target:
     key: str
     version_id: str | None
     error: S3Error | None = None
+    done: DeleteResult | None = None
 
 
 def _parse(body: bytes) -> tuple[list[_Target], bool]:
@@ -50,19 +54,23 @@ def _parse(body: bytes) -> tuple[list[_Target], bool]:
     return targets, quiet
 
 
-async def _delete(req: S3Request, target: _Target, gate: asyncio.Semaphore) -> None:
+async def _delete(req: S3Request, target: _Target, gate: asyncio.Semaphore, bypass: bool) -> None:
     assert req.bucket is not None
-    if target.version_id is not None and target.version_id != "null":
-        # Buckets here are unversioned: only the `null` version exists.
-        target.error = S3Error("NoSuchVersion", Key=target.key, VersionId=target.version_id)
-        return
     async with gate:
         try:
+            if target.version_id is not None:
+                valid_version_id(target.version_id, "versionId")
             if req.authorize is not None:
                 await req.authorize("s3:DeleteObject", req.bucket, target.key)
             try:
-                await req.services.saga.delete_object(req.bucket, target.key)
-            except MetadataError as exc:  # each key answers for itself: this one's error, not the request's
+                target.done = await req.services.saga.delete_object(
+                    req.bucket,
+                    target.key,
+                    target.version_id,
+                    marker_id=new_version_id(),
+                    bypass_governance=bypass,
+                )
+            except (DomainError, MetadataError) as exc:  # each key answers for itself, not the request
                 raise from_domain(exc) from exc
         except S3Error as err:
             target.error = err
@@ -75,8 +83,9 @@ async def delete_objects(req: S3Request) -> S3Response:
     assert req.bucket is not None
     await require_bucket(req)
     targets, quiet = _parse(await read_verified_body(req, xml.MAX_XML_BODY))
+    bypass = await wants_bypass(req)
     gate = asyncio.Semaphore(CONCURRENCY)
-    await asyncio.gather(*(_delete(req, target, gate) for target in targets))
+    await asyncio.gather(*(_delete(req, target, gate, bypass) for target in targets))
 
     root = xml.element("DeleteResult")
     for target in targets:
@@ -87,6 +96,11 @@ async def delete_objects(req: S3Request) -> S3Response:
             xml.sub(entry, "Key", target.key)
             if target.version_id is not None:
                 xml.sub(entry, "VersionId", target.version_id)
+            done = target.done
+            if done is not None and done.delete_marker:
+                xml.sub(entry, "DeleteMarker", True)
+                if done.version_id is not None:
+                    xml.sub(entry, "DeleteMarkerVersionId", done.version_id)
         else:
             entry = xml.sub(root, "Error")
             xml.sub(entry, "Key", target.key)

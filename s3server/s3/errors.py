@@ -18,6 +18,7 @@ from s3server.metadata.errors import (
     NoSuchBucketError,
     NoSuchKeyError,
     NoSuchUploadError,
+    ObjectLockedError,
     PreconditionFailedError,
 )
 from s3server.storage.base import StorageError
@@ -51,6 +52,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "InvalidAccessKeyId": (403, "The AWS Access Key Id you provided does not exist in our records."),
     "InvalidArgument": (400, "Invalid Argument"),
     "InvalidBucketName": (400, "The specified bucket is not valid."),
+    "InvalidBucketState": (409, "The request is not valid with the current state of the bucket."),
     "InvalidDigest": (400, "The Content-MD5 you specified was invalid."),
     "InvalidLocationConstraint": (400, "The specified location constraint is not valid."),
     "InvalidPart": (
@@ -66,12 +68,25 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "InvalidURI": (400, "Couldn't parse the specified URI."),
     "InvalidRange": (416, "The requested range is not satisfiable"),
     "InvalidRequest": (400, "Invalid Request"),
+    "InvalidRetentionPeriod": (400, "The retention period is not valid."),
     "InvalidStorageClass": (400, "The storage class you specified is not valid"),
     "InvalidTag": (400, "The TagKey you have provided is invalid"),
     "KeyTooLongError": (400, "Your key is too long"),
     "MalformedACLError": (
         400,
         "The XML you provided was not well-formed or did not validate against our published schema.",
+    ),
+    "MalformedPOSTRequest": (
+        400,
+        "The body of your POST request is not well-formed multipart/form-data.",
+    ),
+    "MaxPostPreDataLengthExceeded": (
+        400,
+        "Your POST request fields preceeding the upload file was too large.",
+    ),
+    "InvalidPolicyDocument": (
+        400,
+        "The content of the form does not meet the conditions specified in the policy document.",
     ),
     "MalformedPolicy": (400, "Policies must be valid JSON and the first byte must be '{'"),
     "UnexpectedContent": (400, "This request does not support content"),
@@ -93,10 +108,13 @@ CATALOGUE: dict[str, tuple[int, str]] = {
         "aborted or completed.",
     ),
     "NoSuchTagSet": (404, "The TagSet does not exist"),
+    "NoSuchObjectLockConfiguration": (404, "The specified object does not have a ObjectLock configuration"),
+    "ObjectLockConfigurationNotFoundError": (404, "Object Lock configuration does not exist for this bucket"),
     "NoSuchVersion": (404, "The specified version does not exist."),
     "NotImplemented": (501, "A header you provided implies functionality that is not implemented"),
     "NotModified": (304, "Not Modified"),
     "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold"),
+    "RequestHeaderSectionTooLarge": (400, "Your request header section exceeds the maximum allowed size."),
     "RequestTimeTooSkewed": (
         403,
         "The difference between the request time and the server's time is too large.",
@@ -158,6 +176,8 @@ def from_domain(exc: DomainError | MetadataError | StorageError) -> S3Error:
             return S3Error("NoSuchUpload", UploadId=exc.upload_id)
         case InvalidPartError():
             return S3Error("InvalidPart", UploadId=exc.upload_id)
+        case ObjectLockedError():
+            return S3Error("AccessDenied")
         case MetadataError():
             return S3Error("ServiceUnavailable", "Metadata is unavailable, please retry")
         case StorageError():

@@ -11,9 +11,12 @@ from s3server.s3 import (
     delete_objects,
     listing,
     multipart,
+    object_lock,
     objects,
     policy,
+    post_object,
     tagging,
+    versioning,
 )
 from s3server.s3.context import Handler
 
@@ -29,4 +32,7 @@ HANDLERS: dict[str, Handler] = {
     **acl.HANDLERS,
     **policy.HANDLERS,
     **cors.HANDLERS,
+    **versioning.HANDLERS,
+    **object_lock.HANDLERS,
+    **post_object.HANDLERS,
 }

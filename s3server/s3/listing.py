@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from urllib.parse import quote
+from urllib.parse import quote_plus
 
-from s3server.metadata.base import ListPage
+from s3server.metadata.base import ListPage, VersionsPage
 from s3server.s3 import xml
 from s3server.s3.buckets import XML_HEADERS, require_bucket
-from s3server.s3.common import owner_id
+from s3server.s3.common import owner_id, valid_version_id
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
 
@@ -28,7 +28,13 @@ def _encoder(req: S3Request):  # type: ignore[no-untyped-def]
             ArgumentName="encoding-type",
             ArgumentValue=encoding,
         )
-    return lambda s: quote(s, safe="/")
+    return url_encode
+
+
+def url_encode(value: str) -> str:
+    """encoding-type=url as S3 applies it (an HTML-form encoder): a space is "+", "+" itself "%2B",
+    "/" and "*" stay, every other byte but letters, digits and "-._" is %XX (so "~" is "%7E")."""
+    return quote_plus(value, safe="/*").replace("~", "%7E")
 
 
 def _max_keys(req: S3Request) -> int:
@@ -182,7 +188,76 @@ async def list_objects_v2(req: S3Request) -> S3Response:
     )
 
 
+def _versions(page: VersionsPage, enc) -> str:  # type: ignore[no-untyped-def]
+    """The Version, DeleteMarker and CommonPrefixes entries, as markup for xml.render's tail."""
+    text = xml.text
+    out: list[str] = []
+    for rec in page.versions:
+        tag = "DeleteMarker" if rec.delete_marker else "Version"
+        out.append(f"<{tag}><Key>{text(enc(rec.key))}</Key><VersionId>{rec.version_id}</VersionId>")
+        out.append(f"<IsLatest>{'true' if rec.is_latest else 'false'}</IsLatest>")
+        out.append(f"<LastModified>{xml.iso8601(rec.last_modified)}</LastModified>")
+        if not rec.delete_marker:
+            out.append(f'<ETag>"{rec.etag}"</ETag>')
+            for algorithm in rec.checksums:
+                if algorithm != "type":
+                    out.append(f"<ChecksumAlgorithm>{algorithm}</ChecksumAlgorithm>")
+            if "type" in rec.checksums:
+                out.append(f"<ChecksumType>{rec.checksums['type']}</ChecksumType>")
+            out.append(f"<Size>{int(rec.size)}</Size><StorageClass>{rec.storage_class}</StorageClass>")
+        out.append(
+            f"<Owner><ID>{owner_id(rec.owner)}</ID><DisplayName>{text(rec.owner)}</DisplayName></Owner></{tag}>"
+        )
+    for cp in page.common_prefixes:
+        out.append(f"<CommonPrefixes><Prefix>{text(enc(cp))}</Prefix></CommonPrefixes>")
+    return "".join(out)
+
+
+async def list_object_versions(req: S3Request) -> S3Response:
+    assert req.bucket is not None
+    enc = _encoder(req)
+    max_keys = _max_keys(req)
+    prefix, delimiter = req.query.get("prefix", ""), req.query.get("delimiter", "")
+    key_marker = req.query.get("key-marker", "")
+    version_marker = req.query.get("version-id-marker", "")
+    if version_marker and not key_marker:
+        raise S3Error(
+            "InvalidArgument",
+            "A version-id marker cannot be specified without a key marker.",
+            ArgumentName="version-id-marker",
+            ArgumentValue=version_marker,
+        )
+    if version_marker:
+        valid_version_id(version_marker, "version-id-marker")
+    await require_bucket(req)
+    page = await req.services.meta.list_object_versions(
+        req.bucket,
+        prefix=prefix,
+        delimiter=delimiter,
+        key_marker=key_marker,
+        version_id_marker=version_marker,
+        max_keys=min(max_keys, MAX_KEYS),
+    )
+    root = xml.element("ListVersionsResult")
+    xml.sub(root, "Name", req.bucket)
+    xml.sub(root, "Prefix", enc(prefix))
+    xml.sub(root, "KeyMarker", enc(key_marker))
+    xml.sub(root, "VersionIdMarker", version_marker)
+    if page.is_truncated and page.next_key_marker is not None:
+        xml.sub(root, "NextKeyMarker", enc(page.next_key_marker))
+        if page.next_version_id_marker is not None:
+            xml.sub(root, "NextVersionIdMarker", page.next_version_id_marker)
+    xml.sub(root, "MaxKeys", max_keys)
+    if delimiter:
+        xml.sub(root, "Delimiter", enc(delimiter))
+    xml.sub(root, "IsTruncated", page.is_truncated)
+    if "encoding-type" in req.query:
+        xml.sub(root, "EncodingType", "url")
+    return S3Response(body=xml.render(root, _versions(page, enc)), headers=dict(XML_HEADERS))
+
+
 HANDLERS = {
     "ListObjects": list_objects,
     "ListObjectsV2": list_objects_v2,
+    "ListObjectVersions": list_object_versions,
 }

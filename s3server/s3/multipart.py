@@ -28,7 +28,7 @@ from urllib.parse import quote, quote_plus
 from awscrt import checksums as crt
 
 from s3server.access import acl
-from s3server.metadata.base import ObjectRecord, Part, Segment, Upload
+from s3server.metadata.base import NULL_VERSION, ObjectRecord, Part, Segment, Upload
 from s3server.metadata.errors import NoSuchUploadError
 from s3server.s3 import xml
 from s3server.s3.bodies import payload_digests, read_verified_body
@@ -42,6 +42,7 @@ from s3server.s3.checksums import (
 )
 from s3server.s3.common import (
     DEFAULT_CONTENT_TYPE,
+    new_version_id,
     now,
     owner_id,
     stored_headers,
@@ -50,8 +51,15 @@ from s3server.s3.common import (
 )
 from s3server.s3.conditions import write_condition
 from s3server.s3.context import S3Request, S3Response
-from s3server.s3.copy import CopySourceGone, copy_range, load_copy_source, source_chunks
+from s3server.s3.copy import (
+    CopySourceGone,
+    copy_range,
+    load_copy_source,
+    source_chunks,
+    source_version_headers,
+)
 from s3server.s3.errors import S3Error
+from s3server.s3.object_lock import write_lock
 from s3server.s3.objects import require_length, storage_class
 from s3server.s3.tagging import parse_tagging_header
 from s3server.storage.base import BlobWriter
@@ -180,7 +188,9 @@ async def create_multipart_upload(req: S3Request) -> S3Response:
     assert req.bucket is not None and req.key is not None
     validate_key(req.key)
     algorithm, kind = _upload_checksum(req)
-    owner = req.principal.user if req.principal is not None else writer_of(req, await require_bucket(req))
+    bucket = await require_bucket(req)
+    owner = req.principal.user if req.principal is not None else writer_of(req, bucket)
+    lock = write_lock(req.headers, bucket, require_integrity=False)
     initiated = now()
     upload = Upload(
         bucket=req.bucket,
@@ -192,10 +202,13 @@ async def create_multipart_upload(req: S3Request) -> S3Response:
         headers=stored_headers(req.headers),
         user_metadata=user_metadata(req.headers),
         tags=parse_tagging_header(req.headers.get("x-amz-tagging")),
-        storage_class=storage_class(req),
+        storage_class=storage_class(req.headers),
         checksum_algorithm=algorithm,
         checksum_type=kind,
         acl=acl.from_headers(req.headers),
+        lock_mode=lock.mode,
+        lock_until=lock.until,
+        legal_hold=lock.legal_hold,
     )
     await req.services.meta.create_upload(upload)
     root = xml.element("InitiateMultipartUploadResult")
@@ -275,7 +288,9 @@ async def upload_part_copy(req: S3Request) -> S3Response:
     xml.sub(root, "LastModified", xml.iso8601(part.last_modified))
     if algorithm is not None and algorithm in part.checksums:
         xml.sub(root, f"Checksum{algorithm}", part.checksums[algorithm])
-    return S3Response(body=xml.render(root), headers=dict(XML_HEADERS))
+    headers = dict(XML_HEADERS)
+    headers.update(source_version_headers(source))
+    return S3Response(body=xml.render(root), headers=headers)
 
 
 # -- CompleteMultipartUpload
@@ -478,6 +493,10 @@ async def complete_multipart_upload(req: S3Request) -> S3Response:
         storage_class=upload.storage_class,
         owner=upload.owner,
         acl=upload.acl,
+        version_id=new_version_id(),
+        lock_mode=upload.lock_mode,
+        lock_until=upload.lock_until,
+        legal_hold=upload.legal_hold,
     )
     await req.services.saga.complete_upload(req.bucket, req.key, upload.upload_id, record, condition)
     root = xml.element("CompleteMultipartUploadResult")
@@ -488,7 +507,10 @@ async def complete_multipart_upload(req: S3Request) -> S3Response:
             xml.sub(root, f"Checksum{name}", value)
     if "type" in checksums:
         xml.sub(root, "ChecksumType", checksums["type"])
-    return S3Response(body=xml.render(root), headers=dict(XML_HEADERS))
+    headers = dict(XML_HEADERS)
+    if record.version_id != NULL_VERSION:
+        headers["x-amz-version-id"] = record.version_id
+    return S3Response(body=xml.render(root), headers=headers)
 
 
 # -- AbortMultipartUpload

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 
 from s3server.access import acl
-from s3server.metadata.base import ObjectRecord, Segment
+from s3server.metadata.base import NULL_VERSION, Bucket, DeleteResult, ObjectRecord, Segment, WriteCondition
 from s3server.s3.bodies import payload_digests
 from s3server.s3.buckets import require_bucket, require_object, writer_of
-from s3server.s3.checksums import header_name
+from s3server.s3.checksums import PayloadDigests, header_name
 from s3server.s3.common import (
     DEFAULT_CONTENT_TYPE,
+    new_version_id,
     now,
     object_headers,
+    requested_version,
     stored_headers,
     user_metadata,
     validate_key,
@@ -20,7 +23,9 @@ from s3server.s3.common import (
 from s3server.s3.conditions import check_preconditions, parse_range, write_condition
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
+from s3server.s3.object_lock import WriteLock, lock_headers, wants_bypass, write_lock
 from s3server.s3.tagging import parse_tagging_header
+from s3server.s3.versioning import version_headers
 from s3server.storage.base import BlobStore, BlobWriter, StorageError
 
 MAX_PUT_SIZE = 5 * 1024**3
@@ -51,8 +56,8 @@ RESPONSE_OVERRIDES = {
 }
 
 
-def storage_class(req: S3Request) -> str:
-    value = req.headers.get("x-amz-storage-class", "STANDARD")
+def storage_class(headers: Mapping[str, str]) -> str:
+    value = headers.get("x-amz-storage-class", "STANDARD")
     if value not in STORAGE_CLASSES:
         raise S3Error("InvalidStorageClass", StorageClassRequested=value)
     return value
@@ -68,45 +73,87 @@ def require_length(req: S3Request, limit: int) -> None:
         raise S3Error("EntityTooLarge", ProposedSize=str(length), MaxSizeAllowed=str(limit))
 
 
-async def put_object(req: S3Request) -> S3Response:
-    assert req.bucket is not None and req.key is not None
-    validate_key(req.key)
-    require_length(req, MAX_PUT_SIZE)
-    meta = user_metadata(req.headers)
-    headers = stored_headers(req.headers)
-    content_type = req.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE
-    sclass = storage_class(req)
-    tags = parse_tagging_header(req.headers.get("x-amz-tagging"))
-    canned = acl.from_headers(req.headers)
-    condition = write_condition(req.headers)
-    bucket = await require_bucket(req)
-    if condition is not None:
-        # Fail before reading the body; the metadata store checks again, atomically, at commit.
-        condition.check(await req.services.meta.get_object(req.bucket, req.key), req.key)
-    digests = payload_digests(req)
+@dataclass(frozen=True, slots=True)
+class ObjectAttributes:
+    """What a write (PutObject's headers, PostObject's form fields) says about the object it makes."""
+
+    content_type: str
+    headers: dict[str, str]
+    user_metadata: dict[str, str]
+    tags: dict[str, str]
+    storage_class: str
+    acl: str
+
+    @classmethod
+    def parse(cls, headers: Mapping[str, str], tags: dict[str, str]) -> ObjectAttributes:
+        """Validated up front, so a bad header fails before any byte is read."""
+        return cls(
+            content_type=headers.get("Content-Type") or DEFAULT_CONTENT_TYPE,
+            headers=stored_headers(headers),
+            user_metadata=user_metadata(headers),
+            tags=tags,
+            storage_class=storage_class(headers),
+            acl=acl.from_headers(headers),
+        )
+
+
+async def write_object(
+    req: S3Request,
+    bucket: Bucket,
+    key: str,
+    attributes: ObjectAttributes,
+    chunks: AsyncIterator[bytes],
+    digests: PayloadDigests,
+    condition: WriteCondition | None = None,
+    lock: WriteLock | None = None,
+) -> ObjectRecord:
+    """Stream a new object's bytes through the saga and point `key` at them (PutObject, PostObject):
+    a new version in a versioned bucket, with the lock it is written under."""
     owner = writer_of(req, bucket)
+    version_id = new_version_id()
+    lock = lock or WriteLock()
 
     def build(writer: BlobWriter) -> ObjectRecord:
         return ObjectRecord(
-            bucket=req.bucket or "",
-            key=req.key or "",
+            bucket=bucket.name,
+            key=key,
             size=writer.size,
             etag=digests.md5_hex,
             checksums=digests.checksums(),
             last_modified=now(),
             segments=[Segment(writer.blob_id, writer.size)],
-            content_type=content_type,
-            headers=headers,
-            user_metadata=meta,
-            tags=tags,
-            storage_class=sclass,
+            content_type=attributes.content_type,
+            headers=attributes.headers,
+            user_metadata=attributes.user_metadata,
+            tags=attributes.tags,
+            storage_class=attributes.storage_class,
             owner=owner,
-            acl=canned,
+            acl=attributes.acl,
+            version_id=version_id,
+            lock_mode=lock.mode,
+            lock_until=lock.until,
+            legal_hold=lock.legal_hold,
         )
 
-    record = await req.services.saga.put_object(req.body.chunks(), digests, build, condition)
+    return await req.services.saga.put_object(chunks, digests, build, condition)
+
+
+async def put_object(req: S3Request) -> S3Response:
+    assert req.bucket is not None and req.key is not None
+    validate_key(req.key)
+    require_length(req, MAX_PUT_SIZE)
+    attributes = ObjectAttributes.parse(req.headers, parse_tagging_header(req.headers.get("x-amz-tagging")))
+    condition = write_condition(req.headers)
+    bucket = await require_bucket(req)
+    if condition is not None:
+        # Fail before reading the body; the metadata store checks again, atomically, at commit.
+        condition.check(await req.services.meta.get_object(req.bucket, req.key), req.key)
+    lock = write_lock(req.headers, bucket)
+    digests = payload_digests(req)
+    record = await write_object(req, bucket, req.key, attributes, req.body.chunks(), digests, condition, lock)
     headers = {"ETag": f'"{record.etag}"'}
     headers.update(checksum_headers(record.checksums))
+    headers.update(version_headers(bucket, record))
     return S3Response(headers=headers)
 
 
@@ -165,6 +212,10 @@ def _read_headers(req: S3Request, record: ObjectRecord) -> tuple[dict[str, str],
     part = _part_span(req, record)
     check_preconditions(req.headers, record.etag, record.last_modified)
     headers = object_headers(record)
+    if record.version_id != NULL_VERSION:
+        headers["x-amz-version-id"] = record.version_id
+    if record.lock_mode or record.legal_hold:
+        headers.update(lock_headers(record))
     for param, header in RESPONSE_OVERRIDES.items():
         if param in req.query:
             headers[header] = req.query[param]
@@ -224,9 +275,23 @@ async def head_object(req: S3Request) -> S3Response:
 
 async def delete_object(req: S3Request) -> S3Response:
     assert req.bucket is not None and req.key is not None
+    version_id = requested_version(req)
     await require_bucket(req)
-    await req.services.saga.delete_object(req.bucket, req.key)
-    return S3Response(status=204)
+    bypass = await wants_bypass(req)
+    done = await req.services.saga.delete_object(
+        req.bucket, req.key, version_id, marker_id=new_version_id(), bypass_governance=bypass
+    )
+    return S3Response(status=204, headers=deletion_headers(done))
+
+
+def deletion_headers(done: DeleteResult) -> dict[str, str]:
+    """x-amz-version-id and x-amz-delete-marker of a DeleteObject answer."""
+    headers: dict[str, str] = {}
+    if done.version_id is not None:
+        headers["x-amz-version-id"] = done.version_id
+    if done.delete_marker:
+        headers["x-amz-delete-marker"] = "true"
+    return headers
 
 
 HANDLERS = {

@@ -12,9 +12,10 @@ from urllib.parse import unquote_plus
 
 from s3server.s3 import xml
 from s3server.s3.bodies import read_verified_body
-from s3server.s3.buckets import XML_HEADERS, require_bucket
+from s3server.s3.buckets import XML_HEADERS, require_object
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
+from s3server.s3.versioning import version_headers
 
 MAX_TAGS = 10
 MAX_KEY = 128
@@ -100,43 +101,29 @@ def tagging_document(tags: dict[str, str]) -> bytes:
     return xml.render(root)
 
 
-def _ignore_null_version(req: S3Request) -> None:
-    """Buckets here are unversioned: only the `null` version id names the object."""
-    version = req.query.get("versionId")
-    if version is not None and version != "null":
-        raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="versionId",
-                      ArgumentValue=version)
-
-
-async def _missing(req: S3Request) -> S3Error:
-    await require_bucket(req)
-    return S3Error("NoSuchKey", Key=req.key or "")
-
-
 async def get_object_tagging(req: S3Request) -> S3Response:
+    record = await require_object(req)
+    headers = dict(XML_HEADERS)
+    headers.update(version_headers(None, record))
+    return S3Response(body=tagging_document(record.tags), headers=headers)
+
+
+async def _set_tags(req: S3Request, tags: dict[str, str]) -> dict[str, str]:
+    """Replace the tags of the version the request names; its x-amz-version-id header."""
     assert req.bucket is not None and req.key is not None
-    _ignore_null_version(req)
-    record = await req.services.meta.get_object(req.bucket, req.key)
-    if record is None:
-        raise await _missing(req)
-    return S3Response(body=tagging_document(record.tags), headers=dict(XML_HEADERS))
+    record = await require_object(req)
+    if await req.services.meta.update_tags(req.bucket, req.key, tags, record.version_id) is None:
+        raise S3Error("NoSuchKey", Key=req.key)  # deleted meanwhile
+    return version_headers(None, record)
 
 
 async def put_object_tagging(req: S3Request) -> S3Response:
-    assert req.bucket is not None and req.key is not None
-    _ignore_null_version(req)
     tags = parse_tagging_document(await read_verified_body(req, MAX_TAGGING_BODY))
-    if await req.services.meta.update_tags(req.bucket, req.key, tags) is None:
-        raise await _missing(req)
-    return S3Response()
+    return S3Response(headers=await _set_tags(req, tags))
 
 
 async def delete_object_tagging(req: S3Request) -> S3Response:
-    assert req.bucket is not None and req.key is not None
-    _ignore_null_version(req)
-    if await req.services.meta.update_tags(req.bucket, req.key, {}) is None:
-        raise await _missing(req)
-    return S3Response(status=204)
+    return S3Response(status=204, headers=await _set_tags(req, {}))
 
 
 HANDLERS = {

@@ -32,7 +32,24 @@ BAD_NAMES = [
     pytest.param("trailing-dot.", id="trailing-dot"),
     pytest.param("xn--punycode", id="xn-prefix"),
     pytest.param("dash-.dot", id="dash-dot"),
+    pytest.param("dot.-dash", id="dot-dash"),
+    pytest.param("10.0.0.01", id="ip-address-leading-zero"),
+    pytest.param("sthree-name", id="sthree-prefix"),
+    pytest.param("sthree-configurator", id="sthree-configurator"),
+    pytest.param("amzn-s3-demo-bucket", id="amzn-s3-demo-prefix"),
     pytest.param("name-s3alias", id="s3alias-suffix"),
+    pytest.param("name--ol-s3", id="ol-s3-suffix"),
+    pytest.param("name.mrap", id="mrap-suffix"),
+    pytest.param("name--table-s3", id="table-s3-suffix"),
+]
+# Names botocore refuses before sending (or, for --x-s3, sends to a directory-bucket endpoint),
+# so they go out as raw requests.
+RAW_BAD_NAMES = [
+    pytest.param("name--x-s3", id="x-s3-suffix"),
+    pytest.param("bad%20name", id="space"),
+    pytest.param("caf%C3%A9", id="non-ascii"),
+    pytest.param("a%23b", id="hash"),
+    pytest.param("a" * 64 + "b" * 200, id="very-long"),
 ]
 
 
@@ -43,6 +60,12 @@ def test_create_bucket_invalid_name(s3, name: str) -> None:
     assert client_error(info.value) == ("InvalidBucketName", 400)
 
 
+@pytest.mark.parametrize("raw", RAW_BAD_NAMES)
+def test_create_bucket_invalid_name_raw(server: RunningServer, raw: str) -> None:
+    reply = send(server, "PUT", f"/{raw}")
+    assert (reply.status, reply.error_code()) == (400, "InvalidBucketName")
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -50,6 +73,13 @@ def test_create_bucket_invalid_name(s3, name: str) -> None:
         pytest.param("a" * 63, id="sixty-three-chars"),
         pytest.param("with.dots.and-dashes1", id="dots-dashes"),
         pytest.param("1numeric-start", id="digit-first"),
+        pytest.param("xn-one-dash", id="xn-single-dash"),
+        pytest.param("sthree", id="sthree-without-dash"),
+        pytest.param("s3alias-first", id="s3alias-not-suffix"),
+        pytest.param("mrap.name", id="mrap-not-suffix"),
+        pytest.param("192.168.5.a", id="ip-like-with-letter"),
+        pytest.param("1.2.3", id="three-numbers"),
+        pytest.param("a-b--c", id="double-dash"),
     ],
 )
 def test_create_bucket_valid_name_edges(s3, name: str) -> None:

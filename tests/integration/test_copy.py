@@ -242,3 +242,59 @@ def test_copy_into_missing_bucket(s3, bucket: str) -> None:  # type: ignore[no-u
     assert error_of(
         lambda: s3.copy_object(Bucket="no-such-bucket-here", Key="dst", CopySource=f"{bucket}/src")
     ) == ("NoSuchBucket", 404)
+
+
+def _copy_source_outcome(
+    if_match: bool | None, unmodified: bool | None, none_match: bool | None, modified: bool | None
+) -> bool:
+    """AWS's rule for x-amz-copy-source-if-*: each header holds or not (None: absent). If-Match, when
+    present, decides instead of If-Unmodified-Since, and If-None-Match instead of If-Modified-Since
+    (AWS documents the two mixed pairs: match true + unmodified false copies; none-match false +
+    modified true is 412)."""
+    first = if_match if if_match is not None else unmodified
+    second = none_match if none_match is not None else modified
+    return first is not False and second is not False
+
+
+@pytest.mark.parametrize("operation", ["CopyObject", "UploadPartCopy"])
+def test_copy_source_conditions_in_every_combination(s3, bucket: str, operation: str) -> None:  # type: ignore[no-untyped-def]
+    etag = s3.put_object(Bucket=bucket, Key="src", Body=b"conditional")["ETag"]
+    modified = s3.head_object(Bucket=bucket, Key="src")["LastModified"].astimezone(UTC)
+    earlier = format_datetime(modified - timedelta(hours=1), usegmt=True)
+    later = format_datetime(modified + timedelta(hours=1), usegmt=True)
+    other = '"0123456789abcdef0123456789abcdef"'
+    # For each header: the value that makes it hold, and the one that makes it fail.
+    values = {
+        "CopySourceIfMatch": (etag, other),
+        "CopySourceIfUnmodifiedSince": (later, earlier),
+        "CopySourceIfNoneMatch": (other, etag),
+        "CopySourceIfModifiedSince": (earlier, later),
+    }
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="dst")["UploadId"]
+    states = (None, True, False)
+    try:
+        for combo in [(a, b, c, d) for a in states for b in states for c in states for d in states]:
+            conditions = {
+                name: values[name][0 if holds else 1]
+                for name, holds in zip(values, combo, strict=True)
+                if holds is not None
+            }
+            if operation == "CopyObject":
+                call = lambda c=conditions: s3.copy_object(  # noqa: E731
+                    Bucket=bucket, Key="dst", CopySource=f"{bucket}/src", **c
+                )
+            else:
+                call = lambda c=conditions: s3.upload_part_copy(  # noqa: E731
+                    Bucket=bucket,
+                    Key="dst",
+                    UploadId=upload_id,
+                    PartNumber=1,
+                    CopySource=f"{bucket}/src",
+                    **c,
+                )
+            if _copy_source_outcome(*combo):
+                call()
+            else:
+                assert error_of(call) == ("PreconditionFailed", 412), combo
+    finally:
+        s3.abort_multipart_upload(Bucket=bucket, Key="dst", UploadId=upload_id)

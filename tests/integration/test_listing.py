@@ -365,3 +365,44 @@ def test_invalid_listing_arguments_boto3(s3, small: str, call) -> None:  # type:
     with pytest.raises(ClientError) as info:
         call(s3, small)
     assert client_error(info.value) == ("InvalidArgument", 400)
+
+
+@pytest.mark.parametrize("list_type", [pytest.param({}, id="v1"), pytest.param({"list-type": "2"}, id="v2")])
+def test_url_encoding_is_exactly_aws(  # type: ignore[no-untyped-def]
+    server: RunningServer, s3, bucket: str, list_type: dict[str, str]
+) -> None:
+    """AWS's encoding-type=url is form encoding: a space is "+", "+" is "%2B", "/" and "*" stay, "~"
+    and every non-ASCII byte are %XX. (The keys are the s3-tests suite's encoding example.)"""
+    for key in ["foo+1/bar", "foo/bar/xyzzy", "quux ab/thud", "asdf+b", "t~ilde*star é"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    query = {**list_type, "delimiter": "/", "encoding-type": "url"}
+    root = send(server, "GET", f"/{bucket}", query=encode_query(query)).xml()
+    assert [el.text for el in find_all(root, "Contents/Key")] == ["asdf%2Bb", "t%7Eilde*star+%C3%A9"]
+    assert [el.text for el in find_all(root, "CommonPrefixes/Prefix")] == ["foo%2B1/", "foo/", "quux+ab/"]
+    assert find_text(root, "Delimiter") == "/"
+
+    paging = {**list_type, "prefix": "quux ab/", "delimiter": "+", "encoding-type": "url"}
+    after = "start-after" if list_type else "marker"
+    paging[after] = "quux ab/a b"
+    root = send(server, "GET", f"/{bucket}", query=encode_query(paging)).xml()
+    assert find_text(root, "Prefix") == "quux+ab/"
+    assert find_text(root, "Delimiter") == "%2B"
+    assert find_text(root, "StartAfter" if list_type else "Marker") == "quux+ab/a+b"
+    assert [el.text for el in find_all(root, "Contents/Key")] == ["quux+ab/thud"]
+
+
+def test_v1_next_marker_is_url_encoded(server: RunningServer, s3, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    for key in ["a b/1", "a b/2", "c+d/3"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    query = {"delimiter": "/", "max-keys": "1", "encoding-type": "url"}
+    root = send(server, "GET", f"/{bucket}", query=encode_query(query)).xml()
+    assert find_text(root, "IsTruncated") == "true"
+    assert find_text(root, "NextMarker") == "a+b/"
+    page = s3.list_objects(Bucket=bucket, Delimiter="/", Marker="a b/")  # boto3 decodes it back
+    assert [p["Prefix"] for p in page["CommonPrefixes"]] == ["c+d/"]
+
+
+def test_empty_continuation_token_is_invalid_argument(server: RunningServer, bucket: str) -> None:
+    reply = send(server, "GET", f"/{bucket}", query="list-type=2&continuation-token=")
+    assert (reply.status, reply.error_code()) == (400, "InvalidArgument")
+    assert reply.xml().findtext("ArgumentName") == "continuation-token"

@@ -280,10 +280,10 @@ async def test_put_get_replace_delete(store: MetadataStore) -> None:
     assert replaced == first
     assert await store.get_object("photos", "2026/cat.jpg") == second
 
-    assert await store.delete_object("photos", "2026/cat.jpg") == second
+    assert (await store.delete_object("photos", "2026/cat.jpg")).removed == second
     assert await store.get_object("photos", "2026/cat.jpg") is None
-    assert await store.delete_object("photos", "2026/cat.jpg") is None
-    assert await store.delete_object("nope", "x") is None
+    assert (await store.delete_object("photos", "2026/cat.jpg")).removed is None
+    assert (await store.delete_object("nope", "x")).removed is None
 
 
 async def test_naive_timestamp_is_utc(store: MetadataStore) -> None:

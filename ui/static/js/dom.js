@@ -95,11 +95,11 @@ export function showMessage(box, kind, text) {
 }
 
 /** A modal dialog built from content; resolves with the value passed to close(). Focus returns to
- * whatever had it before. */
-export function openDialog(title, build) {
+ * whatever had it before. `wide` for tables that need the room. */
+export function openDialog(title, build, {wide = false} = {}) {
   const previous = document.activeElement;
   const titleId = uid('dialog-title');
-  const dialog = h('dialog', {'aria-labelledby': titleId});
+  const dialog = h('dialog', {'aria-labelledby': titleId, class: wide ? 'wide' : null});
   return new Promise((resolve) => {
     let result;
     const close = (value) => {

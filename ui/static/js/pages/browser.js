@@ -1,8 +1,10 @@
 // The object browser: folders by delimiter, breadcrumbs, prefix search, one page of keys at a time
 // (continuation tokens, so a bucket of millions of keys lists as fast as a small one), uploads by drag
-// and drop or file picker, downloads, deletion, object details and presigned links.
+// and drop or file picker, downloads, deletion, object details and presigned links. In a versioned
+// bucket: the versioning state with a switch, a key's versions (download or delete one), and a
+// "show versions" view listing every version and delete marker under the folder.
 
-import {bucketPath, get, post, query} from '../api.js';
+import {bucketPath, get, post, put, query} from '../api.js';
 import {
   announce, confirmDialog, copyText, field, formatBytes, formatDate, h, openDialog, showMessage, uid,
 } from '../dom.js';
@@ -17,15 +19,57 @@ function folderHash(bucket, prefix) {
   return `#/b/${encodeURIComponent(bucket)}${query({prefix})}`;
 }
 
-function downloadUrl(bucket, key) {
-  return bucketPath(bucket, `/download${query({key})}`);
+function downloadUrl(bucket, key, versionId) {
+  return bucketPath(bucket, `/download${query({key, version_id: versionId})}`);
+}
+
+const VERSIONING_LABELS = {Enabled: 'Enabled', Suspended: 'Suspended', '': 'Off'};
+
+/** Name, flags and version id; size; last modified; download and delete buttons: one version's
+ * cells, in the folder's "show versions" table and in a key's versions dialog. */
+function versionCells(bucket, version, name, remove) {
+  const label = `version ${version.version_id} of ${name}`;
+  const flags = [
+    version.is_latest ? h('span', {class: 'badge on'}, 'latest') : null,
+    version.delete_marker ? h('span', {class: 'badge off'}, 'delete marker') : null,
+  ];
+  return [
+    h('th', {scope: 'row'}, h('span', {class: 'version-name'}, name), ' ', ...flags,
+      h('div', {class: 'version-id mono', title: 'Version id'}, version.version_id)),
+    h('td', {class: 'num'}, version.delete_marker ? '—' : formatBytes(version.size)),
+    h('td', {}, formatDate(version.last_modified)),
+    h('td', {}, h('div', {class: 'actions'},
+      version.delete_marker ? null : h('a', {class: 'button secondary small',
+        href: downloadUrl(bucket, version.key, version.version_id), download: name,
+        'aria-label': `Download ${label}`}, 'Download'),
+      h('button', {type: 'button', class: 'danger secondary small', 'aria-label': `Delete ${label}`,
+        onclick: () => remove(version)}, 'Delete'))),
+  ];
+}
+
+/** Ask, then DeleteObject?versionId=; resolves true when the version is gone. */
+async function deleteVersion(bucket, version, name) {
+  const marker = version.delete_marker;
+  const sure = await confirmDialog({
+    title: marker ? `Remove the delete marker of “${name}”?` : `Delete this version of “${name}”?`,
+    message: marker
+      ? 'Without its delete marker the version before it is current again.'
+      : `Version ${version.version_id} is deleted for good; the other versions stay.`
+        + (version.is_latest ? ' The version before it becomes the current one.' : ''),
+    confirmLabel: marker ? 'Remove delete marker' : 'Delete version',
+  });
+  if (!sure) return false;
+  await post(bucketPath(bucket, '/delete-version'), {key: version.key, version_id: version.version_id});
+  return true;
 }
 
 export async function render(main, ctx) {
   const bucket = ctx.parts[1];
   const prefix = ctx.params.get('prefix') || '';
-  const tokens = [''];
+  const tokens = [''];  // continuation tokens, or in the versions view {key_marker, version_marker}
   let pageIndex = 0;
+  let versioning = {status: '', object_lock: false};
+  let showVersions = false;
   let search = '';
   const selected = new Set();
 
@@ -54,6 +98,11 @@ export async function render(main, ctx) {
   const newFolder = h('button', {type: 'button', class: 'secondary'}, 'New folder');
   const deleteSelected = h('button', {type: 'button', class: 'danger secondary', disabled: true}, 'Delete selected');
   const refresh = h('button', {type: 'button', class: 'secondary'}, 'Refresh');
+  const versionsToggle = h('button', {type: 'button', class: 'secondary', 'aria-pressed': 'false',
+    hidden: true}, 'Show versions');
+  const versioningState = h('span', {class: 'badge', 'data-versioning': ''}, '…');
+  const versioningSwitch = h('button', {type: 'button', class: 'secondary small', hidden: true});
+  const versioningBar = h('p', {class: 'versioning'}, 'Versioning: ', versioningState, ' ', versioningSwitch);
   const dropzone = h('div', {class: 'dropzone'},
     `Drag and drop files here to upload them to ${bucket}/${prefix}`);
 
@@ -78,7 +127,8 @@ export async function render(main, ctx) {
   main.append(
     h('nav', {class: 'breadcrumbs', 'aria-label': 'Breadcrumb'}, crumbs),
     h('h1', {}, heading),
-    h('div', {class: 'toolbar'}, searchForm, picker, newFolder, deleteSelected, refresh),
+    versioningBar,
+    h('div', {class: 'toolbar'}, searchForm, picker, newFolder, deleteSelected, versionsToggle, refresh),
     message,
     content);
 
@@ -87,11 +137,103 @@ export async function render(main, ctx) {
     deleteSelected.textContent = selected.size ? `Delete selected (${selected.size})` : 'Delete selected';
   }
 
+  function showVersioning() {
+    const {status, object_lock: locked} = versioning;
+    versioningState.textContent = VERSIONING_LABELS[status] ?? status;
+    versioningState.dataset.versioning = status;
+    versioningState.className = `badge${status === 'Enabled' ? ' on' : ''}`;
+    versioningSwitch.textContent = status === 'Enabled' ? 'Suspend versioning' : 'Enable versioning';
+    // Object Lock keeps versioning on for good.
+    versioningSwitch.hidden = locked && status === 'Enabled';
+    versionsToggle.hidden = !status;
+  }
+
+  async function loadVersioning() {
+    try {
+      versioning = await get(bucketPath(bucket, '/versioning'));
+    } catch {
+      versioning = {status: '', object_lock: false};
+      versioningBar.hidden = true;  // a server without versioning: say nothing about it
+      return;
+    }
+    showVersioning();
+  }
+
+  async function switchVersioning() {
+    const enable = versioning.status !== 'Enabled';
+    if (enable && !versioning.status) {
+      const sure = await confirmDialog({
+        title: `Turn on versioning for ${bucket}?`,
+        message: 'Every overwrite and delete then keeps the earlier version. Versioning can be '
+          + 'suspended later, but a bucket never goes back to unversioned.',
+        confirmLabel: 'Enable versioning',
+        danger: false,
+      });
+      if (!sure) return;
+    }
+    try {
+      const answer = await put(bucketPath(bucket, '/versioning'), {status: enable ? 'Enabled' : 'Suspended'});
+      versioning = {...versioning, status: answer.status};
+      showVersioning();
+      showMessage(message, 'ok', enable ? 'Versioning is on.' : 'Versioning is suspended: new writes replace the “null” version.');
+    } catch (err) {
+      showMessage(message, 'error', err.message);
+    }
+  }
+
+  function setVersionsView(on) {
+    showVersions = on;
+    versionsToggle.setAttribute('aria-pressed', String(on));
+    versionsToggle.textContent = on ? 'Hide versions' : 'Show versions';
+    picker.hidden = on;
+    newFolder.hidden = on;
+    deleteSelected.hidden = on;
+    selectAll.disabled = on;
+    tokens.length = 1;
+    tokens[0] = '';
+    pageIndex = 0;
+    return load();
+  }
+
+  async function loadVersions(listPrefix) {
+    const marker = tokens[pageIndex] || {};
+    const data = await get(bucketPath(bucket, `/versions${query({prefix: listPrefix,
+      key_marker: marker.key_marker, version_marker: marker.version_marker, max: PAGE_SIZE})}`));
+    const rows = [];
+    for (const version of data.versions) {
+      if (version.key === prefix) continue;
+      rows.push(h('tr', {'data-version-key': version.key, 'data-version-id': version.version_id,
+        class: version.delete_marker ? 'delete-marker' : ''},
+      h('td', {}), ...versionCells(bucket, version, version.key.slice(prefix.length), removeVersion)));
+    }
+    const next = data.next_key_marker
+      ? {key_marker: data.next_key_marker, version_marker: data.next_version_marker} : '';
+    return {folders: data.folders, rows, next};
+  }
+
+  async function loadObjects(listPrefix) {
+    const data = await get(bucketPath(bucket, `/objects${query({prefix: listPrefix, token: tokens[pageIndex], max: PAGE_SIZE})}`));
+    const rows = data.objects.filter((o) => o.key !== prefix).map(objectRow);
+    return {folders: data.folders, rows, next: data.next_token};
+  }
+
+  async function removeVersion(version) {
+    const name = version.key.slice(prefix.length);
+    try {
+      if (!await deleteVersion(bucket, version, name)) return;
+      showMessage(message, 'ok', version.delete_marker
+        ? `Removed the delete marker of “${name}”.` : `Deleted version ${version.version_id} of “${name}”.`);
+      await load();
+    } catch (err) {
+      showMessage(message, 'error', err.message);
+    }
+  }
+
   async function load() {
     const listPrefix = prefix + search;
     let data;
     try {
-      data = await get(bucketPath(bucket, `/objects${query({prefix: listPrefix, token: tokens[pageIndex], max: PAGE_SIZE})}`));
+      data = await (showVersions ? loadVersions(listPrefix) : loadObjects(listPrefix));
     } catch (err) {
       showMessage(message, 'error', err.message);
       return;
@@ -108,18 +250,17 @@ export async function render(main, ctx) {
         h('th', {scope: 'row'}, h('a', {href: folderHash(bucket, folder), class: 'folder-name'}, name)),
         h('td', {class: 'num'}, '—'), h('td', {}), h('td', {})));
     }
-    const objects = data.objects.filter((o) => o.key !== prefix);
-    for (const object of objects) tableBody.append(objectRow(object));
-    if (!data.folders.length && !objects.length) {
+    tableBody.append(...data.rows);
+    if (!data.folders.length && !data.rows.length) {
       tableBody.append(h('tr', {}, h('td', {colspan: '5'}, search
         ? `Nothing here starts with “${search}”.`
         : 'This folder is empty. Drop files above or use “Upload files”.')));
     }
-    if (data.next_token) tokens[pageIndex + 1] = data.next_token;
+    if (data.next) tokens[pageIndex + 1] = data.next;
     else tokens.length = pageIndex + 1;
     previous.disabled = pageIndex === 0;
-    next.disabled = !data.next_token;
-    pageLabel.textContent = `Page ${pageIndex + 1}${data.next_token ? '' : ' (last)'}`;
+    next.disabled = !data.next;
+    pageLabel.textContent = `Page ${pageIndex + 1}${data.next ? '' : ' (last)'}`;
   }
 
   function objectRow(object) {
@@ -140,15 +281,88 @@ export async function render(main, ctx) {
           'aria-label': `Download ${name}`}, 'Download'),
         h('button', {type: 'button', class: 'secondary small', 'aria-label': `Details of ${name}`,
           onclick: () => showDetails(object.key)}, 'Details'),
+        versioning.status ? h('button', {type: 'button', class: 'secondary small',
+          'aria-label': `Versions of ${name}`, 'data-action': 'versions', onclick: () => showKeyVersions(object.key)}, 'Versions') : null,
         h('button', {type: 'button', class: 'danger secondary small', 'aria-label': `Delete ${name}`,
           onclick: () => removeKeys([object.key])}, 'Delete'))));
+  }
+
+  async function showKeyVersions(key) {
+    const name = key.slice(prefix.length);
+    const body = h('tbody', {});
+    const note = h('div', {class: 'message'});
+    const more = h('button', {type: 'button', class: 'secondary', hidden: true}, 'More versions');
+    let markers = {};
+
+    async function page(reset) {
+      if (reset) {
+        markers = {};
+        body.replaceChildren();
+      }
+      try {
+        const data = await get(bucketPath(bucket, `/versions${query({key, ...markers})}`));
+        for (const version of data.versions) {
+          body.append(h('tr', {'data-version-id': version.version_id,
+            class: version.delete_marker ? 'delete-marker' : ''},
+          ...versionCells(bucket, version, name, remove)));
+        }
+        if (!body.children.length) body.append(h('tr', {}, h('td', {colspan: '4'}, 'This key has no versions.')));
+        markers = {key_marker: data.next_key_marker, version_marker: data.next_version_marker};
+        more.hidden = !data.next_key_marker;
+      } catch (err) {
+        showMessage(note, 'error', err.message);
+      }
+    }
+
+    async function remove(version) {
+      try {
+        if (!await deleteVersion(bucket, version, name)) return;
+        showMessage(note, 'ok', version.delete_marker
+          ? 'Removed the delete marker.' : `Deleted version ${version.version_id}.`);
+        await Promise.all([page(true), load()]);
+      } catch (err) {
+        showMessage(note, 'error', err.message);
+      }
+    }
+
+    more.addEventListener('click', () => page(false));
+    page(true);
+    await openDialog(`Versions of ${name}`, (close) => h('div', {},
+      h('div', {class: 'table-wrap'}, h('table', {},
+        h('caption', {class: 'visually-hidden'}, `Versions of ${key}, newest first`),
+        h('thead', {}, h('tr', {},
+          h('th', {scope: 'col'}, 'Version'), h('th', {scope: 'col', class: 'num'}, 'Size'),
+          h('th', {scope: 'col'}, 'Last modified'),
+          h('th', {scope: 'col'}, h('span', {class: 'visually-hidden'}, 'Actions')))),
+        body)),
+      note,
+      h('div', {class: 'actions'}, more,
+        h('button', {type: 'button', class: 'secondary', onclick: () => close()}, 'Close'))), {wide: true});
+    if (document.activeElement === document.body) {
+      // Deleting reloaded the table, so the button that opened the dialog is a new one now.
+      const row = [...tableBody.querySelectorAll('tr[data-key]')].find((tr) => tr.dataset.key === key);
+      const again = row && row.querySelector('button[data-action="versions"]');
+      if (again) again.focus();
+    }
+  }
+
+  function deleteWarning() {
+    if (versioning.status === 'Enabled') {
+      return 'Versioning is on: a delete marker hides the object and its versions are kept '
+        + '(“Show versions” lists them).';
+    }
+    if (versioning.status === 'Suspended') {
+      return 'Versioning is suspended: the “null” version is deleted and a delete marker hides the '
+        + 'object; its other versions are kept.';
+    }
+    return 'Deleted objects cannot be recovered.';
   }
 
   async function removeKeys(keys) {
     const what = keys.length === 1 ? `“${keys[0].slice(prefix.length)}”` : `${keys.length} objects`;
     const sure = await confirmDialog({
       title: `Delete ${what}?`,
-      message: 'Deleted objects cannot be recovered.',
+      message: deleteWarning(),
       confirmLabel: keys.length === 1 ? 'Delete object' : `Delete ${keys.length} objects`,
     });
     if (!sure) return;
@@ -269,6 +483,9 @@ export async function render(main, ctx) {
   });
   newFolder.addEventListener('click', makeFolder);
   refresh.addEventListener('click', () => load().then(() => announce('Refreshed.')));
+  versionsToggle.addEventListener('click', () => setVersionsView(!showVersions)
+    .then(() => announce(showVersions ? 'Showing every version and delete marker.' : 'Showing current objects.')));
+  versioningSwitch.addEventListener('click', switchVersioning);
   deleteSelected.addEventListener('click', () => removeKeys([...selected]));
   selectAll.addEventListener('change', () => {
     for (const box of tableBody.querySelectorAll('tr[data-key] input[type="checkbox"]')) {
@@ -311,6 +528,7 @@ export async function render(main, ctx) {
   };
   window.addEventListener('console:uploaded', onUploaded);
 
+  await loadVersioning();
   await load();
   return () => {
     window.removeEventListener('console:uploaded', onUploaded);

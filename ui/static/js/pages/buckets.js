@@ -1,4 +1,5 @@
-// Buckets: the list with object counts and sizes, a form to create one, and deletion with confirmation.
+// Buckets: the list with object counts and sizes (and, from the server's statistics, older versions),
+// a form to create one, and deletion with confirmation.
 
 import {bucketPath, del, get, post} from '../api.js';
 import {announce, confirmDialog, field, formatBytes, formatCount, formatDate, h, showMessage} from '../dom.js';
@@ -18,7 +19,8 @@ export async function render(main, ctx) {
     h('caption', {class: 'visually-hidden'}, 'Your buckets'),
     h('thead', {}, h('tr', {},
       h('th', {scope: 'col'}, 'Name'), h('th', {scope: 'col', class: 'num'}, 'Objects'),
-      h('th', {scope: 'col', class: 'num'}, 'Size'), h('th', {scope: 'col'}, 'Created'),
+      h('th', {scope: 'col', class: 'num'}, 'Size'),
+      h('th', {scope: 'col', class: 'num'}, 'Older versions'), h('th', {scope: 'col'}, 'Created'),
       h('th', {scope: 'col'}, h('span', {class: 'visually-hidden'}, 'Actions')))),
     tableBody));
 
@@ -35,17 +37,20 @@ export async function render(main, ctx) {
     if (!ctx.isCurrent()) return;
     tableBody.replaceChildren();
     if (!data.buckets.length) {
-      tableBody.append(h('tr', {}, h('td', {colspan: '5'}, 'No buckets yet. Create one above.')));
+      tableBody.append(h('tr', {}, h('td', {colspan: '6'}, 'No buckets yet. Create one above.')));
     }
     const pending = [];
     for (const bucket of data.buckets) {
       const objects = h('td', {class: 'num'}, formatCount(bucket.objects));
       const size = h('td', {class: 'num'}, formatBytes(bucket.bytes));
+      // Noncurrent versions and delete markers; only the server's statistics know them.
+      const versions = h('td', {class: 'num', 'data-versions': bucket.versions ?? ''}, bucket.versions === null
+        ? '—' : `${formatCount(bucket.versions)} (${formatBytes(bucket.version_bytes)})`);
       const remove = h('button', {type: 'button', class: 'danger secondary small',
         'aria-label': `Delete bucket ${bucket.name}`, onclick: () => removeBucket(bucket.name)}, 'Delete');
       tableBody.append(h('tr', {'data-bucket': bucket.name},
         h('th', {scope: 'row'}, h('a', {href: `#/b/${encodeURIComponent(bucket.name)}`}, bucket.name)),
-        objects, size, h('td', {}, formatDate(bucket.created)), h('td', {}, remove)));
+        objects, size, versions, h('td', {}, formatDate(bucket.created)), h('td', {}, remove)));
       if (bucket.objects === null) pending.push({name: bucket.name, objects, size});
     }
     note.textContent = data.usage === 'statistics'

@@ -82,12 +82,18 @@ function statsSection(ctx) {
       totals.replaceChildren(
         h('div', {}, h('dt', {}, 'Buckets'), h('dd', {'data-total': 'buckets'}, formatCount(data.bucket_count))),
         h('div', {}, h('dt', {}, 'Objects'), h('dd', {'data-total': 'objects'}, `${formatCount(data.objects)}${plus}`)),
-        h('div', {}, h('dt', {}, 'Total size'), h('dd', {'data-total': 'bytes'}, `${formatBytes(data.bytes)}${plus}`)));
+        h('div', {}, h('dt', {}, 'Total size'), h('dd', {'data-total': 'bytes'}, `${formatBytes(data.bytes)}${plus}`)),
+        // Noncurrent versions and delete markers, and the bytes the noncurrent versions keep.
+        data.versions === null ? null : h('div', {}, h('dt', {}, 'Older versions'),
+          h('dd', {'data-total': 'versions'}, formatCount(data.versions))),
+        data.version_bytes === null ? null : h('div', {}, h('dt', {}, 'Size of older versions'),
+          h('dd', {'data-total': 'version_bytes'}, formatBytes(data.version_bytes))));
       chartBox.replaceChildren(barChart('Top 10 buckets by object count', data.top.map((b) => ({
         label: b.name, value: b.objects, text: `${formatCount(b.objects)} object${b.objects === 1 ? '' : 's'} · ${formatBytes(b.bytes)}`,
       }))));
       note.textContent = data.source === 'statistics'
-        ? 'From the server\'s statistics (counters kept as objects change).'
+        ? 'From the server\'s statistics (counters kept as objects change). Older versions are '
+          + 'noncurrent versions and delete markers in versioned buckets.'
         : 'Worked out by listing your buckets (up to 5,000 objects each); admins see the server\'s own counters.';
     } catch (err) {
       totals.replaceChildren();

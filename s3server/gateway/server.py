@@ -30,7 +30,7 @@ from s3server.access.decide import PER_KEY, SIGNED_ONLY, Authorizer, policy_cont
 from s3server.config import Settings
 from s3server.gateway import cors, router
 from s3server.gateway.accesslog import AccessLog, quoted
-from s3server.gateway.auth import AuthResult, authenticate
+from s3server.gateway.auth import AuthResult, authenticate, authenticate_form
 from s3server.gateway.body import PlainBody, awaits_continue, signed_payload_sha256
 from s3server.gateway.chunked import AwsChunkedBody, is_aws_chunked
 from s3server.gateway.ids import new_host_id, new_request_id
@@ -381,8 +381,14 @@ class Gateway:
                     self._also_authorize, principal, self._context(request, target, principal)
                 ),
                 authorize_as=functools.partial(self._authorize_as, request, target),
+                form_signer=self._form_signer,
             )
         )
+
+    async def _form_signer(self, fields: Mapping[str, str]) -> Credential | None:
+        """S3Request.form_signer: who signed a browser-upload form (None: anonymous)."""
+        result = await authenticate_form(fields, self.services.identity.lookup)
+        return None if result is None else result.credential
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()

@@ -53,7 +53,7 @@ async def require_object(req: S3Request) -> ObjectRecord:
     by id is 405 MethodNotAllowed, as on AWS.
     """
     assert req.bucket is not None and req.key is not None
-    version_id = requested_version(req)
+    version_id = requested_version(req.query)
     meta = req.services.meta
     record = await meta.get_object(req.bucket, req.key, version_id)
     if record is None:

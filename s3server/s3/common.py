@@ -9,13 +9,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from s3server.metadata.base import NULL_VERSION, ObjectRecord
 from s3server.s3.errors import S3Error
-
-if TYPE_CHECKING:
-    from s3server.s3.context import S3Request
 
 MAX_KEY_BYTES = 1024
 MAX_USER_METADATA = 2048
@@ -31,9 +27,9 @@ def new_version_id() -> str:
     return secrets.token_urlsafe(24)
 
 
-def requested_version(req: S3Request) -> str | None:
+def requested_version(query: Mapping[str, str]) -> str | None:
     """The `versionId` query parameter, validated as AWS does, or None when absent."""
-    value = req.query.get("versionId")
+    value = query.get("versionId")
     return None if value is None else valid_version_id(value, "versionId")
 
 

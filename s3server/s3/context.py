@@ -64,6 +64,9 @@ class S3Request:
     authorize_as: (
         Callable[[Credential | None, str, str, str | None, Mapping[str, str]], Awaitable[None]] | None
     ) = None
+    # Who signed a browser-upload form's policy (PostObject): fields → the signer, None if anonymous;
+    # raises the S3 error of a bad signature.
+    form_signer: Callable[[Mapping[str, str]], Awaitable[Credential | None]] | None = None
 
 
 @dataclass(slots=True)

@@ -207,7 +207,7 @@ async def _locked_bucket(req: S3Request) -> Bucket:
 async def _version(req: S3Request) -> ObjectRecord:
     """The version a retention or legal-hold request names (the current one without versionId)."""
     assert req.bucket is not None and req.key is not None
-    version_id = requested_version(req)
+    version_id = requested_version(req.query)
     record = await req.services.meta.get_object(req.bucket, req.key, version_id)
     if record is None:
         if version_id is not None:

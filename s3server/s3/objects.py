@@ -275,7 +275,7 @@ async def head_object(req: S3Request) -> S3Response:
 
 async def delete_object(req: S3Request) -> S3Response:
     assert req.bucket is not None and req.key is not None
-    version_id = requested_version(req)
+    version_id = requested_version(req.query)
     await require_bucket(req)
     bypass = await wants_bypass(req)
     done = await req.services.saga.delete_object(

@@ -15,7 +15,6 @@ from urllib.parse import quote, urlsplit
 
 from multidict import CIMultiDict
 
-from s3server.gateway.auth import authenticate_form
 from s3server.s3 import xml
 from s3server.s3.buckets import XML_HEADERS, require_bucket
 from s3server.s3.checksums import PayloadDigests, checksum_request
@@ -116,7 +115,7 @@ def _answer(
 
 
 async def post_object(req: S3Request) -> S3Response:
-    assert req.bucket is not None and req.authorize_as is not None
+    assert req.bucket is not None and req.authorize_as is not None and req.form_signer is not None
     boundary = form_boundary(req.headers.get("Content-Type"))
     if boundary is None:
         raise S3Error("PreconditionFailed", Condition=_NOT_FORM)
@@ -124,12 +123,11 @@ async def post_object(req: S3Request) -> S3Response:
     form = FormReader(req.body.chunks(), boundary)
     fields, upload = await form.read_fields()
     key = _key(fields, upload.filename)
-    auth = await authenticate_form(fields, req.services.identity.lookup)
+    principal = await req.form_signer(fields)
     policy: Policy | None = None
-    if auth is not None:
+    if principal is not None:
         policy = parse(fields["policy"])
         policy.check({**fields, "key": key, "bucket": req.bucket}, datetime.now(UTC))
-    principal = auth.credential if auth is not None else None
     extra_keys = {"s3:x-amz-acl": fields["acl"]} if "acl" in fields else {}
     await req.authorize_as(principal, "s3:PutObject", req.bucket, key, extra_keys)
 

@@ -9,9 +9,12 @@ probe for the next key, and when that key rolls up into a common prefix the next
 prefix's successor, so the keys under a common prefix are never read.
 
 Every object write moves the bucket's object count and byte total in the same transaction. The
-counters are spread over a few rows per bucket (`bucket_counters`, one picked at random per write),
+counters are spread over a few rows per bucket (`bucket_counters`, the row of the writing connection),
 so writers to one bucket do not queue behind a single row lock that is held until each commit is
-flushed; a bucket's statistics are the sum of at most COUNTER_SHARDS rows, never a scan.
+flushed; a bucket's statistics are the sum of at most COUNTER_SHARDS rows, never a scan. A
+transaction that moves the counters more than once (a versioned write archives the old version and
+counts the new one) moves its one row each time: two transactions locking two counter rows in
+opposite orders would deadlock.
 
 Writes to one key are serialised by the row lock on it (SELECT … FOR UPDATE, or the unique index
 for a key being created), so concurrent PUTs from any number of processes leave exactly one row and
@@ -22,7 +25,6 @@ replacing one is a short transaction that first locks the row it replaces.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -538,8 +540,9 @@ async def _replace_row(
     raise MetadataError(f"{what} kept being created and deleted under us; retry")  # pragma: no cover
 
 
-def _shard() -> int:
-    return random.randrange(COUNTER_SHARDS)
+def _shard(conn: asyncpg.Connection) -> int:
+    """The counter row of this connection's writes: the same one for every statement of a transaction."""
+    return conn.get_server_pid() % COUNTER_SHARDS
 
 
 async def _create_object(
@@ -548,7 +551,7 @@ async def _create_object(
     """Insert a key of an unversioned bucket that does not exist yet, in one statement: (created,
     the bucket's versioning state, None when there is no bucket)."""
     try:
-        row = await conn.fetchrow(_CREATE_OBJECT, *params, blob_ids, _shard())
+        row = await conn.fetchrow(_CREATE_OBJECT, *params, blob_ids, _shard(conn))
     except asyncpg.ForeignKeyViolationError as exc:
         raise S3Error("NoSuchBucket", BucketName=record.bucket) from exc
     return bool(row["created"]), row["versioning"]
@@ -601,7 +604,7 @@ async def _store_object(
         condition.check(old, record.key)  # the row may have appeared since the first look
     await conn.execute(_RELINK, record.bucket, key, blob_ids)
     added = (0, record.size - old.size) if old is not None else (1, record.size)
-    await conn.execute(_COUNT, record.bucket, _shard(), *added)
+    await conn.execute(_COUNT, record.bucket, _shard(conn), *added)
     return old
 
 
@@ -631,11 +634,11 @@ async def _store_version(
             await _unlink(conn, old, key)
             freed = old
         await conn.execute(_UPDATE_OBJECT, *params)
-        await conn.execute(_COUNT, bucket, _shard(), 0, record.size - old.size)
+        await conn.execute(_COUNT, bucket, _shard(conn), 0, record.size - old.size)
     else:
         if not (await conn.execute(_INSERT_OBJECT, *params)).endswith(" 1"):
             raise MetadataError(f"{bucket}/{record.key} was created under us; retry")  # pragma: no cover
-        await conn.execute(_COUNT, bucket, _shard(), 1, record.size)
+        await conn.execute(_COUNT, bucket, _shard(conn), 1, record.size)
     if plan.drop_null:
         freed = await _drop_version(conn, bucket, key, NULL_VERSION)
     await conn.execute(_LINK, bucket, key, blob_ids)
@@ -656,7 +659,7 @@ async def _unlink(conn: asyncpg.Connection, old: ObjectRecord, key: bytes) -> No
 async def _add_version(conn: asyncpg.Connection, record: ObjectRecord, key: bytes) -> None:
     """Insert a noncurrent version or a delete marker as the key's newest entry in object_versions."""
     await conn.execute(_INSERT_VERSION, *_object_params(record, key), record.delete_marker)
-    await conn.execute(_COUNT_VERSIONS, record.bucket, _shard(), 1, record.size)
+    await conn.execute(_COUNT_VERSIONS, record.bucket, _shard(conn), 1, record.size)
 
 
 async def _drop_version(
@@ -673,14 +676,14 @@ async def _drop_version(
     if row is None:
         return None
     old = _version(bucket, row)
-    await conn.execute(_COUNT_VERSIONS, bucket, _shard(), -1, -old.size)
+    await conn.execute(_COUNT_VERSIONS, bucket, _shard(conn), -1, -old.size)
     await _unlink(conn, old, key)
     return old
 
 
 async def _delete_current(conn: asyncpg.Connection, current: ObjectRecord, key: bytes, unlink: bool) -> None:
     await conn.execute("DELETE FROM objects WHERE bucket = $1 AND key = $2", current.bucket, key)
-    await conn.execute(_COUNT, current.bucket, _shard(), -1, -current.size)
+    await conn.execute(_COUNT, current.bucket, _shard(conn), -1, -current.size)
     if unlink:
         await _unlink(conn, current, key)
 
@@ -695,9 +698,9 @@ async def _promote(conn: asyncpg.Connection, bucket: str, key: bytes) -> None:
     await conn.execute(
         "DELETE FROM object_versions WHERE bucket = $1 AND key = $2 AND seq = $3", bucket, key, newest["seq"]
     )
-    await conn.execute(_COUNT_VERSIONS, bucket, _shard(), -1, -promoted.size)
+    await conn.execute(_COUNT_VERSIONS, bucket, _shard(conn), -1, -promoted.size)
     await conn.execute(_INSERT_OBJECT, *_object_params(promoted, key))
-    await conn.execute(_COUNT, bucket, _shard(), 1, promoted.size)
+    await conn.execute(_COUNT, bucket, _shard(conn), 1, promoted.size)
 
 
 async def _delete_version(
@@ -1128,7 +1131,7 @@ class PostgresMetadataStore:
                 old = _record(bucket, row)
                 # A new statement, so a new snapshot: it sees the links of whichever write we deleted.
                 await conn.execute(_UNLINK, bucket, raw)
-                await conn.execute(_COUNT, bucket, _shard(), -1, -old.size)
+                await conn.execute(_COUNT, bucket, _shard(conn), -1, -old.size)
                 return DeleteResult(old)
             return await _delete_version(conn, bucket, raw, version_id, marker_id, bypass_governance)
 

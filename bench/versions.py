@@ -455,6 +455,7 @@ def run(backends: list[str], keys: int, pages: int, warmup: int, how: str, postg
     worst: dict[str, float] = {}
     for name in backends:
         rows, worst[name] = run_backend(name, keys, pages, warmup, how, postgres)
+        print("\n".join(rows), file=sys.stderr, flush=True)  # a later backend's failure keeps these
         lines += rows
     print(
         f"ListObjectsV2, max-keys {PAGE}: plain = {keys:,} keys; versioned = the same keys x {VERSIONS} "

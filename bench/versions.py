@@ -9,8 +9,13 @@ buckets hold the same live keys:
 - **markers**: versioning Enabled, the same N live keys plus 9·N delete markers on other keys,
   interleaved in key order (9 marker keys between each two live keys).
 
-The buckets are filled in-process through the MetadataStore API with fake blob segments (a listing
-never reads blobs), then a fresh `s3server serve` answers ListObjectsV2 over HTTP. Pages of
+The buckets are filled in-process, with fake blob segments (a listing never reads blobs). By default
+(`--fill bulk`) the final rows are loaded a chunk of keys per transaction with the stores' own
+statements and row encoding (SQLite: executemany; PostgreSQL: COPY, then VACUUM ANALYZE, as
+autovacuum would sooner or later); `--fill api` writes every version through put_object and every
+marker through delete_object instead, as the server does (faithful to the write path's leftovers,
+such as PostgreSQL's dead row versions, but millions of transactions: slow). Then a fresh
+`s3server serve` answers ListObjectsV2 over HTTP. Pages of
 max-keys 1000 from the start, from the middle and (delimiter "/") over the 1,000 "directories"
 are timed in turn across the three buckets, so that background work (autovacuum, other load on the
 machine) weighs on all of them alike; every page is checked to list exactly the same keys in every

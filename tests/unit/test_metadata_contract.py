@@ -20,6 +20,7 @@ import pytest
 from s3server.metadata.base import (
     Bucket,
     BucketStats,
+    DeleteResult,
     ListPage,
     MetadataError,
     MetadataStore,
@@ -280,10 +281,10 @@ async def test_put_get_replace_delete(store: MetadataStore) -> None:
     assert replaced == first
     assert await store.get_object("photos", "2026/cat.jpg") == second
 
-    assert await store.delete_object("photos", "2026/cat.jpg") == second
+    assert await store.delete_object("photos", "2026/cat.jpg") == DeleteResult(second)
     assert await store.get_object("photos", "2026/cat.jpg") is None
-    assert await store.delete_object("photos", "2026/cat.jpg") is None
-    assert await store.delete_object("nope", "x") is None
+    assert await store.delete_object("photos", "2026/cat.jpg") == DeleteResult(None)
+    assert await store.delete_object("nope", "x") == DeleteResult(None)
 
 
 async def test_naive_timestamp_is_utc(store: MetadataStore) -> None:

@@ -676,7 +676,7 @@ class PostgresMetadataStore(SharedStore, PgClient):
             for _ in range(8):
                 status = await conn.execute(
                     f"INSERT INTO buckets ({tables.BUCKET_COLUMNS}) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO NOTHING",
                     *params,
                 )
                 if status.endswith(" 1"):
@@ -928,7 +928,7 @@ class PostgresMetadataStore(SharedStore, PgClient):
             try:
                 await conn.execute(
                     f"INSERT INTO uploads (bucket, {tables.UPLOAD_COLUMNS}) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                     *params,
                 )
             except asyncpg.ForeignKeyViolationError as exc:

@@ -101,8 +101,8 @@ async def load_copy_source(req: S3Request) -> CopySource:
     bucket, key, version_id = parse_copy_source(req.headers.get("x-amz-copy-source", ""))
     if req.authorize is not None:
         await req.authorize("s3:GetObject", bucket, key)  # reading the source is a GetObject
-    if version_id is not None:
-        valid_version_id(version_id, "x-amz-copy-source")
+    if version_id == "":
+        valid_version_id(version_id, "x-amz-copy-source")  # the empty id is InvalidArgument
     meta = req.services.meta
     record = await meta.get_object(bucket, key, version_id)
     if record is None:

@@ -200,9 +200,9 @@ def test_unsupported_operation_is_501(s3, with_object: str, call) -> None:  # ty
     ("method", "kind", "query"),
     [
         pytest.param("GET", "bucket", "website", id="get-website"),
-        pytest.param("PUT", "bucket", "versioning", id="put-versioning"),
+        pytest.param("PUT", "bucket", "replication", id="put-replication"),
         pytest.param("DELETE", "bucket", "website", id="delete-website"),
-        pytest.param("PUT", "object", "retention", id="put-retention"),
+        pytest.param("PUT", "object", "renameObject", id="put-rename"),
         pytest.param("GET", "object", "torrent", id="get-torrent"),
     ],
 )

@@ -35,6 +35,7 @@ from s3server.metadata.base import (
     BucketStats,
     Completion,
     DeleteResult,
+    Lease,
     ListPage,
     MetadataError,
     ObjectLockedError,
@@ -199,6 +200,20 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (bucket, key, seq)
         )""",
         "CREATE UNIQUE INDEX object_versions_by_id ON object_versions (bucket, key, version_id)",
+    ),
+    (
+        # Lifecycle: a bucket's rules (they go with the bucket), and leases on background work (one
+        # lifecycle pass at a time across processes and gateways) with the holder's progress.
+        """CREATE TABLE bucket_lifecycle (
+            bucket TEXT COLLATE "C" PRIMARY KEY REFERENCES buckets (name) ON DELETE CASCADE,
+            config TEXT NOT NULL
+        )""",
+        """CREATE TABLE leases (
+            name TEXT COLLATE "C" PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires TIMESTAMPTZ NOT NULL,
+            state TEXT
+        )""",
     ),
 ]
 
@@ -1419,6 +1434,74 @@ class PostgresMetadataStore:
                 limit,
             )
             return [_upload(row["bucket"], row) for row in rows]
+
+        return await self._run(run)
+
+    # -- bucket lifecycle configuration and leases on background work (times are the database's
+    # clock, so gateways on several machines agree on when a lease ran out)
+
+    async def get_bucket_lifecycle(self, name: str) -> str | None:
+        return await self._run(
+            lambda conn: conn.fetchval("SELECT config FROM bucket_lifecycle WHERE bucket = $1", name)
+        )
+
+    async def set_bucket_lifecycle(self, name: str, config: str | None) -> None:
+        async def run(conn: asyncpg.Connection) -> None:
+            if config is None:
+                if await conn.fetchval("SELECT 1 FROM buckets WHERE name = $1", name) is None:
+                    raise S3Error("NoSuchBucket", BucketName=name)
+                await conn.execute("DELETE FROM bucket_lifecycle WHERE bucket = $1", name)
+                return
+            try:
+                await conn.execute(
+                    "INSERT INTO bucket_lifecycle (bucket, config) VALUES ($1, $2) "
+                    "ON CONFLICT (bucket) DO UPDATE SET config = excluded.config",
+                    name,
+                    config,
+                )
+            except asyncpg.ForeignKeyViolationError as exc:
+                raise S3Error("NoSuchBucket", BucketName=name) from exc
+
+        await self._run(run)
+
+    async def lifecycle_buckets(self, after: str = "", limit: int = 100) -> list[tuple[str, str]]:
+        async def run(conn: asyncpg.Connection) -> list[tuple[str, str]]:
+            rows = await conn.fetch(
+                "SELECT bucket, config FROM bucket_lifecycle WHERE bucket > $1 ORDER BY bucket LIMIT $2",
+                after,
+                limit,
+            )
+            return [(row["bucket"], row["config"]) for row in rows]
+
+        return await self._run(run)
+
+    async def take_lease(self, name: str, holder: str, ttl: float) -> Lease | None:
+        async def run(conn: asyncpg.Connection) -> Lease | None:
+            row = await conn.fetchrow(
+                "INSERT INTO leases (name, holder, expires) "
+                "VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3)) ON CONFLICT (name) DO UPDATE "
+                "SET holder = excluded.holder, expires = excluded.expires "
+                "WHERE leases.holder = excluded.holder OR leases.expires <= clock_timestamp() "
+                "RETURNING holder, expires, state",
+                name,
+                holder,
+                float(ttl),
+            )
+            return None if row is None else Lease(name, row["holder"], row["expires"], row["state"])
+
+        return await self._run(run)
+
+    async def keep_lease(self, name: str, holder: str, ttl: float, state: str | None) -> bool:
+        async def run(conn: asyncpg.Connection) -> bool:
+            status = await conn.execute(
+                "UPDATE leases SET expires = clock_timestamp() + make_interval(secs => $3), state = $4 "
+                "WHERE name = $1 AND holder = $2",
+                name,
+                holder,
+                float(ttl),
+                state,
+            )
+            return status.endswith(" 1")
 
         return await self._run(run)
 

@@ -22,6 +22,7 @@ from s3server.metadata.base import (
     BucketStats,
     Completion,
     DeleteResult,
+    Lease,
     ListPage,
     MetadataError,
     ObjectLockedError,
@@ -183,6 +184,20 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (bucket, key, seq DESC)
         ) WITHOUT ROWID""",
         "CREATE UNIQUE INDEX object_versions_by_id ON object_versions (bucket, key, version_id)",
+    ),
+    (
+        # Lifecycle: a bucket's rules (they go with the bucket), and leases on background work (one
+        # lifecycle pass at a time across processes) with the holder's progress.
+        """CREATE TABLE bucket_lifecycle (
+            bucket TEXT PRIMARY KEY REFERENCES buckets (name) ON DELETE CASCADE,
+            config TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires INTEGER NOT NULL,
+            state TEXT
+        ) WITHOUT ROWID""",
     ),
 ]
 
@@ -884,6 +899,65 @@ class SqliteMetadataStore:
             return [_upload(row[0], row[1:]) for row in rows]
 
         return await self._read(run)
+
+    # -- bucket lifecycle configuration and leases on background work
+
+    async def get_bucket_lifecycle(self, name: str) -> str | None:
+        def run(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT config FROM bucket_lifecycle WHERE bucket = ?", (name,)).fetchone()
+            return None if row is None else row[0]
+
+        return await self._lookup(run)
+
+    async def set_bucket_lifecycle(self, name: str, config: str | None) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (name,)).fetchone() is None:
+                raise S3Error("NoSuchBucket", BucketName=name)
+            if config is None:
+                conn.execute("DELETE FROM bucket_lifecycle WHERE bucket = ?", (name,))
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO bucket_lifecycle (bucket, config) VALUES (?, ?)", (name, config)
+                )
+
+        await self._write(run)
+
+    async def lifecycle_buckets(self, after: str = "", limit: int = 100) -> list[tuple[str, str]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+            rows = conn.execute(
+                "SELECT bucket, config FROM bucket_lifecycle WHERE bucket > ? ORDER BY bucket LIMIT ?",
+                (after, limit),
+            )
+            return [(row[0], row[1]) for row in rows]
+
+        return await self._read(run)
+
+    async def take_lease(self, name: str, holder: str, ttl: float) -> Lease | None:
+        def run(conn: sqlite3.Connection) -> Lease | None:
+            now = _to_micros(datetime.now(UTC))
+            conn.execute(
+                "INSERT INTO leases (name, holder, expires) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+                "SET holder = excluded.holder, expires = excluded.expires "
+                "WHERE leases.holder = excluded.holder OR leases.expires <= ?",
+                (name, holder, now + int(ttl * 1e6), now),
+            )
+            row = conn.execute("SELECT holder, expires, state FROM leases WHERE name = ?", (name,)).fetchone()
+            if row[0] != holder:
+                return None
+            return Lease(name, row[0], _from_micros(row[1]), row[2])
+
+        return await self._write(run)
+
+    async def keep_lease(self, name: str, holder: str, ttl: float, state: str | None) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            expires = _to_micros(datetime.now(UTC)) + int(ttl * 1e6)
+            cursor = conn.execute(
+                "UPDATE leases SET expires = ?, state = ? WHERE name = ? AND holder = ?",
+                (expires, state, name, holder),
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(run)
 
 
 # -- functions that run in the database threads

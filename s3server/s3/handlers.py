@@ -9,6 +9,7 @@ from s3server.s3 import (
     copy,
     cors,
     delete_objects,
+    lifecycle,
     listing,
     multipart,
     object_lock,
@@ -33,4 +34,5 @@ HANDLERS: dict[str, Handler] = {
     **cors.HANDLERS,
     **versioning.HANDLERS,
     **object_lock.HANDLERS,
+    **lifecycle.HANDLERS,
 }

@@ -34,6 +34,7 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,21 @@ RENEW_EVERY = 100  # removals between lease renewals inside a page
 MAX_CHECK = 30.0  # seconds between a process's attempts to take the lease
 MAX_LISTED = 10_000  # removals a report names one by one (the counts are always complete)
 PHASES = ("current", "versions", "uploads")
+CONCURRENCY = 32  # removals in flight within a page
+
+
+async def _each(items: list[ObjectRecord], act: Callable[[ObjectRecord], Awaitable[None]]) -> None:
+    """act(item) for every item, CONCURRENCY at a time: removals of distinct keys commit together
+    (the metadata store's group commit) instead of one durable transaction after another."""
+    limit = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(item: ObjectRecord) -> None:
+        async with limit:
+            await act(item)
+
+    async with asyncio.TaskGroup() as group:
+        for item in items:
+            group.create_task(one(item))
 
 
 class LeaseLost(Exception):
@@ -267,21 +283,22 @@ class LifecycleWorker:
         cursor = run.cursor
         while True:
             page = await self.meta.list_objects(bucket, prefix=rule.prefix, after=cursor.key, max_keys=PAGE)
-            now = datetime.now(UTC)
-            for listed in page.objects:
-                if not rule.size_matches(listed.size):
-                    continue
-                when = rule.current_due(listed.last_modified, self.day_seconds)
-                if when is None or when > now:
-                    continue
+            cutoff = rule.expired_before(datetime.now(UTC), self.day_seconds)
+            candidates = [
+                listed
+                for listed in page.objects
+                if cutoff is not None and listed.last_modified <= cutoff and rule.size_matches(listed.size)
+            ]
+
+            async def expire(listed: ObjectRecord) -> None:
                 record = await self.meta.get_object(bucket, listed.key)
-                if record is None or (record.etag, record.last_modified) != (
-                    listed.etag,
-                    listed.last_modified,
-                ):
-                    continue  # rewritten (or removed) since it was listed
+                same = record is not None and record.etag == listed.etag
+                if record is None or not same or record.last_modified != listed.last_modified:
+                    return  # rewritten (or removed) since it was listed
                 if rule.tags_match(record.tags):
                     await self._remove(run, record, None, "Expiration", rule)
+
+            await _each(candidates, expire)
             if page.next_marker is not None:
                 cursor.key = page.next_marker
             await self._checkpoint(run)

@@ -111,6 +111,17 @@ class Rule:
         return None
 
 
+    def expired_before(self, now: datetime, day_seconds: float) -> datetime | None:
+        """Current versions last modified at or before this have expired by `now` (None: none has):
+        current_due(t) <= now exactly when t <= this, so a scan compares instead of computing."""
+        if self.date is not None:
+            return datetime.max.replace(tzinfo=UTC) if self.date <= now else None
+        if self.days is None:
+            return None
+        boundary = math.floor(now.timestamp() / day_seconds) * day_seconds
+        return datetime.fromtimestamp(boundary - self.days * day_seconds, UTC)
+
+
 def due(start: datetime, days: int, day_seconds: float) -> datetime:
     """`start` plus `days` days, rounded up to the next day boundary (see the module docstring)."""
     end = start.timestamp() + days * day_seconds

@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from s3server.metadata.base import MetadataStore, ObjectLockedError, ObjectRecord
+from s3server.reaper import cancel
 from s3server.s3.common import new_version_id
 from s3server.s3.errors import S3Error
 from s3server.s3.lifecycle import Rule, due, rules_of
@@ -169,10 +170,7 @@ class LifecycleWorker:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
 
     async def _loop(self) -> None:
         while True:

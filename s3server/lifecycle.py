@@ -59,20 +59,36 @@ MAX_CHECK = 30.0  # seconds between a process's attempts to take the lease
 MAX_LISTED = 10_000  # removals a report names one by one (the counts are always complete)
 PHASES = ("current", "versions", "uploads")
 CONCURRENCY = 32  # removals in flight within a page
+ATTEMPTS = 3  # tries of one removal that failed
 
 
 async def _each(items: list[ObjectRecord], act: Callable[[ObjectRecord], Awaitable[None]]) -> None:
     """act(item) for every item, CONCURRENCY at a time: removals of distinct keys commit together
-    (the metadata store's group commit) instead of one durable transaction after another."""
+    (the metadata store's group commit) instead of one durable transaction after another.
+
+    Every act runs to its end (none is cancelled halfway, so what committed is also counted); a
+    failed one is tried again (a transaction the database rolled back, such as a deadlock victim,
+    changed nothing, and `act` looks again before it removes), then its error is raised."""
     limit = asyncio.Semaphore(CONCURRENCY)
 
     async def one(item: ObjectRecord) -> None:
         async with limit:
-            await act(item)
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    await act(item)
+                    return
+                except (LeaseLost, asyncio.CancelledError):
+                    raise
+                except Exception as exc:
+                    if attempt == ATTEMPTS or (isinstance(exc, S3Error) and exc.code != "ServiceUnavailable"):
+                        raise
+                    log.info("lifecycle: retrying %s after %s", item.key, exc)
+                    await asyncio.sleep(0.05 * attempt)
 
-    async with asyncio.TaskGroup() as group:
-        for item in items:
-            group.create_task(one(item))
+    outcomes = await asyncio.gather(*(one(item) for item in items), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 class LeaseLost(Exception):
@@ -189,7 +205,7 @@ class LifecycleWorker:
             if lease is None:
                 return None
             state = json.loads(lease.state or "{}")
-            if state.get("pass") is None and state.get("finished", 0.0) + self.interval > time.time():
+            if state.get("pass") is None and (state.get("finished") or 0.0) + self.interval > time.time():
                 await self.meta.keep_lease(LEASE, self.holder, 0, lease.state)
                 return None
             return await self._full_pass(state, collect=False)

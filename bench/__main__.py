@@ -1,5 +1,5 @@
 """`python -m bench WORKLOAD [options]`: the workloads in this folder (`--help` after a workload name
-describes it): large, storage, listing, ops, compare, versions.
+describes it): large, storage, listing, ops, compare, versions, lifecycle.
 
 Only the chosen workload's module is imported, so one workload's dependencies never weigh on another."""
 
@@ -15,6 +15,7 @@ WORKLOADS = {
     "ops": "bench.ops",
     "compare": "bench.compare",
     "versions": "bench.versions",
+    "lifecycle": "bench.lifecycle",
 }
 
 

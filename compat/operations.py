@@ -56,6 +56,12 @@ SUPPORTED: dict[str, str] = {
     "with wildcards, String* conditions; anything else is MalformedPolicy",
     "DeleteBucketPolicy": "",
     "GetBucketPolicyStatus": "public when an Allow statement admits \"*\" without conditions",
+    "GetBucketLifecycleConfiguration": "",
+    "PutBucketLifecycleConfiguration": "up to 1000 rules; Filter with Prefix, Tag, object sizes and And; "
+    "Expiration (Days, Date, ExpiredObjectDeleteMarker), NoncurrentVersionExpiration (NoncurrentDays, "
+    "NewerNoncurrentVersions), AbortIncompleteMultipartUpload, applied by the lifecycle worker; "
+    "transitions answer InvalidStorageClass (one storage tier); x-amz-expiration on object answers",
+    "DeleteBucketLifecycle": "",
     "GetBucketCors": "",
     "PutBucketCors": "up to 100 rules; OPTIONS preflight and Access-Control-* headers answered from them",
     "DeleteBucketCors": "",

@@ -1,4 +1,5 @@
-"""`s3server admin user add|list|remove` and `s3server admin key create|list|delete|activate|deactivate`.
+"""`s3server admin user add|list|remove`, `s3server admin key create|list|delete|activate|deactivate` and
+`s3server admin lifecycle run [BUCKET]`.
 
 These talk to a running server's JSON admin API (`s3server.ops.users`) at `--endpoint` (env
 S3SERVER_ENDPOINT, default http://127.0.0.1:7841), signed with SigV4 (service "s3") by the root
@@ -246,6 +247,33 @@ def _key_state(active: bool):  # type: ignore[no-untyped-def]
     return run
 
 
+def lifecycle_run(client: AdminClient, args: argparse.Namespace, out: TextIO) -> None:
+    """A lifecycle pass now (over one bucket or all), and what it removed."""
+    answer = client.expect("POST", "/_admin/lifecycle", {"bucket": args.bucket} if args.bucket else {})
+    if args.json:
+        out.write(json.dumps(answer, indent=2) + "\n")
+        return
+    removed = answer["removed"]
+    if removed:
+        rows = [["ACTION", "BUCKET", "KEY", "VERSION / UPLOAD", "RULE", "BYTES"]]
+        for entry in removed:
+            which = entry.get("version_id") or entry.get("upload_id") or "-"
+            rows.append(
+                [entry["action"], entry["bucket"], entry["key"], which, entry["rule"], str(entry["size"])]
+            )
+        _table(rows, out)
+    total = answer["expired"] + answer["noncurrent_removed"] + answer["delete_markers_removed"]
+    out.write(
+        f"{answer['expired']} expired ({answer['expired_bytes']} bytes), "
+        f"{answer['noncurrent_removed']} noncurrent versions removed ({answer['noncurrent_bytes']} bytes), "
+        f"{answer['delete_markers_removed']} expired delete markers removed, "
+        f"{answer['uploads_aborted']} uploads aborted, {answer['locked_skipped']} locked versions kept; "
+        f"{answer['buckets']} buckets in {answer['seconds']:.2f}s\n"
+    )
+    if total + answer["uploads_aborted"] > len(removed):
+        out.write(f"(the first {len(removed)} removals are listed)\n")
+
+
 COMMANDS = {
     ("user", "add"): user_add,
     ("user", "list"): user_list,
@@ -255,6 +283,7 @@ COMMANDS = {
     ("key", "delete"): key_delete,
     ("key", "activate"): _key_state(True),
     ("key", "deactivate"): _key_state(False),
+    ("lifecycle", "run"): lifecycle_run,
 }
 
 
@@ -287,7 +316,7 @@ def _pair_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(admin_commands: Any) -> None:
-    """Add `user` and `key` to the `s3server admin` subcommands."""
+    """Add `user`, `key` and `lifecycle` to the `s3server admin` subcommands."""
     common = _common()
     user = admin_commands.add_parser("user", help="manage users (talks to a running server)")
     users = user.add_subparsers(dest="user_command", required=True)
@@ -314,6 +343,13 @@ def add_parsers(admin_commands: Any) -> None:
         sub = keys.add_parser(name, parents=[common], help=text)
         sub.add_argument("access_key_id")
 
+    lifecycle = admin_commands.add_parser("lifecycle", help="lifecycle passes (talks to a running server)")
+    passes = lifecycle.add_subparsers(dest="lifecycle_command", required=True)
+    run_pass = passes.add_parser(
+        "run", parents=[common], help="run a lifecycle pass now and print what it removed"
+    )
+    run_pass.add_argument("bucket", nargs="?", help="only this bucket's rules")
+
 
 def run(
     args: argparse.Namespace,
@@ -325,8 +361,8 @@ def run(
     out = out or sys.stdout
     err = err or sys.stderr
     group = args.admin_command
-    action = args.user_command if group == "user" else args.key_command
-    command = COMMANDS[(group, action)]
+    action = {"user": "user_command", "key": "key_command", "lifecycle": "lifecycle_command"}[group]
+    command = COMMANDS[(group, getattr(args, action))]
     try:
         access_key, secret_key = root_credentials(
             args.data_dir or env.get("S3SERVER_DATA_DIR") or "./data", env

@@ -16,6 +16,7 @@ from s3server.config import Settings
 from s3server.faults import Faults, FaultyMetadataStore
 from s3server.gateway.server import Gateway
 from s3server.identity.base import IdentityStoreBase
+from s3server.lifecycle import LifecycleWorker
 from s3server.metadata.backends import metadata_stores
 from s3server.ops.admin import AdminApi
 from s3server.ops.gauges import StorageGauges
@@ -137,13 +138,21 @@ def build_app(settings: Settings, *, housekeeping: bool = True) -> web.Applicati
             interval=settings.reaper_interval,
         )
         reaper = Reaper([UploadReaper(services.saga, settings.upload_expiry), blob_reaper])
+        # Every process takes part: the metadata lease picks the one that runs each pass.
+        lifecycle_worker = LifecycleWorker(
+            services.saga,
+            services.meta,
+            interval=settings.lifecycle_interval,
+            day_seconds=settings.lifecycle_day_seconds,
+            metrics=gateway.metrics,
+        )
         gateway.admin = AdminApi(
             services,
             faults=faults,
             reaper=blob_reaper,
             routes=ADMIN_ROUTES,
             limiter=gateway.limiter,
-            extras={"gateway": gateway},
+            extras={"gateway": gateway, "lifecycle": lifecycle_worker},
         )
         if gateway.metrics is not None and isinstance(services.blobs, ReplicatedBlobStore):
             gauges = StorageGauges(services.blobs)
@@ -151,7 +160,9 @@ def build_app(settings: Settings, *, housekeeping: bool = True) -> web.Applicati
             gateway.metrics.add_source(gauges.collect)
         if housekeeping:
             reaper.start()
+        lifecycle_worker.start()
         yield
+        await lifecycle_worker.stop()
         await reaper.stop()
         await close_services(services)
         if gateway.access_log is not None:

@@ -195,9 +195,9 @@ def _multiprocess_metrics(settings: Settings) -> None:
 
 
 def admin(args: argparse.Namespace) -> int:
-    """`s3server admin migrate` (schema migrations, on the stores directly), and `admin user|key …`
-    (through a running server's admin API)."""
-    if args.admin_command in ("user", "key"):
+    """`s3server admin migrate` (schema migrations, on the stores directly), and `admin user|key|lifecycle
+    …` (through a running server's admin API)."""
+    if args.admin_command in ("user", "key", "lifecycle"):
         return admin_cli.run(args)
     settings = resolve(args)
     _configure_logging(settings.log_level)

@@ -69,6 +69,12 @@ def parse_rate(text: str) -> Rate | None:
     if requests <= 0 or unit.strip() not in UNITS:
         raise ValueError(f"rate limit {text!r}: expected N/unit such as 100/min (units s, min, hour)")
     return Rate(requests, UNITS[unit.strip()])
+def _positive(text: str) -> float:
+    """A number of seconds that must be above zero."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
 
 
 def _rate(text: str) -> str:
@@ -182,6 +188,22 @@ OPTIONS: tuple[Option, ...] = (
         "SECONDS",
     ),
     Option(
+        "lifecycle_interval",
+        "S3SERVER_LIFECYCLE_INTERVAL",
+        3600.0,
+        "seconds between lifecycle passes, which apply buckets' lifecycle rules (one process at a time)",
+        _positive,
+        "SECONDS",
+    ),
+    Option(
+        "lifecycle_day_seconds",
+        "S3SERVER_LIFECYCLE_DAY_SECONDS",
+        86400.0,
+        "how many seconds count as one day in lifecycle rules (shorter for tests and demos)",
+        _positive,
+        "N",
+    ),
+    Option(
         "enable_fault_injection",
         "S3SERVER_ENABLE_FAULT_INJECTION",
         False,
@@ -259,6 +281,8 @@ class Settings:
     replicas: int = 0
     reaper_interval: float = 3600.0
     reaper_grace: float = 3600.0
+    lifecycle_interval: float = 3600.0
+    lifecycle_day_seconds: float = 86400.0
     enable_fault_injection: bool = False
     rate_limit: str = ""  # "" or "off": no limit; "100/min"
     metrics_auth: bool = False

@@ -36,6 +36,8 @@ METADATA_READS = frozenset(
         "stale_uploads",
         "bucket_stats",
         "all_bucket_stats",
+        "get_bucket_lifecycle",
+        "lifecycle_buckets",
     }
 )
 METADATA_MODES = ("writes", "all")

@@ -179,6 +179,17 @@ class WriteCondition:
                 raise PreconditionFailedError("If-Match")
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A named lease on background work (the lifecycle pass): who holds it, until when (the
+    database's clock), and the holder's saved progress, so a successor can resume."""
+
+    name: str
+    holder: str
+    expires: datetime
+    state: str | None = None
+
+
 @dataclass(slots=True)
 class Upload:
     """A multipart upload in progress: what CreateMultipartUpload fixed for the object to be."""
@@ -436,3 +447,23 @@ class MetadataStore(Protocol):
 
     async def stale_uploads(self, initiated_before: datetime, limit: int = 100) -> list[Upload]:
         """Uploads initiated before the given time, oldest first (for the upload reaper)."""
+
+    # -- bucket lifecycle configuration and leases on background work
+    async def get_bucket_lifecycle(self, name: str) -> str | None:
+        """The bucket's lifecycle configuration (JSON, see s3server.s3.lifecycle), None when unset."""
+
+    async def set_bucket_lifecycle(self, name: str, config: str | None) -> None:
+        """Set (or with None remove) the lifecycle configuration. Raises NoSuchBucketError. A
+        configuration goes with its bucket when the bucket is deleted."""
+
+    async def lifecycle_buckets(self, after: str = "", limit: int = 100) -> list[tuple[str, str]]:
+        """(bucket, configuration) of buckets with a lifecycle configuration, by name after `after`."""
+
+    async def take_lease(self, name: str, holder: str, ttl: float) -> Lease | None:
+        """Take the lease for `ttl` seconds if it is free, expired or already `holder`'s (then it is
+        extended); the lease with its saved state, or None when someone else holds it. Atomic across
+        processes and gateways sharing the database."""
+
+    async def keep_lease(self, name: str, holder: str, ttl: float, state: str | None) -> bool:
+        """Save `state` and extend the lease by `ttl` seconds (0 releases it), only while `holder`
+        still holds it; whether it did."""

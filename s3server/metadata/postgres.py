@@ -63,6 +63,7 @@ from s3server.metadata.errors import (
     NoSuchUploadError,
     ObjectLockedError,
 )
+from s3server.metadata.leases import LIFECYCLE_MIGRATION_POSTGRES, PostgresLeases
 from s3server.pgdb import PgClient, PgDatabase
 
 __all__ = ["COMPONENT", "MIGRATIONS", "PostgresMetadataStore"]
@@ -139,6 +140,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE bucket_counters ADD COLUMN versions BIGINT NOT NULL DEFAULT 0",
         "ALTER TABLE bucket_counters ADD COLUMN version_bytes BIGINT NOT NULL DEFAULT 0",
     ),
+    # Lifecycle: a bucket's rules (they go with the bucket), and leases on background work.
+    LIFECYCLE_MIGRATION_POSTGRES,
 ]
 
 
@@ -639,7 +642,7 @@ def _walk_args(bucket: str, span: ListRange, want: int) -> tuple[Any, ...]:
     return (bucket, span.lower, span.upper, span.delimiter, len(span.prefix) + 1, len(span.delimiter), want)
 
 
-class PostgresMetadataStore(SharedStore, PgClient):
+class PostgresMetadataStore(PostgresLeases, SharedStore, PgClient):
     """MetadataStore on PostgreSQL; `db` may be shared with the identity store (one pool)."""
 
     when = staticmethod(_same)

@@ -55,6 +55,7 @@ from s3server.metadata.errors import (
     NoSuchUploadError,
     ObjectLockedError,
 )
+from s3server.metadata.leases import LIFECYCLE_MIGRATION_SQLITE, SqliteLeases
 from s3server.sqlitedb import Database, apply_migrations
 from s3server.sqlitedb import schema_version as read_schema_version
 
@@ -123,6 +124,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE buckets ADD COLUMN version_count INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE buckets ADD COLUMN version_bytes INTEGER NOT NULL DEFAULT 0",
     ),
+    # Lifecycle: a bucket's rules (they go with the bucket), and leases on background work.
+    LIFECYCLE_MIGRATION_SQLITE,
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -167,7 +170,7 @@ def _from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-class SqliteMetadataStore(SharedStore):
+class SqliteMetadataStore(SqliteLeases, SharedStore):
     """MetadataStore on an embedded SQLite database (the single-machine default)."""
 
     when = staticmethod(_from_micros)

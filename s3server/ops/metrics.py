@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector
 log = logging.getLogger("s3server.metrics")
 
 SCRAPE_ATTEMPTS = 5
+PASS_BUCKETS = (0.01, 0.1, 1, 10, 60, 300, 1800, 3600, 4 * 3600)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -77,6 +78,30 @@ class Metrics:
             "Requests being handled",
             registry=registry,
             multiprocess_mode="livesum",
+        )
+        # The lifecycle worker's (s3server.lifecycle), labelled by the rule action that removed it.
+        self.lifecycle_objects = Counter(
+            "s3_lifecycle_expired_objects_total",
+            "Versions and delete markers that lifecycle rules expired or removed, by action",
+            ["action"],
+            registry=registry,
+        )
+        self.lifecycle_bytes = Counter(
+            "s3_lifecycle_expired_bytes_total",
+            "Bytes of the versions that lifecycle rules expired or removed, by action",
+            ["action"],
+            registry=registry,
+        )
+        self.lifecycle_uploads = Counter(
+            "s3_lifecycle_aborted_uploads_total",
+            "Multipart uploads aborted by AbortIncompleteMultipartUpload rules",
+            registry=registry,
+        )
+        self.lifecycle_pass = Histogram(
+            "s3_lifecycle_pass_duration_seconds",
+            "Time a complete lifecycle pass took",
+            buckets=PASS_BUCKETS,
+            registry=registry,
         )
         self._counters: dict[tuple[str, int], Any] = {}
         self._histograms: dict[str, Any] = {}

@@ -30,6 +30,7 @@ from s3server.s3.common import (
 from s3server.s3.conditions import check_preconditions, write_condition
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
+from s3server.s3.lifecycle import expiration_headers
 from s3server.s3.object_lock import write_lock
 from s3server.s3.objects import storage_class, stream_segments
 from s3server.s3.tagging import parse_tagging_header
@@ -273,6 +274,7 @@ async def copy_object(req: S3Request) -> S3Response:
     headers = dict(XML_HEADERS)
     headers.update(source_version_headers(source))
     headers.update(version_headers(bucket, record))
+    headers.update(await expiration_headers(req, record))
     return S3Response(body=xml.render(root), headers=headers)
 
 

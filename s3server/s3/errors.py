@@ -92,6 +92,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "UnexpectedContent": (400, "This request does not support content"),
     "NoSuchBucketPolicy": (404, "The bucket policy does not exist"),
     "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist"),
+    "NoSuchLifecycleConfiguration": (404, "The lifecycle configuration does not exist"),
     "MalformedXML": (
         400,
         "The XML you provided was not well-formed or did not validate against our published schema",

@@ -9,6 +9,7 @@ from s3server.s3 import (
     copy,
     cors,
     delete_objects,
+    lifecycle,
     listing,
     multipart,
     object_lock,
@@ -35,4 +36,5 @@ HANDLERS: dict[str, Handler] = {
     **versioning.HANDLERS,
     **object_lock.HANDLERS,
     **post_object.HANDLERS,
+    **lifecycle.HANDLERS,
 }

@@ -23,6 +23,7 @@ from s3server.s3.common import (
 from s3server.s3.conditions import check_preconditions, parse_range, write_condition
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
+from s3server.s3.lifecycle import expiration_headers
 from s3server.s3.object_lock import WriteLock, lock_headers, wants_bypass, write_lock
 from s3server.s3.tagging import parse_tagging_header
 from s3server.s3.versioning import version_headers
@@ -154,6 +155,7 @@ async def put_object(req: S3Request) -> S3Response:
     headers = {"ETag": f'"{record.etag}"'}
     headers.update(checksum_headers(record.checksums))
     headers.update(version_headers(bucket, record))
+    headers.update(await expiration_headers(req, record))
     return S3Response(headers=headers)
 
 
@@ -235,6 +237,7 @@ async def get_object(req: S3Request) -> S3Response:
     for attempt in (1, 2):
         record = await require_object(req)
         headers, rng = _read_headers(req, record)
+        headers.update(await expiration_headers(req, record))
         start, end = rng if rng is not None else (0, record.size - 1)
         length = end - start + 1 if record.size else 0
         status = 206 if rng is not None else 200
@@ -266,6 +269,7 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
 async def head_object(req: S3Request) -> S3Response:
     record = await require_object(req)
     headers, rng = _read_headers(req, record)
+    headers.update(await expiration_headers(req, record))
     if rng is not None:
         start, end = rng
         headers["Content-Range"] = f"bytes {start}-{end}/{record.size}"

@@ -82,7 +82,7 @@ ERRORS = [
     pytest.param("GET", "missing-bucket", "", "NoSuchBucket", 404, id="no-such-bucket"),
     pytest.param("DELETE", "bucket", "", "BucketNotEmpty", 409, id="bucket-not-empty"),
     pytest.param("GET", "bucket", "max-keys=nope", "InvalidArgument", 400, id="invalid-argument"),
-    pytest.param("GET", "bucket", "lifecycle", "NotImplemented", 501, id="not-implemented"),
+    pytest.param("GET", "bucket", "website", "NotImplemented", 501, id="not-implemented"),
     pytest.param("PATCH", "object", "", "MethodNotAllowed", 405, id="method-not-allowed"),
 ]
 
@@ -163,18 +163,6 @@ def test_head_errors_through_boto3(s3, with_object: str) -> None:
 
 
 UNSUPPORTED = [
-    pytest.param(
-        lambda s3, b: s3.put_bucket_lifecycle_configuration(
-            Bucket=b,
-            LifecycleConfiguration={
-                "Rules": [
-                    {"ID": "r", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}
-                ]
-            },
-        ),
-        id="PutBucketLifecycleConfiguration",
-    ),
-    pytest.param(lambda s3, b: s3.get_bucket_lifecycle_configuration(Bucket=b), id="GetBucketLifecycle"),
     pytest.param(lambda s3, b: s3.get_bucket_replication(Bucket=b), id="GetBucketReplication"),
     pytest.param(lambda s3, b: s3.get_bucket_website(Bucket=b), id="GetBucketWebsite"),
     pytest.param(lambda s3, b: s3.get_bucket_encryption(Bucket=b), id="GetBucketEncryption"),

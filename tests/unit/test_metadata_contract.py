@@ -30,7 +30,7 @@ from s3server.metadata.base import (
     UploadsPage,
     WriteCondition,
 )
-from s3server.metadata.errors import DomainError
+from s3server.metadata.errors import DomainError, NoSuchBucketError
 from s3server.metadata.postgres import PostgresMetadataStore
 from s3server.metadata.sqlite import MIGRATIONS, SqliteMetadataStore, key_successor, prefix_successor
 from s3server.s3.common import new_version_id
@@ -1171,6 +1171,44 @@ async def test_all_bucket_stats(store: MetadataStore) -> None:
     assert await store.bucket_stats("photos") == (2, 5)
     await store.delete_bucket("empty")
     assert [s.name for s in await store.all_bucket_stats()] == ["docs", "photos"]
+
+
+async def test_bucket_lifecycle_configuration(store: MetadataStore) -> None:
+    await store.create_bucket(bucket("photos"))
+    await store.create_bucket(bucket("docs"))
+    assert await store.get_bucket_lifecycle("photos") is None
+    await store.set_bucket_lifecycle("photos", '{"Rules": []}')
+    await store.set_bucket_lifecycle("docs", '{"Rules": [1]}')
+    await store.set_bucket_lifecycle("docs", '{"Rules": [2]}')
+    assert await store.get_bucket_lifecycle("docs") == '{"Rules": [2]}'
+    assert await store.lifecycle_buckets() == [("docs", '{"Rules": [2]}'), ("photos", '{"Rules": []}')]
+    assert await store.lifecycle_buckets(after="docs", limit=5) == [("photos", '{"Rules": []}')]
+    await store.set_bucket_lifecycle("docs", None)
+    assert await store.get_bucket_lifecycle("docs") is None
+    with pytest.raises(NoSuchBucketError):
+        await store.set_bucket_lifecycle("nope", "{}")
+    await store.delete_bucket("photos")  # the configuration goes with its bucket
+    await store.create_bucket(bucket("photos"))
+    assert await store.get_bucket_lifecycle("photos") is None
+    assert await store.lifecycle_buckets() == []
+
+
+async def test_leases(store: MetadataStore) -> None:
+    first = await store.take_lease("work", "a", 30)
+    assert first is not None and first.holder == "a" and first.state is None
+    assert await store.take_lease("work", "b", 30) is None  # held
+    assert await store.take_lease("other", "b", 30) is not None  # leases are per name
+    again = await store.take_lease("work", "a", 30)  # the holder extends it
+    assert again is not None and again.expires >= first.expires
+    assert await store.keep_lease("work", "a", 30, "cursor-1")
+    assert not await store.keep_lease("work", "b", 30, "stolen")
+    assert await store.keep_lease("work", "a", 0, "cursor-2")  # released, its state kept
+    taken = await store.take_lease("work", "b", 0.2)
+    assert taken is not None and taken.state == "cursor-2"
+    assert not await store.keep_lease("work", "a", 30, "late")  # a lost lease is never renewed
+    await asyncio.sleep(0.3)  # b let it run out: anyone may take it
+    later = await store.take_lease("work", "a", 30)
+    assert later is not None and later.holder == "a" and later.state == "cursor-2"
 
 
 @pytest.mark.parametrize("backend_name", BACKENDS)

@@ -10,6 +10,8 @@ gets 429.
 
     GET    /_admin/storage         drives, replica count, blob totals
     POST   /_admin/reaper          run a blob reaper pass now ({"walk": true} also walks the drives)
+    POST   /_admin/scrub           with storage nodes: restore every blob's replica count now
+                                   ({"verify": true}: nodes check every block first)
     GET    /_admin/faults          the standing faults            ┐ 404 unless the server runs
     POST   /_admin/faults          add a fault / corrupt replicas │ with --enable-fault-injection
     DELETE /_admin/faults          clear faults (?target=…)       ┘
@@ -47,6 +49,8 @@ from s3server.identity.model import (
     UserExists,
 )
 from s3server.metadata.base import MetadataError
+from s3server.node.cluster import storage_report
+from s3server.node.remote import RemoteBlobStore
 from s3server.reaper import BlobReaper
 from s3server.s3.context import Services
 from s3server.s3.errors import S3Error
@@ -178,6 +182,8 @@ async def add_fault(api: AdminApi, req: AdminRequest) -> tuple[int, Any]:
     faults = _faults(api)
     body = req.body
     target = body.get("target")
+    if target in ("drive", "replica") and api.cluster is not None:
+        raise _not_found("This gateway has no drives of its own: its replicas are on storage nodes")
     if target == "metadata":
         mode = body.get("mode", "writes")
         if mode not in METADATA_MODES:
@@ -252,6 +258,8 @@ async def _corrupt(api: AdminApi, body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def get_storage(api: AdminApi, req: AdminRequest) -> tuple[int, Any]:
+    if api.cluster is not None:
+        return 200, await storage_report(api.cluster)
     store = api.store
     count, size = await store.index.totals()
     return 200, {
@@ -273,9 +281,20 @@ async def run_reaper(api: AdminApi, req: AdminRequest) -> tuple[int, Any]:
     return 200, report.as_dict()
 
 
+async def run_scrub(api: AdminApi, req: AdminRequest) -> tuple[int, Any]:
+    """A replica repair pass across the storage nodes now ({"verify": true}: every node first
+    checks every replica against its checksums)."""
+    repair = api.extras.get("repair")
+    if repair is None:
+        raise _not_found("No storage nodes: run `s3server scrub` on the server's drives instead")
+    report = await repair.reap_once(verify=_flag(req.body, "verify", False))
+    return 200, report.as_dict()
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/_admin/storage", get_storage),
     Route("POST", "/_admin/reaper", run_reaper),
+    Route("POST", "/_admin/scrub", run_scrub),
     Route("GET", "/_admin/faults", get_faults),
     Route("POST", "/_admin/faults", add_fault),
     Route("DELETE", "/_admin/faults", clear_faults),
@@ -295,10 +314,11 @@ class AdminApi:
         limiter: RateLimiter | None = None,
         extras: Mapping[str, Any] | None = None,
     ) -> None:
-        if not isinstance(services.blobs, ReplicatedBlobStore):
-            raise TypeError("the admin API needs the replicated blob store")
+        if not isinstance(services.blobs, ReplicatedBlobStore | RemoteBlobStore):
+            raise TypeError("the admin API needs the replicated or the storage nodes' blob store")
         self.services = services
-        self.store: ReplicatedBlobStore = services.blobs
+        self.store: ReplicatedBlobStore = services.blobs  # type: ignore[assignment]
+        self.cluster = services.blobs if isinstance(services.blobs, RemoteBlobStore) else None
         self.faults = faults
         self.reaper = reaper
         self.routes = routes

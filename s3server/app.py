@@ -178,6 +178,8 @@ def build_app(settings: Settings, *, housekeeping: bool = True) -> web.Applicati
         if repair is not None:
             await repair.stop()
         await close_services(services)
+        if gateway.limiter is not None:
+            await gateway.limiter.close()
         if gateway.access_log is not None:
             gateway.access_log.close()
 

@@ -195,7 +195,8 @@ OPTIONS: tuple[Option, ...] = (
         "S3SERVER_RATE_LIMIT",
         "",
         "requests allowed per access key (anonymous: per client IP), e.g. 100/min; over it the S3 API "
-        "answers 503 SlowDown and the admin API 429 (per worker process; default off)",
+        "answers 503 SlowDown and the admin API 429 (shared by worker processes, and by gateways on one "
+        "PostgreSQL; default off)",
         _rate,
         "N/UNIT",
     ),

@@ -37,7 +37,7 @@ from s3server.gateway.accesslog import logfmt
 from s3server.gateway.auth import RequestView, authenticate
 from s3server.gateway.body import PlainBody, signed_payload_sha256
 from s3server.gateway.ids import new_request_id
-from s3server.gateway.ratelimit import RateLimiter
+from s3server.gateway.ratelimit import RateLimiter, SharedRateLimiter
 from s3server.identity.model import (
     AccessKeyExists,
     Credential,
@@ -311,7 +311,7 @@ class AdminApi:
         faults: Faults | None = None,
         reaper: BlobReaper | None = None,
         routes: tuple[Route, ...] = ROUTES,
-        limiter: RateLimiter | None = None,
+        limiter: RateLimiter | SharedRateLimiter | None = None,
         extras: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(services.blobs, ReplicatedBlobStore | RemoteBlobStore):
@@ -395,18 +395,18 @@ class AdminApi:
         try:
             auth = await authenticate(view, self.services.identity.lookup)
         except S3Error as err:
-            self._limit(f"ip:{request.remote}")
+            await self._limit(f"ip:{request.remote}")
             raise AdminError(403, err.code, err.message) from err
-        self._limit(f"key:{auth.credential.access_key}" if auth is not None else f"ip:{request.remote}")
+        await self._limit(f"key:{auth.credential.access_key}" if auth is not None else f"ip:{request.remote}")
         if auth is None or auth.version != 4:
             raise AdminError(403, "AccessDenied", "Admin requests must be signed with SigV4")
         if not auth.credential.is_admin:
             raise AdminError(403, "AccessDenied", "Admin requests need an admin credential")
         return auth.credential, auth.payload_hash
 
-    def _limit(self, caller: str) -> None:
+    async def _limit(self, caller: str) -> None:
         """The JSON API answers 429 over the rate limit (the S3 API's 503 SlowDown is for SDKs)."""
-        if self.limiter is not None and not self.limiter.allow(caller):
+        if self.limiter is not None and not await self.limiter.acquire(caller):
             raise AdminError(429, "TooManyRequests", "Rate limit exceeded, slow down")
 
     async def _body(self, request: web.Request, payload_hash: str) -> dict[str, Any]:

@@ -1,11 +1,11 @@
 """`python -m bench WORKLOAD [options]`: the workloads in this folder (`--help` after a workload name
-describes it): large, storage, listing, ops, compare."""
+describes it): large, storage, listing, ops, compare, cluster."""
 
 from __future__ import annotations
 
 import sys
 
-from bench import compare, large_object, listing, ops, storage
+from bench import cluster, compare, large_object, listing, ops, storage
 
 WORKLOADS = {
     "large": large_object.main,
@@ -13,6 +13,7 @@ WORKLOADS = {
     "listing": listing.main,
     "ops": ops.main,
     "compare": compare.main,
+    "cluster": cluster.main,
 }
 
 

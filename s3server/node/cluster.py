@@ -266,6 +266,7 @@ class ReplicaRepair:
 async def storage_report(store: RemoteBlobStore) -> dict[str, Any]:
     """GET /_admin/storage with storage nodes: each node's state and what it holds."""
     nodes = store.describe()
+    sizes: dict[str, int] = {}  # every distinct blob on the nodes that are up
     for entry, node in zip(nodes, store.nodes, strict=True):
         if not node.state.up:
             continue
@@ -274,11 +275,19 @@ async def storage_report(store: RemoteBlobStore) -> dict[str, Any]:
             async for rows in listing(node):
                 count += len(rows)
                 size += sum(r[1] for r in rows)
+                sizes.update((r[0], r[1]) for r in rows)
         except StorageError as exc:
             entry["error"] = str(exc)
             continue
         entry.update(blobs=count, bytes=size)
-    return {"replicas": store.replicas, "write_quorum": store.write_quorum, "nodes": nodes, "drives": []}
+    return {
+        "replicas": store.replicas,
+        "write_quorum": store.write_quorum,
+        "nodes": nodes,
+        "drives": [],
+        "blobs": len(sizes),  # as for local drives: blobs, and bytes of one replica each
+        "bytes": sum(sizes.values()),
+    }
 
 
 class NodeGauges:

@@ -142,6 +142,7 @@ def test_objects_live_on_three_distinct_nodes(cluster) -> None:  # type: ignore[
     assert storage["replicas"] == 3
     assert [n["name"] for n in storage["nodes"]] == ["node1", "node2", "node3"]
     assert all(n["up"] for n in storage["nodes"])
+    assert storage["blobs"] == len(holders(nodes))
 
 
 def test_health_and_metrics_show_every_node(cluster) -> None:  # type: ignore[no-untyped-def]

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +16,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import make_client
+from tests.conftest import aws_cli_for, make_client
 from tests.support.cluster import RunningNode, holders, restart_node, start_gateway, start_nodes
 from tests.support.postgres import PostgresCluster
 from tests.support.server import RunningServer
@@ -55,21 +53,6 @@ def cluster(tmp_path: Path, postgres_cluster: PostgresCluster) -> Iterator[Clust
         node.stop()
 
 
-def aws(gateway: RunningServer, tmp_path: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID=gateway.access_key,
-        AWS_SECRET_ACCESS_KEY=gateway.secret_key,
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=str(tmp_path / "aws-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-credentials"),
-    )
-    cmd = [sys.executable, "-m", "awscli", *args, "--endpoint-url", gateway.endpoint]
-    result = subprocess.run(cmd, env=env, capture_output=True, timeout=300)
-    assert result.returncode == 0, result.stderr.decode()
-    return result.stdout.decode()
-
-
 def test_both_gateways_serve_the_same_buckets_and_objects(cluster: Cluster, tmp_path: Path) -> None:
     one, two = (make_client(g) for g in cluster.gateways)
     one.create_bucket(Bucket="shared")
@@ -80,11 +63,12 @@ def test_both_gateways_serve_the_same_buckets_and_objects(cluster: Cluster, tmp_
 
     source = tmp_path / "cli.bin"
     source.write_bytes(os.urandom(9 * 1024 * 1024 + 1))  # over the cli's 8 MiB: a multipart upload
-    aws(cluster.gateways[1], tmp_path, "s3", "cp", str(source), "s3://shared/from-cli")
-    listed = aws(cluster.gateways[0], tmp_path, "s3", "ls", "s3://shared/")
+    first, second = (aws_cli_for(g, tmp_path) for g in cluster.gateways)
+    second("s3", "cp", str(source), "s3://shared/from-cli")
+    listed = first("s3", "ls", "s3://shared/").stdout.decode()
     assert "from-cli" in listed and "from-one" in listed
     target = tmp_path / "back.bin"
-    aws(cluster.gateways[0], tmp_path, "s3", "cp", "s3://shared/from-cli", str(target))
+    first("s3", "cp", "s3://shared/from-cli", str(target))
     assert target.read_bytes() == source.read_bytes()
 
     two.delete_object(Bucket="shared", Key="from-one")

@@ -17,13 +17,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from s3server.node.signing import sign
-from tests.support.server import RunningServer, free_port, start_server
+from tests.support.server import ChildProcess, RunningServer, free_port, start_server
 
 CLUSTER_SECRET = "s3server-test-cluster-secret"
 
 
 @dataclass
-class RunningNode:
+class RunningNode(ChildProcess):
     name: str
     port: int
     data_dir: Path
@@ -33,19 +33,6 @@ class RunningNode:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
 
     def kill(self) -> None:
         """kill -9: no flush, no goodbye."""

@@ -1,5 +1,5 @@
 """`python -m bench WORKLOAD [options]`: the workloads in this folder (`--help` after a workload name
-describes it): large, storage, listing, ops, compare, versions, lifecycle.
+describes it): large, storage, listing, ops, compare, versions, lifecycle, cluster.
 
 Only the chosen workload's module is imported, so one workload's dependencies never weigh on another."""
 
@@ -16,6 +16,7 @@ WORKLOADS = {
     "compare": "bench.compare",
     "versions": "bench.versions",
     "lifecycle": "bench.lifecycle",
+    "cluster": "bench.cluster",
 }
 
 

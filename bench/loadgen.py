@@ -293,8 +293,11 @@ class Bench:
         warmup: float,
         seed: int = 1,
         list_keys: int = 10_000,
+        tag: str = "",
     ) -> None:
+        """`tag` goes into every key, so that load generators sharing a cluster never collide."""
         self.s3 = s3
+        self.tag = tag
         self.server_pid = server_pid
         self.duration = duration
         self.warmup = warmup
@@ -314,7 +317,7 @@ class Bench:
     def next_key(self, prefix: str) -> str:
         self.counter += 1
         n = self.counter
-        return f"{prefix}/{(n * 2654435761) & 0xFFFFFFFF:08x}-{n}"  # spread, unique
+        return f"{prefix}/{(n * 2654435761) & 0xFFFFFFFF:08x}-{self.tag}{n}"  # spread, unique
 
     async def bucket(self, name: str) -> str:
         if name not in self.buckets:
@@ -573,7 +576,7 @@ class Bench:
         expected = hashlib.md5()
         for offset in range(0, size, MIB):
             expected.update(block[: min(MIB, size - offset)])
-        digest, key = expected.hexdigest(), f"large-{size_mib}m"
+        digest, key = expected.hexdigest(), f"large-{self.tag}{size_mib}m"
         put_outcome, get_outcome = Outcome(f"put-{size_mib}m", 1), Outcome(f"get-{size_mib}m", 1)
         slot = Slot(self.s3)
         await slot.open()
@@ -749,6 +752,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=None, help="default: a quarter of --duration, ≤ 1 s")
     parser.add_argument("--large-sizes", default="256,1024", help="MiB, comma-separated")
     parser.add_argument("--list-keys", type=int, default=10_000, help="objects in the listed bucket")
+    parser.add_argument("--tag", default="", help="in every key (several load generators, one cluster)")
     args = parser.parse_args(argv)
     workloads = [w for w in args.workloads.split(",") if w]
     unknown = set(workloads) - set(WORKLOADS) - {"bare-get-4k-c32"}
@@ -764,7 +768,7 @@ def main(argv: list[str] | None = None) -> None:
 
     async def go() -> list[Outcome]:
         s3 = S3(args.endpoint, args.access_key, args.secret_key, args.region)
-        bench = Bench(s3, args.server_pid, args.duration, warmup, list_keys=args.list_keys)
+        bench = Bench(s3, args.server_pid, args.duration, warmup, list_keys=args.list_keys, tag=args.tag)
         return await run_workloads(bench, workloads, sizes)
 
     outcomes = uvloop.run(go()) if uvloop else asyncio.run(go())

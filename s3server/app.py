@@ -18,11 +18,13 @@ from s3server.gateway.server import Gateway
 from s3server.identity.base import IdentityStoreBase
 from s3server.lifecycle import LifecycleWorker
 from s3server.metadata.backends import metadata_stores
+from s3server.node.cluster import ClusterReaper, NodeGauges, ReplicaRepair
+from s3server.node.remote import RemoteBlobStore, build_remote_store
 from s3server.ops.admin import AdminApi
 from s3server.ops.gauges import StorageGauges
 from s3server.ops.metrics import Metrics
 from s3server.ops.routes import ADMIN_ROUTES
-from s3server.reaper import BlobReaper, Reaper, UploadReaper
+from s3server.reaper import BlobReaper, Pass, Reaper, UploadReaper
 from s3server.s3.context import Services
 from s3server.saga import Saga
 from s3server.storage import build_blob_store
@@ -65,7 +67,11 @@ async def open_services(settings: Settings, faults: Faults | None = None) -> Ser
     executor = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="s3io")
     backend = metadata_stores(settings)
     meta, identity = backend.meta, backend.identity
-    blobs = build_blob_store(settings, executor, faults.drive_factory() if faults else Drive)
+    blobs: ReplicatedBlobStore | RemoteBlobStore
+    if settings.storage_nodes:
+        blobs = build_remote_store(settings, executor)
+    else:
+        blobs = build_blob_store(settings, executor, faults.drive_factory() if faults else Drive)
     await meta.open()
     await identity.open()
     await blobs.open()
@@ -131,13 +137,25 @@ def build_app(settings: Settings, *, housekeeping: bool = True) -> web.Applicati
         services = await open_services(settings, faults)
         app[SERVICES_KEY] = services
         gateway.bind(services)
-        blob_reaper = BlobReaper(
-            services.blobs,  # type: ignore[arg-type]
-            services.meta,
-            grace=settings.reaper_grace,
-            interval=settings.reaper_interval,
-        )
-        reaper = Reaper([UploadReaper(services.saga, settings.upload_expiry), blob_reaper])
+        extras: dict[str, object] = {"gateway": gateway}
+        blob_reaper: BlobReaper | ClusterReaper
+        repair: ReplicaRepair | None = None
+        if isinstance(services.blobs, RemoteBlobStore):
+            blob_reaper = ClusterReaper(
+                services.blobs, services.meta, settings.reaper_grace, settings.reaper_interval
+            )
+            repair = extras["repair"] = ReplicaRepair(services.blobs, services.meta, settings.reaper_interval)
+            if housekeeping:
+                services.blobs.on_node_back = repair.kick
+        else:
+            blob_reaper = BlobReaper(
+                services.blobs,  # type: ignore[arg-type]
+                services.meta,
+                grace=settings.reaper_grace,
+                interval=settings.reaper_interval,
+            )
+        passes: list[Pass] = [UploadReaper(services.saga, settings.upload_expiry), blob_reaper]
+        reaper = Reaper(passes + ([repair] if repair is not None else []))
         # Every process takes part: the metadata lease picks the one that runs each pass.
         lifecycle_worker = LifecycleWorker(
             services.saga,
@@ -146,16 +164,21 @@ def build_app(settings: Settings, *, housekeeping: bool = True) -> web.Applicati
             day_seconds=settings.lifecycle_day_seconds,
             metrics=gateway.metrics,
         )
+        extras["lifecycle"] = lifecycle_worker
         gateway.admin = AdminApi(
             services,
             faults=faults,
-            reaper=blob_reaper,
+            reaper=blob_reaper,  # type: ignore[arg-type]
             routes=ADMIN_ROUTES,
             limiter=gateway.limiter,
-            extras={"gateway": gateway, "lifecycle": lifecycle_worker},
+            extras=extras,
         )
-        if gateway.metrics is not None and isinstance(services.blobs, ReplicatedBlobStore):
-            gauges = StorageGauges(services.blobs)
+        if gateway.metrics is not None:
+            gauges = (
+                NodeGauges(services.blobs)
+                if isinstance(services.blobs, RemoteBlobStore)
+                else StorageGauges(services.blobs)  # type: ignore[arg-type]
+            )
             gateway.metrics.add_refresher(gauges.refresh)
             gateway.metrics.add_source(gauges.collect)
         if housekeeping:
@@ -164,7 +187,11 @@ def build_app(settings: Settings, *, housekeeping: bool = True) -> web.Applicati
         yield
         await lifecycle_worker.stop()
         await reaper.stop()
+        if repair is not None:
+            await repair.stop()
         await close_services(services)
+        if gateway.limiter is not None:
+            await gateway.limiter.close()
         if gateway.access_log is not None:
             gateway.access_log.close()
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from s3server import __version__, admin_cli
 from s3server.app import GATEWAY_KEY, build_app, prepare
-from s3server.config import Settings, add_arguments, option_names, resolve
+from s3server.config import OPTIONS, Settings, add_arguments, resolve
 from s3server.metadata.backends import describe, metadata_stores, migrate
 from s3server.metadata.base import MetadataError
 from s3server.runner import serve_until_signalled
@@ -30,7 +30,21 @@ METRICS_DIR = "metrics-multiproc"  # under the data dir, with --workers N > 1
 SCRUB_OPTIONS = ("data_dir", "drives", "replicas", "log_level")
 # `s3server console` alone: where it listens and which S3 endpoint it talks to.
 CONSOLE_OPTIONS = ("address", "console_port", "endpoint", "public_endpoint", "region", "log_level")
-SERVE_OPTIONS = tuple(name for name in option_names() if name != "endpoint")
+SERVE_OPTIONS = tuple(opt.name for opt in OPTIONS if opt.name != "endpoint" and not opt.node_only)
+# `s3server storage-node`: where it listens, its drives, the secret gateways sign with.
+NODE_OPTIONS = (
+    "address",
+    "node_port",
+    "node_id",
+    "data_dir",
+    "drives",
+    "replicas",
+    "cluster_secret",
+    "reaper_interval",
+    "reaper_grace",
+    "shutdown_timeout",
+    "log_level",
+)
 # What `s3server admin …` commands read: where the metadata lives, and how much to log.
 ADMIN_OPTIONS = ("data_dir", "metadata", "log_level")
 
@@ -59,6 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     scrub.add_argument(
         "--progress", action="store_true", help="show the progress bar even when not on a terminal"
     )
+    node = commands.add_parser(
+        "storage-node",
+        help="serve this machine's drives to gateways (started with --storage-nodes)",
+        description="Serve blob reads, writes, deletes and listings from --drive directories over "
+        "HTTP, to gateways that sign their requests with the cluster secret. --replicas here counts "
+        "copies on this node's own drives (default 1: gateways place copies on distinct nodes).",
+    )
+    add_arguments(node, only=NODE_OPTIONS)
     admin = commands.add_parser("admin", help="administrative commands")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     migrate_parser = admin_commands.add_parser(
@@ -133,6 +155,10 @@ def serve(settings: Settings) -> int:
     try:
         workers = worker_count(settings.workers)
         metadata_stores(settings)  # a malformed --metadata fails here, before anything starts
+        if settings.storage_nodes:
+            from s3server.node.remote import build_remote_store
+
+            build_remote_store(settings)
     except ValueError as exc:
         print(f"s3server: {exc}", file=sys.stderr)
         return 2
@@ -157,7 +183,8 @@ def serve(settings: Settings) -> int:
     print(
         f"s3server {__version__}: S3 API on {scheme}://{settings.address}:{settings.port}; "
         + (f"console on {console_url(settings, context is not None)}; " if with_console else "")
-        + f"{workers} worker{'s' if workers > 1 else ''}; metadata: {describe(settings)}",
+        + f"{workers} worker{'s' if workers > 1 else ''}; metadata: {describe(settings)}"
+        + (f"; storage nodes: {', '.join(settings.storage_nodes)}" if settings.storage_nodes else ""),
         flush=True,
     )
     if note:
@@ -248,6 +275,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return console(resolve(args))
     if args.command == "admin":
         return admin(args)
+    if args.command == "storage-node":
+        from s3server.node.server import serve_node
+
+        settings = resolve(args)
+        _configure_logging(settings.log_level)
+        _limit_malloc_arenas()
+        _use_uvloop()
+        return serve_node(settings)
     if args.command == "scrub":
         from s3server.storage.scrub import run_scrub  # tqdm is only needed here
 

@@ -26,6 +26,7 @@ class Option:
     flag: str | None = None  # when the flag is not --name-with-dashes (e.g. --drive for `drives`)
     repeatable: bool = False  # the flag may be given several times; the env var is comma-separated
     switch: bool = False  # the flag alone means true (`--enable-fault-injection`); a value may follow
+    node_only: bool = False  # only `s3server storage-node` takes it (its --port is not the S3 port)
 
 
 def _bool(text: str) -> bool:
@@ -167,9 +168,45 @@ OPTIONS: tuple[Option, ...] = (
         "replicas",
         "S3SERVER_REPLICAS",
         0,
-        "copies of each object, on distinct drives (0: min(3, number of drives))",
+        "copies of each object, on distinct drives, or distinct nodes with --storage-nodes "
+        "(0: min(3, number of drives or nodes); a storage node: 1)",
         int,
         "N",
+    ),
+    Option(
+        "storage_nodes",
+        "S3SERVER_STORAGE_NODES",
+        (),
+        "storage node URLs (http://HOST:7881, or ID=URL), comma-separated or repeated: objects live on "
+        "these nodes, --replicas copies on distinct nodes, instead of on local drives",
+        metavar="URL,URL,…",
+        repeatable=True,
+    ),
+    Option(
+        "cluster_secret",
+        "S3SERVER_CLUSTER_SECRET",
+        "",
+        "the secret that signs every request between gateways and storage nodes (same on all; prefer "
+        "the environment variable, which `ps` does not show)",
+        metavar="SECRET",
+    ),
+    Option(
+        "node_id",
+        "S3SERVER_NODE_ID",
+        "",
+        "`storage-node`: this node's name in logs, health and metrics (default: its host name and port)",
+        metavar="ID",
+        node_only=True,
+    ),
+    Option(
+        "node_port",
+        "S3SERVER_NODE_PORT",
+        7881,
+        "`storage-node`: the port it serves blobs on",
+        int,
+        "PORT",
+        flag="--port",
+        node_only=True,
     ),
     Option(
         "reaper_interval",
@@ -217,7 +254,8 @@ OPTIONS: tuple[Option, ...] = (
         "S3SERVER_RATE_LIMIT",
         "",
         "requests allowed per access key (anonymous: per client IP), e.g. 100/min; over it the S3 API "
-        "answers 503 SlowDown and the admin API 429 (per worker process; default off)",
+        "answers 503 SlowDown and the admin API 429 (shared by worker processes, and by gateways on one "
+        "PostgreSQL; default off)",
         _rate,
         "N/UNIT",
     ),
@@ -279,6 +317,10 @@ class Settings:
     upload_expiry: float = 168.0
     drives: tuple[str, ...] = ()
     replicas: int = 0
+    storage_nodes: tuple[str, ...] = ()
+    cluster_secret: str = ""
+    node_id: str = ""
+    node_port: int = 7881
     reaper_interval: float = 3600.0
     reaper_grace: float = 3600.0
     lifecycle_interval: float = 3600.0
@@ -305,7 +347,7 @@ def add_arguments(parser: argparse.ArgumentParser, only: Sequence[str] | None = 
     """Flags for every option (or the named ones); their defaults are None so that the environment
     can fill in."""
     for opt in OPTIONS:
-        if only is not None and opt.name not in only:
+        if (only is not None and opt.name not in only) or (only is None and opt.node_only):
             continue
         flag = opt.flag or "--" + opt.name.replace("_", "-")
         extra: dict[str, Any] = {}

@@ -91,6 +91,11 @@ def bucket(s3) -> Iterator[str]:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def aws_cli(server: RunningServer, tmp_path):  # type: ignore[no-untyped-def]
     """Run `aws …` (the aws cli from the test extra) against the server; returns CompletedProcess."""
+    return aws_cli_for(server, tmp_path)
+
+
+def aws_cli_for(server: RunningServer, tmp_path):  # type: ignore[no-untyped-def]
+    """`aws …` against one server, as root, with its configuration files under tmp_path."""
     import subprocess
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

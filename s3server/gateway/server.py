@@ -34,7 +34,7 @@ from s3server.gateway.auth import AuthResult, authenticate, authenticate_form
 from s3server.gateway.body import PlainBody, awaits_continue, signed_payload_sha256
 from s3server.gateway.chunked import AwsChunkedBody, is_aws_chunked
 from s3server.gateway.ids import new_host_id, new_request_id
-from s3server.gateway.ratelimit import RateLimiter, parse_rate
+from s3server.gateway.ratelimit import build_limiter
 from s3server.gateway.request import RequestView
 from s3server.gateway.sigv4 import parse_query
 from s3server.identity.model import Credential
@@ -43,6 +43,7 @@ from s3server.s3.context import Body, S3Request, S3Response, Services
 from s3server.s3.errors import S3Error, from_domain
 from s3server.s3.handlers import HANDLERS
 from s3server.storage.base import StorageError
+from s3server.workers import worker_count
 
 log = logging.getLogger("s3server")
 access_log = logging.getLogger("s3server.access")
@@ -185,8 +186,12 @@ class Gateway:
         self.admin: AdminEndpoint | None = None  # the JSON API under /_admin/, bound at startup
         self.metrics: MetricsSink | None = None  # bound by the application
         self.metrics_auth = settings.metrics_auth
-        rate = parse_rate(settings.rate_limit)
-        self.limiter = RateLimiter(rate) if rate is not None else None
+        self.limiter = build_limiter(
+            settings.rate_limit,
+            metadata_url=settings.metadata,
+            processes=worker_count(settings.workers),
+            data_dir=settings.data_path,
+        )
 
     def bind(self, services: Services) -> None:
         """Attach the opened layers (at startup)."""
@@ -260,9 +265,9 @@ class Gateway:
 
     # -- the S3 pipeline
 
-    def _limit(self, caller: str) -> None:
-        if self.limiter is not None:
-            self.limiter.check(caller)
+    async def _limit(self, caller: str) -> None:
+        if self.limiter is not None and not await self.limiter.acquire(caller):
+            raise S3Error("SlowDown")
 
     async def _authenticate(self, request: web.Request, target: Target) -> AuthResult | None:
         """The verified signer (None: anonymous), counted against the caller's rate limit: the access
@@ -279,9 +284,9 @@ class Gateway:
                 self.services.identity.lookup,
             )
         except S3Error:
-            self._limit(f"ip:{request.remote}")
+            await self._limit(f"ip:{request.remote}")
             raise
-        self._limit(f"key:{auth.credential.access_key}" if auth is not None else f"ip:{request.remote}")
+        await self._limit(f"key:{auth.credential.access_key}" if auth is not None else f"ip:{request.remote}")
         return auth
 
     @staticmethod
@@ -399,7 +404,7 @@ class Gateway:
                 ex.resource, ex.bucket, ex.key = target.resource, target.bucket, target.key
                 if request.method == "OPTIONS":
                     ex.operation = PREFLIGHT
-                    self._limit(f"ip:{request.remote}")
+                    await self._limit(f"ip:{request.remote}")
                     reply = await cors.preflight(request.headers, target.bucket, target.key, self.configs)
                 else:
                     reply = await self._dispatch(request, target, ex)

@@ -10,6 +10,8 @@ gets 429.
 
     GET    /_admin/storage         drives, replica count, blob totals
     POST   /_admin/reaper          run a blob reaper pass now ({"walk": true} also walks the drives)
+    POST   /_admin/scrub           with storage nodes: restore every blob's replica count now
+                                   ({"verify": true}: nodes check every block first)
     GET    /_admin/faults          the standing faults            ┐ 404 unless the server runs
     POST   /_admin/faults          add a fault / corrupt replicas │ with --enable-fault-injection
     DELETE /_admin/faults          clear faults (?target=…)       ┘
@@ -35,7 +37,7 @@ from s3server.gateway.accesslog import logfmt
 from s3server.gateway.auth import authenticate
 from s3server.gateway.body import PlainBody, signed_payload_sha256
 from s3server.gateway.ids import new_request_id
-from s3server.gateway.ratelimit import RateLimiter
+from s3server.gateway.ratelimit import RateLimiter, SharedRateLimiter
 from s3server.gateway.request import RequestView
 from s3server.identity.model import (
     AccessKeyExists,
@@ -48,6 +50,8 @@ from s3server.identity.model import (
     UserExists,
 )
 from s3server.metadata.base import MetadataError
+from s3server.node.cluster import storage_report
+from s3server.node.remote import RemoteBlobStore
 from s3server.reaper import BlobReaper
 from s3server.s3.context import Services
 from s3server.s3.errors import S3Error
@@ -179,6 +183,8 @@ async def add_fault(api: AdminApi, req: AdminRequest) -> tuple[int, Any]:
     faults = _faults(api)
     body = req.body
     target = body.get("target")
+    if target in ("drive", "replica") and api.cluster is not None:
+        raise _not_found("This gateway has no drives of its own: its replicas are on storage nodes")
     if target == "metadata":
         mode = body.get("mode", "writes")
         if mode not in METADATA_MODES:
@@ -253,6 +259,8 @@ async def _corrupt(api: AdminApi, body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def get_storage(api: AdminApi, req: AdminRequest) -> tuple[int, Any]:
+    if api.cluster is not None:
+        return 200, await storage_report(api.cluster)
     store = api.store
     count, size = await store.index.totals()
     return 200, {
@@ -274,9 +282,20 @@ async def run_reaper(api: AdminApi, req: AdminRequest) -> tuple[int, Any]:
     return 200, report.as_dict()
 
 
+async def run_scrub(api: AdminApi, req: AdminRequest) -> tuple[int, Any]:
+    """A replica repair pass across the storage nodes now ({"verify": true}: every node first
+    checks every replica against its checksums)."""
+    repair = api.extras.get("repair")
+    if repair is None:
+        raise _not_found("No storage nodes: run `s3server scrub` on the server's drives instead")
+    report = await repair.reap_once(verify=_flag(req.body, "verify", False))
+    return 200, report.as_dict()
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/_admin/storage", get_storage),
     Route("POST", "/_admin/reaper", run_reaper),
+    Route("POST", "/_admin/scrub", run_scrub),
     Route("GET", "/_admin/faults", get_faults),
     Route("POST", "/_admin/faults", add_fault),
     Route("DELETE", "/_admin/faults", clear_faults),
@@ -293,13 +312,14 @@ class AdminApi:
         faults: Faults | None = None,
         reaper: BlobReaper | None = None,
         routes: tuple[Route, ...] = ROUTES,
-        limiter: RateLimiter | None = None,
+        limiter: RateLimiter | SharedRateLimiter | None = None,
         extras: Mapping[str, Any] | None = None,
     ) -> None:
-        if not isinstance(services.blobs, ReplicatedBlobStore):
-            raise TypeError("the admin API needs the replicated blob store")
+        if not isinstance(services.blobs, ReplicatedBlobStore | RemoteBlobStore):
+            raise TypeError("the admin API needs the replicated or the storage nodes' blob store")
         self.services = services
-        self.store: ReplicatedBlobStore = services.blobs
+        self.store: ReplicatedBlobStore = services.blobs  # type: ignore[assignment]
+        self.cluster = services.blobs if isinstance(services.blobs, RemoteBlobStore) else None
         self.faults = faults
         self.reaper = reaper
         self.routes = routes
@@ -380,18 +400,18 @@ class AdminApi:
         try:
             auth = await authenticate(view, self.services.identity.lookup)
         except S3Error as err:
-            self._limit(f"ip:{request.remote}")
+            await self._limit(f"ip:{request.remote}")
             raise AdminError(403, err.code, err.message) from err
-        self._limit(f"key:{auth.credential.access_key}" if auth is not None else f"ip:{request.remote}")
+        await self._limit(f"key:{auth.credential.access_key}" if auth is not None else f"ip:{request.remote}")
         if auth is None or auth.version != 4:
             raise AdminError(403, "AccessDenied", "Admin requests must be signed with SigV4")
         if not auth.credential.is_admin:
             raise AdminError(403, "AccessDenied", "Admin requests need an admin credential")
         return auth.credential, auth.payload_hash
 
-    def _limit(self, caller: str) -> None:
+    async def _limit(self, caller: str) -> None:
         """The JSON API answers 429 over the rate limit (the S3 API's 503 SlowDown is for SDKs)."""
-        if self.limiter is not None and not self.limiter.allow(caller):
+        if self.limiter is not None and not await self.limiter.acquire(caller):
             raise AdminError(429, "TooManyRequests", "Rate limit exceeded, slow down")
 
     async def _body(self, request: web.Request, payload_hash: str) -> dict[str, Any]:

@@ -9,8 +9,8 @@ probe file written, synced, read back and removed through the drive's own I/O, s
 fault shows; plus its free space). Each check has a deadline, so a hung database makes the answer
 "fail", never a hung health check. The aggregate is "ok"; "degraded" when some drive failed but
 enough remain for a write quorum; "fail" (503) when the identity or metadata database fails or too
-few drives are writable. There are no remote storage nodes in this release; a blob store that has
-them would add one component each.
+few drives are writable. A gateway with --storage-nodes has no drives of its own: each node is a
+component instead (its /health probe), and the same quorum rule applies to nodes.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from s3server.metadata.base import MetadataError
+from s3server.node.client import StorageNode
 from s3server.ops.admin import AdminApi, AdminRequest, Route
 from s3server.ops.gauges import drive_space
+from s3server.storage.base import StorageError
 from s3server.storage.drives import Drive
 
 CHECK_TIMEOUT = 3.0
@@ -58,7 +60,7 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, MetadataError):
         cause = exc.__cause__
         return f"unavailable ({type(cause).__name__})" if cause is not None else str(exc)[:300]
-    if isinstance(exc, OSError):
+    if isinstance(exc, OSError | StorageError):  # a path, or a storage node's URL and answer
         return str(exc)[:300]
     return type(exc).__name__
 
@@ -119,7 +121,20 @@ def _checks(api: AdminApi) -> list[tuple[str, str, Check]]:
     ]
     for position, drive in enumerate(api.store.drives):
         checks.append(("drive", f"drive:{position}", drive_check(drive)))
+    if api.cluster is not None:
+        for node in api.cluster.nodes:
+            checks.append(("node", f"node:{node.name}", _node_check(node)))
     return checks
+
+
+def _node_check(node: StorageNode) -> Check:
+    """A storage node's own health answer (its drives written and read back), under the deadline."""
+
+    async def run() -> dict[str, Any]:
+        answer = await node.probe(CHECK_TIMEOUT)
+        return {"node": answer.get("node_id", ""), "url": node.url, "drives": answer.get("drives", [])}
+
+    return run
 
 
 async def report(api: AdminApi) -> dict[str, Any]:
@@ -137,7 +152,7 @@ async def report(api: AdminApi) -> dict[str, Any]:
         healthy = result["status"] == OK
         if not healthy:
             failing.append(result["name"])
-        if kind == "drive":
+        if kind in ("drive", "node"):  # where replicas go: local drives, or storage nodes
             drives += 1
             drives_ok += healthy
         elif not healthy:
@@ -153,7 +168,11 @@ async def report(api: AdminApi) -> dict[str, Any]:
         "status": status,
         "ready": status != FAIL,
         "failing": failing,
-        "drives": {"total": drives, "writable": drives_ok, "write_quorum": quorum},
+        ("nodes" if api.cluster is not None else "drives"): {
+            "total": drives,
+            "writable": drives_ok,
+            "write_quorum": quorum,
+        },
         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         "components": components,
     }

@@ -17,12 +17,15 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import xxhash
 
 from s3server.storage.groupsync import GroupSync, flushers_for
+
+T = TypeVar("T")
 
 DRIVE_ID_FILE = "drive-id"
 BLOBS_DIR = "blobs"
@@ -242,7 +245,10 @@ def open_drives(
 
 def rank(blob_id: str, drives: Iterable[Drive]) -> list[Drive]:
     """Every drive, in the blob's rendezvous order (highest score first)."""
+    return rendezvous(blob_id, drives, lambda d: d.drive_id)
+
+
+def rendezvous(blob_id: str, items: Iterable[T], name: Callable[[T], str]) -> list[T]:
+    """Items (drives, or storage nodes) in the blob's rendezvous order, by a hash of (name, blob id)."""
     key = blob_id.encode()
-    return sorted(
-        drives, key=lambda d: xxhash.xxh3_64_intdigest(d.drive_id.encode() + b"/" + key), reverse=True
-    )
+    return sorted(items, key=lambda i: xxhash.xxh3_64_intdigest(name(i).encode() + b"/" + key), reverse=True)

@@ -64,6 +64,37 @@ def block_digest(data: bytes | bytearray | memoryview) -> bytes:
     return xxhash.xxh3_64_digest(data)
 
 
+class BlockHasher:
+    """One xxh3-64 digest per BLOCK_SIZE block of a stream fed in pieces of any size: what a writer
+    records in the index, and what a gateway compares with a storage node's answer."""
+
+    __slots__ = ("_fill", "_hasher", "digests")
+
+    def __init__(self) -> None:
+        self._hasher = xxhash.xxh3_64()
+        self._fill = 0
+        self.digests = bytearray()
+
+    def update(self, view: memoryview) -> None:
+        pos, n = 0, len(view)
+        while pos < n:
+            take = min(BLOCK_SIZE - self._fill, n - pos)
+            self._hasher.update(view[pos : pos + take])
+            self._fill += take
+            pos += take
+            if self._fill == BLOCK_SIZE:
+                self.digests += self._hasher.digest()
+                self._hasher.reset()
+                self._fill = 0
+
+    def finish(self) -> bytes:
+        """The digests of every block, the last (short) one included; call once, at the end."""
+        if self._fill:
+            self.digests += self._hasher.digest()
+            self._fill = 0
+        return bytes(self.digests)
+
+
 @dataclass(frozen=True, slots=True)
 class BlobInfo:
     blob_id: str

@@ -33,12 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-import xxhash
-
 from s3server.storage.base import BlobNotFound, BlobUnreadable, StorageError
 from s3server.storage.drives import Drive, is_blob_id, open_drives, rank
 from s3server.storage.groupsync import start_writeback
-from s3server.storage.index import BLOCK_SIZE, BlobInfo, StorageIndex, block_digest
+from s3server.storage.index import BLOCK_SIZE, BlobInfo, BlockHasher, StorageIndex, block_digest
 
 log = logging.getLogger("s3server.storage")
 
@@ -85,9 +83,8 @@ class ReplicatedWriter:
         self._targets = [_Target(d) for d in drives]
         self._opened = False
         self._finished = False
-        self._hasher = xxhash.xxh3_64()
-        self._fill = 0
-        self._digests = bytearray()
+        self._hasher = BlockHasher()
+        self.blocks = b""  # the block checksums, once committed
         # commit() and abort() may overlap when a request is cancelled mid-commit: abort then waits
         # and finds the blob committed (an unreferenced blob the reaper removes later).
         self._lock = threading.Lock()
@@ -145,25 +142,13 @@ class ReplicatedWriter:
                 f"written (at least {self._store.write_quorum} needed)"
             )
 
-    def _hash(self, view: memoryview) -> None:
-        pos, n = 0, len(view)
-        while pos < n:
-            take = min(BLOCK_SIZE - self._fill, n - pos)
-            self._hasher.update(view[pos : pos + take])
-            self._fill += take
-            pos += take
-            if self._fill == BLOCK_SIZE:
-                self._digests += self._hasher.digest()
-                self._hasher.reset()
-                self._fill = 0
-
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._finished:
             raise StorageError(f"blob {self.blob_id} is already committed or aborted")
         if not self._opened:
             self._open()
         view = memoryview(data)
-        self._hash(view)
+        self._hasher.update(view)
         start = self.size
         end = start + len(view)
         window = (end // WRITEBACK_BYTES) * WRITEBACK_BYTES  # a window boundary crossed: write it out
@@ -242,9 +227,8 @@ class ReplicatedWriter:
         try:
             if self._finished:
                 raise StorageError(f"blob {self.blob_id} is already committed or aborted")
-            if self._fill:
-                self._digests += self._hasher.digest()
-                self._fill = 0
+            if not self.blocks:
+                self.blocks = self._hasher.finish()
             flushers = {id(t.drive.flusher): t.drive for t in self._targets}
             await asyncio.gather(*(drive.flush() for drive in flushers.values()))
         except BaseException as exc:
@@ -257,7 +241,7 @@ class ReplicatedWriter:
             size=self.size,
             md5=md5_hex,
             block_size=BLOCK_SIZE,
-            blocks=bytes(self._digests),
+            blocks=self.blocks,
             replicas=self.replicas,
             created=time.time(),
         )
@@ -501,8 +485,9 @@ class ReplicatedBlobStore:
 
     # -- writing
 
-    def new_writer(self) -> ReplicatedWriter:
-        blob_id = uuid.uuid4().hex
+    def new_writer(self, blob_id: str | None = None) -> ReplicatedWriter:
+        """A writer for a new blob; `blob_id` is given by a storage node, whose gateway chose it."""
+        blob_id = blob_id or uuid.uuid4().hex
         ranked = rank(blob_id, self.drives)
         chosen = [d for d in ranked if d.online][: self.replicas]
         return ReplicatedWriter(self, blob_id, chosen)

@@ -25,18 +25,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@dataclass
-class RunningServer:
-    endpoint: str
-    port: int
-    data_dir: Path
+class ChildProcess:
+    """A server process a test started, with the log it writes."""
+
     process: subprocess.Popen[bytes]
     log_path: Path
-    access_key: str = ACCESS_KEY
-    secret_key: str = SECRET_KEY
-    extra_env: dict[str, str] = field(default_factory=dict)
-    ca_bundle: str | None = None  # the certificate to trust when the server speaks HTTPS
-    console: str | None = None  # the web console's URL, when the test asked for one
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -50,6 +43,20 @@ class RunningServer:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+
+@dataclass
+class RunningServer(ChildProcess):
+    endpoint: str
+    port: int
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    access_key: str = ACCESS_KEY
+    secret_key: str = SECRET_KEY
+    extra_env: dict[str, str] = field(default_factory=dict)
+    ca_bundle: str | None = None  # the certificate to trust when the server speaks HTTPS
+    console: str | None = None  # the web console's URL, when the test asked for one
 
 
 def start_server(

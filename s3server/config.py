@@ -388,3 +388,21 @@ def resolve(args: argparse.Namespace | None = None, environ: dict[str, str] | No
 
 def option_names() -> Sequence[str]:
     return [opt.name for opt in OPTIONS]
+
+
+# -- --workers N
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's total)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def worker_count(requested: int) -> int:
+    """`--workers N`: N, or one per core for 0."""
+    if requested < 0:
+        raise ValueError(f"--workers must be 0 (one per core) or more, not {requested}")
+    return requested or available_cores()

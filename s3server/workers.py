@@ -28,27 +28,14 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+from s3server.config import available_cores, worker_count
+
 __all__ = ["available_cores", "check_port_free", "run_workers", "worker_count"]
 
 log = logging.getLogger("s3server.workers")
 
 _PR_SET_PDEATHSIG = 1
 EXIT_GRACE = 15.0  # seconds past the shutdown timeout before a worker is killed
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, not the machine's total)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def worker_count(requested: int) -> int:
-    """`--workers N`: N, or one per core for 0."""
-    if requested < 0:
-        raise ValueError(f"--workers must be 0 (one per core) or more, not {requested}")
-    return requested or available_cores()
 
 
 def check_port_free(host: str, port: int) -> None:

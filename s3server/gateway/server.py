@@ -27,7 +27,7 @@ from lxml import etree
 
 from s3server.access.configs import BucketConfigs
 from s3server.access.decide import PER_KEY, SIGNED_ONLY, Authorizer, policy_context
-from s3server.config import Settings
+from s3server.config import Settings, worker_count
 from s3server.gateway import cors, router
 from s3server.gateway.accesslog import AccessLog, quoted
 from s3server.gateway.auth import AuthResult, authenticate, authenticate_form
@@ -43,7 +43,6 @@ from s3server.s3.context import Body, S3Request, S3Response, Services
 from s3server.s3.errors import S3Error, from_domain
 from s3server.s3.handlers import HANDLERS
 from s3server.storage.base import StorageError
-from s3server.workers import worker_count
 
 log = logging.getLogger("s3server")
 access_log = logging.getLogger("s3server.access")

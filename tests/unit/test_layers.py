@@ -20,15 +20,18 @@ PACKAGES = ("s3server", "ui")
 # in (the most specific prefix wins); it may import modules of its own layer and of the layers below.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("leaf utilities", ("s3server", "s3server.config", "s3server.tls", "s3server.sqlitedb", "s3server.pgdb")),
-    ("stores", ("s3server.storage", "s3server.metadata", "s3server.identity")),
-    ("orchestration", ("s3server.saga", "s3server.reaper", "s3server.faults")),
+    # Storage nodes: the signed protocol and the gateway's remote BlobStore are storage; the
+    # cluster's repair and reaper passes sit beside the reaper; the node's own server is a process.
+    ("stores", ("s3server.storage", "s3server.metadata", "s3server.identity", "s3server.node")),
+    ("orchestration", ("s3server.saga", "s3server.reaper", "s3server.faults", "s3server.node.cluster")),
     # The S3 wire vocabulary (the error catalogue, the one XML parser, shared helpers) sits below
     # access control, which parses S3 documents (ACL, policy, CORS) and answers with S3 errors.
     ("s3 vocabulary", ("s3server.s3.errors", "s3server.s3.xml", "s3server.s3.common")),
     ("access", ("s3server.access",)),
     ("s3", ("s3server.s3",)),
     ("gateway", ("s3server.gateway",)),
-    ("ops", ("s3server.ops",)),
+    # The lifecycle worker applies S3 rules (s3.lifecycle) through the saga, as the admin API does.
+    ("ops", ("s3server.ops", "s3server.lifecycle")),
     # The console is its own aiohttp app that speaks S3 over HTTP; it uses only the leaf utilities,
     # and `s3server serve` starts it, so it sits below the process layer.
     ("ui", ("ui",)),
@@ -40,6 +43,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "s3server.admin_cli",
             "s3server.runner",
             "s3server.workers",
+            "s3server.node.server",
             "s3server.__main__",
         ),
     ),

@@ -261,11 +261,9 @@ class SharedStore:
         record: ObjectRecord,
         condition: WriteCondition | None = None,
     ) -> Completion:
-        used = {seg.blob_id for seg in record.segments}
-        replaced, blobs = await self._complete(
-            bucket, key.encode("utf-8"), upload_id, record, used, condition
-        )
-        return Completion(replaced=replaced, unused_blobs=[b for b in blobs if b not in used])
+        job = Completing(bucket, key.encode("utf-8"), upload_id, record, condition)
+        replaced, blobs = await self._complete(job)
+        return Completion(replaced=replaced, unused_blobs=[b for b in blobs if b not in job.used])
 
     async def list_objects(
         self,

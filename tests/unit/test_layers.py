@@ -28,7 +28,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("access", ("s3server.access",)),
     ("s3", ("s3server.s3",)),
     ("gateway", ("s3server.gateway",)),
-    ("ops", ("s3server.ops",)),
+    # The lifecycle worker applies S3 rules (s3.lifecycle) through the saga, as the admin API does.
+    ("ops", ("s3server.ops", "s3server.lifecycle")),
     # The console is its own aiohttp app that speaks S3 over HTTP; it uses only the leaf utilities,
     # and `s3server serve` starts it, so it sits below the process layer.
     ("ui", ("ui",)),

@@ -54,12 +54,23 @@ from bench.postgres import free_port, running_cluster
 from bench.sign import UNSIGNED_PAYLOAD, Signer, canonical_query
 from s3server.metadata import postgres as postgres_store
 from s3server.metadata import sqlite as sqlite_store
+from s3server.metadata import tables
 from s3server.metadata.base import NULL_VERSION, Bucket, MetadataStore, ObjectRecord, Segment
 from s3server.metadata.common import delete_marker
 from s3server.metadata.postgres import PostgresMetadataStore
 from s3server.metadata.sqlite import SqliteMetadataStore
 from s3server.pgdb import PgDatabase
 from s3server.s3.common import new_version_id
+
+
+def _sqlite_row(record: ObjectRecord) -> tuple[object, ...]:
+    """The SQLite store's row parameters of a record (bucket, OBJECT_COLUMNS…)."""
+    return tables.object_params(record, record.key.encode(), SqliteMetadataStore.stamp)
+
+
+def _pg_row(record: ObjectRecord) -> tuple[object, ...]:
+    return tables.object_params(record, record.key.encode(), PostgresMetadataStore.stamp)
+
 
 BUCKETS = ("plain", "versioned", "markers")
 VERSIONS = 10  # writes per key in `versioned`
@@ -183,15 +194,10 @@ def chunks(keys: int, size: int = 5000) -> Iterator[Chunk]:
 
 def load_sqlite(conn: sqlite3.Connection, chunk: Chunk) -> None:
     """One chunk in one transaction, with the store's own statements and row encoding."""
-    conn.executemany(
-        sqlite_store._UPSERT_OBJECT, [sqlite_store._object_params(r, r.key.encode()) for r in chunk.current]
-    )
+    conn.executemany(sqlite_store._UPSERT_OBJECT, [_sqlite_row(r) for r in chunk.current])
     conn.executemany(
         sqlite_store._INSERT_VERSION,
-        [
-            (*sqlite_store._object_params(r, r.key.encode()), int(r.delete_marker), seq)
-            for r, seq in chunk.noncurrent
-        ],
+        [(*_sqlite_row(r), int(r.delete_marker), seq) for r, seq in chunk.noncurrent],
     )
     conn.execute(
         sqlite_store._ADD_STATS, (len(chunk.current), sum(r.size for r in chunk.current), chunk.bucket)
@@ -200,23 +206,20 @@ def load_sqlite(conn: sqlite3.Connection, chunk: Chunk) -> None:
     conn.execute(sqlite_store._ADD_VERSION_STATS, (len(chunk.noncurrent), sizes, chunk.bucket))
 
 
-_PG_COLUMNS = ["bucket", *(c.strip() for c in postgres_store._OBJECT_COLUMNS.split(","))]
+_PG_COLUMNS = ["bucket", *(c.strip() for c in tables.OBJECT_COLUMNS.split(","))]
 
 
 async def load_postgres(conn: asyncpg.Connection, chunk: Chunk) -> None:
     """One chunk in one transaction: COPY of the rows the store's own encoding makes."""
     await conn.copy_records_to_table(
         "objects",
-        records=[postgres_store._object_params(r, r.key.encode()) for r in chunk.current],
+        records=[_pg_row(r) for r in chunk.current],
         columns=_PG_COLUMNS,
     )
     if chunk.noncurrent:
         await conn.copy_records_to_table(
             "object_versions",
-            records=[
-                (*postgres_store._object_params(r, r.key.encode()), r.delete_marker, seq)
-                for r, seq in chunk.noncurrent
-            ],
+            records=[(*_pg_row(r), r.delete_marker, seq) for r, seq in chunk.noncurrent],
             columns=[*_PG_COLUMNS, "delete_marker", "seq"],
         )
     await conn.execute(

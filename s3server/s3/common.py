@@ -33,6 +33,11 @@ def requested_version(query: Mapping[str, str]) -> str | None:
     return None if value is None else valid_version_id(value, "versionId")
 
 
+def is_version_id(value: str) -> bool:
+    """Whether a version could have this id here ("null", or one this server hands out)."""
+    return value == NULL_VERSION or _VERSION_ID.match(value) is not None
+
+
 def valid_version_id(value: str, argument: str) -> str:
     """A version id as a request names it: "null" or one of ours, else InvalidArgument."""
     if value == "":
@@ -42,7 +47,7 @@ def valid_version_id(value: str, argument: str) -> str:
             ArgumentName=argument,
             ArgumentValue=value,
         )
-    if value != NULL_VERSION and not _VERSION_ID.match(value):
+    if not is_version_id(value):
         raise S3Error(
             "InvalidArgument", "Invalid version id specified", ArgumentName=argument, ArgumentValue=value
         )

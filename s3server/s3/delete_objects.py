@@ -18,7 +18,7 @@ from s3server.metadata.errors import DomainError, MetadataError
 from s3server.s3 import xml
 from s3server.s3.bodies import read_verified_body
 from s3server.s3.buckets import XML_HEADERS, require_bucket
-from s3server.s3.common import new_version_id, valid_version_id
+from s3server.s3.common import is_version_id, new_version_id, valid_version_id
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error, from_domain
 from s3server.s3.object_lock import wants_bypass
@@ -58,8 +58,10 @@ async def _delete(req: S3Request, target: _Target, gate: asyncio.Semaphore, bypa
     assert req.bucket is not None
     async with gate:
         try:
-            if target.version_id is not None:
-                valid_version_id(target.version_id, "versionId")
+            if target.version_id == "":
+                valid_version_id(target.version_id, "versionId")  # InvalidArgument
+            if target.version_id is not None and not is_version_id(target.version_id):
+                raise S3Error("NoSuchVersion", Key=target.key, VersionId=target.version_id)  # never ours
             if req.authorize is not None:
                 await req.authorize("s3:DeleteObject", req.bucket, target.key)
             try:

@@ -52,8 +52,8 @@ import asyncpg
 from bench.http11 import Connection
 from bench.postgres import free_port, running_cluster
 from bench.sign import UNSIGNED_PAYLOAD, Signer, canonical_query
-from s3server.metadata import postgres as postgres_store
-from s3server.metadata import sqlite as sqlite_store
+from s3server.metadata import postgres_objects as postgres_store
+from s3server.metadata import sqlite_objects as sqlite_store
 from s3server.metadata import tables
 from s3server.metadata.base import NULL_VERSION, Bucket, MetadataStore, ObjectRecord, Segment
 from s3server.metadata.common import delete_marker

@@ -17,6 +17,7 @@ from typing import Any
 from s3server.metadata.base import (
     NULL_VERSION,
     Completion,
+    DeleteResult,
     ListPage,
     ObjectRecord,
     PartsPage,
@@ -379,6 +380,12 @@ class SharedStore:
         which columns take which stored values; the updated record, or None if no such version."""
         raise NotImplementedError
 
+    async def _delete(
+        self, bucket: str, raw: bytes, version_id: str | None, marker_id: str, bypass_governance: bool
+    ) -> DeleteResult:
+        """delete_object, given the key's bytes."""
+        raise NotImplementedError
+
     async def _walk_versions(
         self, bucket: str, walk: Generator[VersionQuery, Any, VersionsPage]
     ) -> VersionsPage:
@@ -458,6 +465,17 @@ class SharedStore:
 
     async def set_legal_hold(self, bucket: str, key: str, version_id: str, on: bool) -> ObjectRecord | None:
         return await self._modify(bucket, key.encode("utf-8"), version_id, lambda _: {"legal_hold": on})
+
+    async def delete_object(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        *,
+        marker_id: str = NULL_VERSION,
+        bypass_governance: bool = False,
+    ) -> DeleteResult:
+        return await self._delete(bucket, key.encode("utf-8"), version_id, marker_id, bypass_governance)
 
     async def list_object_versions(
         self,

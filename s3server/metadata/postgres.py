@@ -497,17 +497,9 @@ class PostgresMetadataStore(PostgresLeases, SharedStore, PgClient):
 
         return await self._transaction(run)
 
-    async def delete_object(
-        self,
-        bucket: str,
-        key: str,
-        version_id: str | None = None,
-        *,
-        marker_id: str = NULL_VERSION,
-        bypass_governance: bool = False,
+    async def _delete(
+        self, bucket: str, raw: bytes, version_id: str | None, marker_id: str, bypass_governance: bool
     ) -> DeleteResult:
-        raw = key.encode("utf-8")
-
         async def run(conn: asyncpg.Connection) -> DeleteResult:
             if version_id is None and await _versioning(conn, bucket) == "":
                 row = await conn.fetchrow(_DELETE_OBJECT, bucket, raw)

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 from s3server.metadata import tables
 from s3server.metadata.base import (
-    NULL_VERSION,
     Bucket,
     BucketStats,
     DeleteResult,
@@ -350,16 +349,9 @@ class SqliteMetadataStore(SqliteLeases, SharedStore):
 
         return await self._write(run)
 
-    async def delete_object(
-        self,
-        bucket: str,
-        key: str,
-        version_id: str | None = None,
-        *,
-        marker_id: str = NULL_VERSION,
-        bypass_governance: bool = False,
+    async def _delete(
+        self, bucket: str, raw: bytes, version_id: str | None, marker_id: str, bypass_governance: bool
     ) -> DeleteResult:
-        raw = key.encode("utf-8")
         return await self._write(
             lambda conn: _delete_object(conn, bucket, raw, version_id, marker_id, bypass_governance)
         )

@@ -77,7 +77,7 @@ def load_part_sizes(text: str | None) -> list[int] | None:
 # -- schema: what both backends' tables share (their applied migrations keep these exact texts)
 
 # The object and upload columns after the backend's own key and timestamp columns.
-OBJECT_FIELDS_DDL = """content_type TEXT NOT NULL,
+_OBJECT_FIELDS = """content_type TEXT NOT NULL,
             segments TEXT NOT NULL,
             headers TEXT,
             user_metadata TEXT,
@@ -86,7 +86,8 @@ OBJECT_FIELDS_DDL = """content_type TEXT NOT NULL,
             parts_count INTEGER,
             part_sizes TEXT,
             storage_class TEXT NOT NULL,
-            owner TEXT NOT NULL,
+            owner TEXT NOT NULL"""
+OBJECT_FIELDS_DDL = _OBJECT_FIELDS + """,
             PRIMARY KEY (bucket, key)"""
 UPLOAD_FIELDS_DDL = """owner TEXT NOT NULL,
             content_type TEXT NOT NULL,
@@ -135,16 +136,7 @@ def versioning_migration(
             size {big} NOT NULL,
             etag TEXT NOT NULL,
             last_modified {stamp} NOT NULL,
-            content_type TEXT NOT NULL,
-            segments TEXT NOT NULL,
-            headers TEXT,
-            user_metadata TEXT,
-            checksums TEXT,
-            tags TEXT,
-            parts_count INTEGER,
-            part_sizes TEXT,
-            storage_class TEXT NOT NULL,
-            owner TEXT NOT NULL,
+            {_OBJECT_FIELDS},
             acl TEXT NOT NULL,
             version_id {text} NOT NULL,
             lock_mode TEXT,

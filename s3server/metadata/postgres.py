@@ -452,12 +452,7 @@ class PostgresMetadataStore(PostgresLeases, SharedStore, PgClient):
         async def run(conn: asyncpg.Connection) -> ObjectRecord | None:
             if await conn.fetchval("SELECT 1 FROM objects WHERE bucket = $1 AND key = $2", bucket, raw):
                 return None
-            row = await conn.fetchrow(_NEWEST_VERSION, bucket, raw)
-            if row is None or not row["delete_marker"]:
-                return None
-            marker = tables.version_from(bucket, row, _same)
-            marker.is_latest = True
-            return marker
+            return tables.latest_marker(bucket, await conn.fetchrow(_NEWEST_VERSION, bucket, raw), _same)
 
         return await self._run(run)
 

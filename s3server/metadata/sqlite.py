@@ -317,12 +317,9 @@ class SqliteMetadataStore(SqliteLeases, SharedStore):
         def run(conn: sqlite3.Connection) -> ObjectRecord | None:
             if conn.execute("SELECT 1 FROM objects WHERE bucket = ? AND key = ?", (bucket, raw)).fetchone():
                 return None
-            row = conn.execute(_NEWEST_VERSION, (bucket, raw)).fetchone()
-            if row is None or not row[_DELETE_MARKER]:
-                return None
-            marker = tables.version_from(bucket, row, _from_micros)
-            marker.is_latest = True
-            return marker
+            return tables.latest_marker(
+                bucket, conn.execute(_NEWEST_VERSION, (bucket, raw)).fetchone(), _from_micros
+            )
 
         return await self._lookup(run)
 

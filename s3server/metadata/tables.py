@@ -32,6 +32,7 @@ __all__ = [
     "dump_json",
     "dump_part_sizes",
     "dump_segments",
+    "latest_marker",
     "listed_from",
     "load_dict",
     "load_part_sizes",
@@ -87,8 +88,11 @@ _OBJECT_FIELDS = """content_type TEXT NOT NULL,
             part_sizes TEXT,
             storage_class TEXT NOT NULL,
             owner TEXT NOT NULL"""
-OBJECT_FIELDS_DDL = _OBJECT_FIELDS + """,
+OBJECT_FIELDS_DDL = (
+    _OBJECT_FIELDS
+    + """,
             PRIMARY KEY (bucket, key)"""
+)
 UPLOAD_FIELDS_DDL = """owner TEXT NOT NULL,
             content_type TEXT NOT NULL,
             headers TEXT,
@@ -230,6 +234,16 @@ def version_from(bucket: str, row: Sequence[Any], when: When) -> ObjectRecord:
     record.delete_marker = bool(row[19])
     record.is_latest = False
     return record
+
+
+def latest_marker(bucket: str, row: Sequence[Any] | None, when: When) -> ObjectRecord | None:
+    """A key's newest row of VERSION_COLUMNS as its latest delete marker; None when the key has none
+    or its newest version is not one."""
+    if row is None or not row[19]:
+        return None
+    marker = version_from(bucket, row, when)
+    marker.is_latest = True
+    return marker
 
 
 def listed_from(bucket: str, row: Sequence[Any], when: When) -> ObjectRecord:

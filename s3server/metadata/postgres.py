@@ -27,7 +27,7 @@ from typing import Any
 
 import asyncpg
 
-from s3server.metadata import tables
+from s3server.metadata import common, tables
 from s3server.metadata.base import (
     NULL_VERSION,
     Bucket,
@@ -38,16 +38,6 @@ from s3server.metadata.base import (
     Upload,
     VersionsPage,
     WriteCondition,
-)
-from s3server.metadata.common import (
-    Columns,
-    Completing,
-    Entry,
-    ListRange,
-    SharedStore,
-    UploadsRange,
-    VersionQuery,
-    as_utc,
 )
 from s3server.metadata.errors import (
     BucketExistsError,
@@ -269,20 +259,20 @@ async def _require_upload(
         raise NoSuchUploadError(upload_id)
 
 
-def _walked(rows: Sequence[asyncpg.Record]) -> list[Entry]:
+def _walked(rows: Sequence[asyncpg.Record]) -> list[common.Entry]:
     """The entries of a delimiter walk: its first column is the common prefix a row rolled up into."""
     return [row[1:] if row[0] is None else bytes(row[0]) for row in rows]
 
 
-def _walk_args(bucket: str, span: ListRange, want: int) -> tuple[Any, ...]:
+def _walk_args(bucket: str, span: common.ListRange, want: int) -> tuple[Any, ...]:
     return (bucket, span.lower, span.upper, span.delimiter, len(span.prefix) + 1, len(span.delimiter), want)
 
 
-class PostgresMetadataStore(PostgresLeases, SharedStore, PgClient):
+class PostgresMetadataStore(PostgresLeases, common.SharedStore, PgClient):
     """MetadataStore on PostgreSQL; `db` may be shared with the identity store (one pool)."""
 
     when = staticmethod(_same)
-    stamp = staticmethod(as_utc)
+    stamp = staticmethod(common.as_utc)
     unavailable = MetadataError
     label = "postgresql metadata"
 
@@ -308,7 +298,7 @@ class PostgresMetadataStore(PostgresLeases, SharedStore, PgClient):
     # -- buckets
 
     async def create_bucket(self, bucket: Bucket) -> None:
-        params = tables.bucket_params(bucket, as_utc)
+        params = tables.bucket_params(bucket, common.as_utc)
 
         async def run(conn: asyncpg.Connection) -> None:
             # A name deleted between the failed insert and the owner lookup is simply tried again.
@@ -413,7 +403,7 @@ class PostgresMetadataStore(PostgresLeases, SharedStore, PgClient):
             # Most PUTs create a key of an unversioned bucket: one statement, no transaction.
             candidate = record.version_id
             record.version_id = NULL_VERSION
-            params = tables.object_params(record, key, as_utc)
+            params = tables.object_params(record, key, common.as_utc)
             blob_ids = list(dict.fromkeys(s.blob_id for s in record.segments))
             created, state = await self._run(lambda conn: _create_object(conn, record, params, blob_ids))
             if created:
@@ -457,7 +447,7 @@ class PostgresMetadataStore(PostgresLeases, SharedStore, PgClient):
         return await self._run(run)
 
     async def _modify(
-        self, bucket: str, key: bytes, version_id: str | None, columns: Columns
+        self, bucket: str, key: bytes, version_id: str | None, columns: common.Columns
     ) -> ObjectRecord | None:
         raw = key
 
@@ -510,7 +500,7 @@ class PostgresMetadataStore(PostgresLeases, SharedStore, PgClient):
         return await self._transaction(run)
 
     async def _walk_versions(
-        self, bucket: str, walk: Generator[VersionQuery, Any, VersionsPage]
+        self, bucket: str, walk: Generator[common.VersionQuery, Any, VersionsPage]
     ) -> VersionsPage:
         async def run(conn: asyncpg.Connection) -> VersionsPage:
             try:
@@ -522,8 +512,8 @@ class PostgresMetadataStore(PostgresLeases, SharedStore, PgClient):
 
         return await self._run(run)
 
-    async def _list_entries(self, bucket: str, span: ListRange, want: int) -> Sequence[Entry]:
-        async def run(conn: asyncpg.Connection) -> Sequence[Entry]:
+    async def _list_entries(self, bucket: str, span: common.ListRange, want: int) -> Sequence[common.Entry]:
+        async def run(conn: asyncpg.Connection) -> Sequence[common.Entry]:
             if span.delimiter:
                 return _walked(await conn.fetch(_LIST_DELIMITED, *_walk_args(bucket, span, want)))
             return await conn.fetch(_LIST_FLAT, bucket, span.lower, span.upper, want)
@@ -548,7 +538,7 @@ class PostgresMetadataStore(PostgresLeases, SharedStore, PgClient):
     # -- multipart uploads
 
     async def create_upload(self, upload: Upload) -> None:
-        params = tables.upload_params(upload, as_utc)
+        params = tables.upload_params(upload, common.as_utc)
 
         async def run(conn: asyncpg.Connection) -> None:
             try:
@@ -579,7 +569,7 @@ class PostgresMetadataStore(PostgresLeases, SharedStore, PgClient):
 
     async def put_part(self, bucket: str, key: str, upload_id: str, part: Part) -> Part | None:
         raw = key.encode("utf-8")
-        params = tables.part_params(upload_id, part, as_utc)
+        params = tables.part_params(upload_id, part, common.as_utc)
 
         async def run(conn: asyncpg.Connection) -> Part | None:
             # Part writers share the upload's row lock with each other, but not with Complete or Abort.
@@ -611,7 +601,7 @@ class PostgresMetadataStore(PostgresLeases, SharedStore, PgClient):
 
         return await self._run(run)
 
-    async def _complete(self, job: Completing) -> tuple[ObjectRecord | None, list[str]]:
+    async def _complete(self, job: common.Completing) -> tuple[ObjectRecord | None, list[str]]:
         async def run(conn: asyncpg.Connection) -> tuple[ObjectRecord | None, list[str]]:
             # The exclusive lock waits out part writers in flight and keeps new ones away.
             await _require_upload(conn, "FOR UPDATE", job.bucket, job.key, job.upload_id)
@@ -633,11 +623,13 @@ class PostgresMetadataStore(PostgresLeases, SharedStore, PgClient):
 
         return await self._transaction(run)
 
-    async def _upload_entries(self, bucket: str, where: UploadsRange, want: int) -> Sequence[Entry]:
+    async def _upload_entries(
+        self, bucket: str, where: common.UploadsRange, want: int
+    ) -> Sequence[common.Entry]:
         span = where.span
 
-        async def run(conn: asyncpg.Connection) -> list[Entry]:
-            entries: list[Entry] = []
+        async def run(conn: asyncpg.Connection) -> list[common.Entry]:
+            entries: list[common.Entry] = []
             if where.marker_first:
                 entries += await conn.fetch(_LIST_MARKER_UPLOADS, bucket, where.marker, where.id_marker, want)
             if len(entries) < want and not span.empty:
@@ -657,7 +649,7 @@ class PostgresMetadataStore(PostgresLeases, SharedStore, PgClient):
             rows = await conn.fetch(
                 f"SELECT bucket, {tables.UPLOAD_COLUMNS} FROM uploads WHERE initiated < $1 "
                 "ORDER BY initiated LIMIT $2",
-                as_utc(initiated_before),
+                common.as_utc(initiated_before),
                 limit,
             )
             return [tables.upload_from(row[0], row[1:], _same) for row in rows]

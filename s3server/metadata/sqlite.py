@@ -15,17 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from s3server.metadata import tables
-from s3server.metadata.base import (
-    Bucket,
-    BucketStats,
-    DeleteResult,
-    ObjectRecord,
-    Part,
-    Upload,
-    VersionsPage,
-    WriteCondition,
-)
+from s3server.metadata import base, tables
+from s3server.metadata.base import Bucket, BucketStats, ObjectRecord, Part, Upload, WriteCondition
 from s3server.metadata.common import (
     ABOVE_ALL_KEYS,
     Columns,
@@ -348,14 +339,14 @@ class SqliteMetadataStore(SqliteLeases, SharedStore):
 
     async def _delete(
         self, bucket: str, raw: bytes, version_id: str | None, marker_id: str, bypass_governance: bool
-    ) -> DeleteResult:
+    ) -> base.DeleteResult:
         return await self._write(
             lambda conn: _delete_object(conn, bucket, raw, version_id, marker_id, bypass_governance)
         )
 
     async def _walk_versions(
-        self, bucket: str, walk: Generator[VersionQuery, Any, VersionsPage]
-    ) -> VersionsPage:
+        self, bucket: str, walk: Generator[VersionQuery, Any, base.VersionsPage]
+    ) -> base.VersionsPage:
         return await self._read(lambda conn: drive(walk, lambda query: _answer(conn, bucket, query)))
 
     async def _list_entries(self, bucket: str, span: ListRange, want: int) -> list[Entry]:

@@ -17,21 +17,12 @@ from typing import Any
 
 import asyncpg
 
-from s3server.metadata import tables
+from s3server.metadata import common, tables
 from s3server.metadata.base import (
     NULL_VERSION,
     DeleteResult,
     ObjectRecord,
     WriteCondition,
-)
-from s3server.metadata.common import (
-    MarkerSeq,
-    NextKey,
-    VersionQuery,
-    as_utc,
-    delete_marker,
-    plan_delete,
-    plan_put,
 )
 from s3server.metadata.errors import (
     MetadataError,
@@ -102,7 +93,7 @@ _NEWEST_VERSION = (
     "ORDER BY seq DESC LIMIT 1"
 )
 _INSERT_VERSION = (
-    f"INSERT INTO object_versions (bucket, {tables.OBJECT_COLUMNS}, delete_marker, seq) "
+    f"INSERT INTO object_versions (bucket, {tables.OBJECT_COLUMNS}, common.delete_marker, seq) "
     f"SELECT {_OBJECT_VALUES}, $21, coalesce(max(seq), 0) + 1 FROM object_versions "
     "WHERE bucket = $1 AND key = $2"
 )
@@ -188,7 +179,7 @@ async def _store_object(
     if try_create and not if_match:
         record.version_id = NULL_VERSION
         created, state = await _create_object(
-            conn, record, tables.object_params(record, key, as_utc), blob_ids
+            conn, record, tables.object_params(record, key, common.as_utc), blob_ids
         )
         if created:
             return None
@@ -200,7 +191,7 @@ async def _store_object(
     if state:
         return await _store_version(conn, record, key, condition, state, blob_ids)
     record.version_id = NULL_VERSION
-    params = tables.object_params(record, key, as_utc)
+    params = tables.object_params(record, key, common.as_utc)
     if condition is not None:
         row = await conn.fetchrow(_LOCK_OBJECT, record.bucket, key)
         condition.check(None if row is None else tables.record_from(record.bucket, row, _same), record.key)
@@ -234,9 +225,9 @@ async def _store_version(
     old = None if row is None else tables.record_from(bucket, row, _same)
     if condition is not None:
         condition.check(old, record.key)
-    plan = plan_put(state, old, record.version_id)
+    plan = common.plan_put(state, old, record.version_id)
     record.version_id = plan.version_id
-    params = tables.object_params(record, key, as_utc)
+    params = tables.object_params(record, key, common.as_utc)
     freed: ObjectRecord | None = None
     if old is not None:
         if plan.archive_current:
@@ -269,7 +260,9 @@ async def _unlink(conn: asyncpg.Connection, old: ObjectRecord, key: bytes) -> No
 
 async def _add_version(conn: asyncpg.Connection, record: ObjectRecord, key: bytes) -> None:
     """Insert a noncurrent version or a delete marker as the key's newest entry in object_versions."""
-    await conn.execute(_INSERT_VERSION, *tables.object_params(record, key, as_utc), record.delete_marker)
+    await conn.execute(
+        _INSERT_VERSION, *tables.object_params(record, key, common.as_utc), record.delete_marker
+    )
     await conn.execute(_COUNT_VERSIONS, record.bucket, _shard(conn), 1, record.size)
 
 
@@ -303,14 +296,14 @@ async def _promote(conn: asyncpg.Connection, bucket: str, key: bytes) -> None:
     """A key without a current version gets its newest remaining one back as current, unless that
     is a delete marker (which then stays the key's newest version)."""
     newest = await conn.fetchrow(_NEWEST_VERSION, bucket, key)
-    if newest is None or newest["delete_marker"]:
+    if newest is None or newest["common.delete_marker"]:
         return
     promoted = tables.version_from(bucket, newest, _same)
     await conn.execute(
         "DELETE FROM object_versions WHERE bucket = $1 AND key = $2 AND seq = $3", bucket, key, newest["seq"]
     )
     await conn.execute(_COUNT_VERSIONS, bucket, _shard(conn), -1, -promoted.size)
-    await conn.execute(_INSERT_OBJECT, *tables.object_params(promoted, key, as_utc))
+    await conn.execute(_INSERT_OBJECT, *tables.object_params(promoted, key, common.as_utc))
     await conn.execute(_COUNT, bucket, _shard(conn), 1, promoted.size)
 
 
@@ -330,7 +323,7 @@ async def _delete_version(
     row = await conn.fetchrow(_LOCK_OBJECT, bucket, key)
     current = None if row is None else tables.record_from(bucket, row, _same)
     if version_id is None:
-        plan = plan_delete(state, current, marker_id)
+        plan = common.plan_delete(state, current, marker_id)
         freed: ObjectRecord | None = None
         if current is not None and (plan.remove_current or plan.archive_current):
             await _delete_current(conn, current, key, unlink=plan.remove_current)
@@ -343,7 +336,7 @@ async def _delete_version(
         if plan.marker_id is None:
             return DeleteResult(freed)
         owner = current.owner if current is not None else await _bucket_owner(conn, bucket)
-        marker = delete_marker(bucket, key.decode("utf-8"), plan.marker_id, owner, datetime.now(UTC))
+        marker = common.delete_marker(bucket, key.decode("utf-8"), plan.marker_id, owner, datetime.now(UTC))
         await _add_version(conn, marker, key)
         return DeleteResult(freed, plan.marker_id, True)
     now = datetime.now(UTC)
@@ -369,9 +362,9 @@ async def _bucket_owner(conn: asyncpg.Connection, bucket: str) -> str:
     return await conn.fetchval("SELECT owner FROM buckets WHERE name = $1", bucket) or ""
 
 
-async def _answer(conn: asyncpg.Connection, bucket: str, query: VersionQuery) -> Any:
+async def _answer(conn: asyncpg.Connection, bucket: str, query: common.VersionQuery) -> Any:
     """Run one request of common.walk_versions."""
-    if isinstance(query, NextKey):
+    if isinstance(query, common.NextKey):
         found = await conn.fetchval(
             "SELECT least("
             "(SELECT key FROM objects WHERE bucket = $1 AND key >= $2 AND key < $3 "
@@ -383,7 +376,7 @@ async def _answer(conn: asyncpg.Connection, bucket: str, query: VersionQuery) ->
             query.upper,
         )
         return None if found is None else bytes(found)
-    if isinstance(query, MarkerSeq):
+    if isinstance(query, common.MarkerSeq):
         if await conn.fetchval(
             "SELECT 1 FROM objects WHERE bucket = $1 AND key = $2 AND version_id = $3",
             bucket,

@@ -36,6 +36,7 @@ __all__ = [
     "ABOVE_ALL_KEYS",
     "Completing",
     "DeletePlan",
+    "Deletion",
     "KeyVersions",
     "ListRange",
     "MarkerSeq",
@@ -325,6 +326,17 @@ def plan_put(state: str, current: ObjectRecord | None, candidate_id: str) -> Put
         archive = current is not None and current.version_id != NULL_VERSION
         return PutPlan(NULL_VERSION, archive_current=archive, drop_null=current is None or archive)
     return PutPlan(NULL_VERSION, archive_current=False, drop_null=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """A DeleteObject for a backend to carry out in one transaction."""
+
+    bucket: str
+    key: bytes
+    version_id: str | None  # None: the current version (a delete marker in a versioned bucket)
+    marker_id: str  # the id of the delete marker it may write
+    bypass: bool  # x-amz-bypass-governance-retention, allowed
 
 
 @dataclass(frozen=True, slots=True)

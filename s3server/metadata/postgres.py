@@ -495,7 +495,8 @@ class PostgresMetadataStore(PostgresLeases, common.SharedStore, PgClient):
                 await conn.execute(_UNLINK, bucket, raw)
                 await conn.execute(_COUNT, bucket, _shard(conn), -1, -old.size)
                 return DeleteResult(old)
-            return await _delete_version(conn, bucket, raw, version_id, marker_id, bypass_governance)
+            job = common.Deletion(bucket, raw, version_id, marker_id, bypass_governance)
+            return await _delete_version(conn, job)
 
         return await self._transaction(run)
 

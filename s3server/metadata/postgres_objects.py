@@ -307,23 +307,17 @@ async def _promote(conn: asyncpg.Connection, bucket: str, key: bytes) -> None:
     await conn.execute(_COUNT, bucket, _shard(conn), 1, promoted.size)
 
 
-async def _delete_version(
-    conn: asyncpg.Connection,
-    bucket: str,
-    key: bytes,
-    version_id: str | None,
-    marker_id: str,
-    bypass: bool,
-) -> DeleteResult:
+async def _delete_version(conn: asyncpg.Connection, job: common.Deletion) -> DeleteResult:
     """DeleteObject by version id, or in a bucket that has (had) versioning, under the key's lock."""
+    bucket, key, version_id = job.bucket, job.key, job.version_id
+    await conn.execute(_LOCK_KEY, bucket, key)  # before anything is read: the key may have no row
     state = await _versioning(conn, bucket)
     if state is None:
         return DeleteResult(None)
-    await conn.execute(_LOCK_KEY, bucket, key)
     row = await conn.fetchrow(_LOCK_OBJECT, bucket, key)
     current = None if row is None else tables.record_from(bucket, row, _same)
     if version_id is None:
-        plan = common.plan_delete(state, current, marker_id)
+        plan = common.plan_delete(state, current, job.marker_id)
         freed: ObjectRecord | None = None
         if current is not None and (plan.remove_current or plan.archive_current):
             await _delete_current(conn, current, key, unlink=plan.remove_current)
@@ -341,7 +335,7 @@ async def _delete_version(
         return DeleteResult(freed, plan.marker_id, True)
     now = datetime.now(UTC)
     if current is not None and current.version_id == version_id:
-        if current.locked(now, bypass):
+        if current.locked(now, job.bypass):
             raise ObjectLockedError(current.key, version_id)
         await _delete_current(conn, current, key, unlink=True)
         await _promote(conn, bucket, key)
@@ -350,7 +344,7 @@ async def _delete_version(
     if found is None:
         return DeleteResult(None, version_id, False)
     target = tables.version_from(bucket, found, _same)
-    if target.locked(now, bypass):
+    if target.locked(now, job.bypass):
         raise ObjectLockedError(target.key, version_id)
     await _drop_version(conn, bucket, key, version_id)
     if current is None:

@@ -21,6 +21,7 @@ from s3server.metadata.common import (
     ABOVE_ALL_KEYS,
     Columns,
     Completing,
+    Deletion,
     Entry,
     ListRange,
     SharedStore,
@@ -341,7 +342,7 @@ class SqliteMetadataStore(SqliteLeases, SharedStore):
         self, bucket: str, raw: bytes, version_id: str | None, marker_id: str, bypass_governance: bool
     ) -> base.DeleteResult:
         return await self._write(
-            lambda conn: _delete_object(conn, bucket, raw, version_id, marker_id, bypass_governance)
+            lambda conn: _delete_object(conn, Deletion(bucket, raw, version_id, marker_id, bypass_governance))
         )
 
     async def _walk_versions(

@@ -17,6 +17,7 @@ from s3server.metadata.base import (
     WriteCondition,
 )
 from s3server.metadata.common import (
+    Deletion,
     MarkerSeq,
     NextKey,
     VersionQuery,
@@ -165,22 +166,16 @@ def _delete_current(conn: sqlite3.Connection, current: ObjectRecord, key: bytes)
     _unlink_blobs(conn, current, key)
 
 
-def _delete_object(
-    conn: sqlite3.Connection,
-    bucket: str,
-    key: bytes,
-    version_id: str | None,
-    marker_id: str,
-    bypass: bool,
-) -> DeleteResult:
+def _delete_object(conn: sqlite3.Connection, job: Deletion) -> DeleteResult:
     """DeleteObject in one transaction (see MetadataStore.delete_object)."""
+    bucket, key, version_id = job.bucket, job.key, job.version_id
     state = _versioning(conn, bucket)
     if state is None:
         return DeleteResult(None)
     row = conn.execute(_SELECT_OBJECT, (bucket, key)).fetchone()
     current = None if row is None else tables.record_from(bucket, row, _from_micros)
     if version_id is None:
-        plan = plan_delete(state, current, marker_id)
+        plan = plan_delete(state, current, job.marker_id)
         freed: ObjectRecord | None = None
         if current is not None and plan.remove_current:
             _delete_current(conn, current, key)
@@ -197,7 +192,7 @@ def _delete_object(
         return DeleteResult(freed, plan.marker_id, True)
     now = datetime.now(UTC)
     if current is not None and current.version_id == version_id:
-        if current.locked(now, bypass):
+        if current.locked(now, job.bypass):
             raise ObjectLockedError(current.key, version_id)
         _delete_current(conn, current, key)
         _promote(conn, bucket, key)
@@ -206,7 +201,7 @@ def _delete_object(
     if row is None:
         return DeleteResult(None, version_id, False)
     target = tables.version_from(bucket, row, _from_micros)
-    if target.locked(now, bypass):
+    if target.locked(now, job.bypass):
         raise ObjectLockedError(target.key, version_id)
     _drop_version(conn, bucket, key, version_id)
     if current is None:

@@ -93,7 +93,7 @@ _NEWEST_VERSION = (
     "ORDER BY seq DESC LIMIT 1"
 )
 _INSERT_VERSION = (
-    f"INSERT INTO object_versions (bucket, {tables.OBJECT_COLUMNS}, common.delete_marker, seq) "
+    f"INSERT INTO object_versions (bucket, {tables.OBJECT_COLUMNS}, delete_marker, seq) "
     f"SELECT {_OBJECT_VALUES}, $21, coalesce(max(seq), 0) + 1 FROM object_versions "
     "WHERE bucket = $1 AND key = $2"
 )
@@ -296,7 +296,7 @@ async def _promote(conn: asyncpg.Connection, bucket: str, key: bytes) -> None:
     """A key without a current version gets its newest remaining one back as current, unless that
     is a delete marker (which then stays the key's newest version)."""
     newest = await conn.fetchrow(_NEWEST_VERSION, bucket, key)
-    if newest is None or newest["common.delete_marker"]:
+    if newest is None or newest["delete_marker"]:
         return
     promoted = tables.version_from(bucket, newest, _same)
     await conn.execute(

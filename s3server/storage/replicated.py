@@ -413,12 +413,15 @@ class ReplicatedBlobStore:
         for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
+        # A cancelled repair's thread may still be waiting on an index call that needs this loop,
+        # so the pools are drained from another thread while the loop keeps running, and only
+        # then is the index closed.
+        await asyncio.to_thread(self.fanout.shutdown, wait=True)
+        if self._own_executor is not None:
+            await asyncio.to_thread(self._own_executor.shutdown, wait=True)
         await self.index.close()
         for flusher in {id(d.flusher): d.flusher for d in self.drives if d.flusher is not None}.values():
             flusher.close()
-        self.fanout.shutdown(wait=True)
-        if self._own_executor is not None:
-            self._own_executor.shutdown(wait=True)
 
     # -- plumbing
 

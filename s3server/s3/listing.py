@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 from urllib.parse import quote_plus
 
 from s3server.metadata.base import ListPage, VersionsPage
@@ -138,12 +139,7 @@ async def list_objects(req: S3Request) -> S3Response:
     xml.sub(root, "Marker", enc(marker))
     if page.is_truncated and delimiter and page.next_marker is not None:
         xml.sub(root, "NextMarker", enc(page.next_marker))
-    xml.sub(root, "MaxKeys", max_keys)
-    if delimiter:
-        xml.sub(root, "Delimiter", enc(delimiter))
-    xml.sub(root, "IsTruncated", page.is_truncated)
-    if "encoding-type" in req.query:
-        xml.sub(root, "EncodingType", "url")
+    _closing(root, req, enc, max_keys, delimiter, page.is_truncated)
     return S3Response(body=xml.render(root, _contents(page, enc, with_owner=True)), headers=dict(XML_HEADERS))
 
 
@@ -186,6 +182,16 @@ async def list_objects_v2(req: S3Request) -> S3Response:
     return S3Response(
         body=xml.render(root, _contents(page, enc, with_owner=fetch_owner)), headers=dict(XML_HEADERS)
     )
+
+
+def _closing(root: Any, req: S3Request, enc, max_keys: int, delimiter: str, truncated: bool) -> None:  # type: ignore[no-untyped-def]
+    """MaxKeys, Delimiter, IsTruncated and EncodingType, as ListObjects and ListObjectVersions end."""
+    xml.sub(root, "MaxKeys", max_keys)
+    if delimiter:
+        xml.sub(root, "Delimiter", enc(delimiter))
+    xml.sub(root, "IsTruncated", truncated)
+    if "encoding-type" in req.query:
+        xml.sub(root, "EncodingType", "url")
 
 
 def _versions(page: VersionsPage, enc) -> str:  # type: ignore[no-untyped-def]
@@ -247,12 +253,7 @@ async def list_object_versions(req: S3Request) -> S3Response:
         xml.sub(root, "NextKeyMarker", enc(page.next_key_marker))
         if page.next_version_id_marker is not None:
             xml.sub(root, "NextVersionIdMarker", page.next_version_id_marker)
-    xml.sub(root, "MaxKeys", max_keys)
-    if delimiter:
-        xml.sub(root, "Delimiter", enc(delimiter))
-    xml.sub(root, "IsTruncated", page.is_truncated)
-    if "encoding-type" in req.query:
-        xml.sub(root, "EncodingType", "url")
+    _closing(root, req, enc, max_keys, delimiter, page.is_truncated)
     return S3Response(body=xml.render(root, _versions(page, enc)), headers=dict(XML_HEADERS))
 
 

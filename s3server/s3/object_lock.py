@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 from s3server.metadata.base import Bucket, ObjectRecord, RetentionChange
 from s3server.s3 import xml
-from s3server.s3.buckets import XML_HEADERS, require_bucket
-from s3server.s3.common import now, requested_version
+from s3server.s3.buckets import XML_HEADERS, require_bucket, require_object
+from s3server.s3.common import now
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
 
@@ -124,9 +124,12 @@ def _future(until: datetime, argument: str) -> None:
 
 
 def _has_integrity_header(headers: Mapping[str, str]) -> bool:
-    return "Content-MD5" in headers or any(
-        name.lower().startswith("x-amz-checksum-") for name in headers
-    ) or "x-amz-sdk-checksum-algorithm" in headers or "x-amz-trailer" in headers
+    return (
+        "Content-MD5" in headers
+        or any(name.lower().startswith("x-amz-checksum-") for name in headers)
+        or "x-amz-sdk-checksum-algorithm" in headers
+        or "x-amz-trailer" in headers
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +157,19 @@ def write_lock(headers: Mapping[str, str], bucket: Bucket, require_integrity: bo
             "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied",
         )
     if mode is not None and mode not in MODES:
-        raise S3Error("InvalidArgument", "Unknown wormMode directive.", ArgumentName="x-amz-object-lock-mode",
-                      ArgumentValue=mode)
+        raise S3Error(
+            "InvalidArgument",
+            "Unknown wormMode directive.",
+            ArgumentName="x-amz-object-lock-mode",
+            ArgumentValue=mode,
+        )
     if hold is not None and hold not in ("ON", "OFF"):
-        raise S3Error("InvalidArgument", "Legal Hold must be either of 'ON' or 'OFF'",
-                      ArgumentName="x-amz-object-lock-legal-hold", ArgumentValue=hold)
+        raise S3Error(
+            "InvalidArgument",
+            "Legal Hold must be either of 'ON' or 'OFF'",
+            ArgumentName="x-amz-object-lock-legal-hold",
+            ArgumentValue=hold,
+        )
     until = None
     if until_text is not None:
         until = _parse_date(until_text, header=True)
@@ -202,21 +213,6 @@ async def _locked_bucket(req: S3Request) -> Bucket:
     if bucket.object_lock is None:
         raise S3Error("InvalidRequest", _NO_CONFIGURATION)
     return bucket
-
-
-async def _version(req: S3Request) -> ObjectRecord:
-    """The version a retention or legal-hold request names (the current one without versionId)."""
-    assert req.bucket is not None and req.key is not None
-    version_id = requested_version(req.query)
-    record = await req.services.meta.get_object(req.bucket, req.key, version_id)
-    if record is None:
-        if version_id is not None:
-            raise S3Error("NoSuchVersion", Key=req.key, VersionId=version_id)
-        raise S3Error("NoSuchKey", Key=req.key)
-    if record.delete_marker:
-        raise S3Error("MethodNotAllowed", Method=req.method, ResourceType="DeleteMarker",
-                      headers={"x-amz-delete-marker": "true", "x-amz-version-id": record.version_id})
-    return record
 
 
 # -- handlers
@@ -271,7 +267,7 @@ async def put_object_retention(req: S3Request) -> S3Response:
     assert req.bucket is not None and req.key is not None
     mode, until = _parse_retention(await req.body.read(64 * 1024))
     await _locked_bucket(req)
-    record = await _version(req)
+    record = await require_object(req)
     bypass = await wants_bypass(req)
     change = RetentionChange(mode=mode, until=until, bypass=bypass, at=now())
     updated = await req.services.meta.set_retention(req.bucket, req.key, record.version_id, change)
@@ -282,7 +278,7 @@ async def put_object_retention(req: S3Request) -> S3Response:
 
 async def get_object_retention(req: S3Request) -> S3Response:
     await _locked_bucket(req)
-    record = await _version(req)
+    record = await require_object(req)
     if not record.lock_mode or record.lock_until is None:
         raise S3Error("NoSuchObjectLockConfiguration")
     root = xml.element("Retention")
@@ -298,7 +294,7 @@ async def put_object_legal_hold(req: S3Request) -> S3Response:
     if xml.local(root) != "LegalHold" or status not in ("ON", "OFF"):
         raise S3Error("MalformedXML")
     await _locked_bucket(req)
-    record = await _version(req)
+    record = await require_object(req)
     updated = await req.services.meta.set_legal_hold(req.bucket, req.key, record.version_id, status == "ON")
     if updated is None:
         raise S3Error("NoSuchVersion", Key=req.key, VersionId=record.version_id)
@@ -307,7 +303,7 @@ async def put_object_legal_hold(req: S3Request) -> S3Response:
 
 async def get_object_legal_hold(req: S3Request) -> S3Response:
     await _locked_bucket(req)
-    record = await _version(req)
+    record = await require_object(req)
     root = xml.element("LegalHold")
     xml.sub(root, "Status", "ON" if record.legal_hold else "OFF")
     return S3Response(body=xml.render(root), headers=dict(XML_HEADERS))

@@ -23,6 +23,7 @@ from typing import Protocol
 from s3server.metadata.base import (
     NULL_VERSION,
     Completion,
+    DeleteCondition,
     DeleteResult,
     MetadataError,
     MetadataStore,
@@ -242,11 +243,18 @@ class Saga:
         *,
         marker_id: str = NULL_VERSION,
         bypass_governance: bool = False,
+        condition: DeleteCondition | None = None,
     ) -> DeleteResult:
         """Metadata first (a version removed, or a delete marker written), then the bytes of whatever
-        version was removed; a failed byte removal is left for the reaper."""
+        version was removed; a failed byte removal is left for the reaper. `condition` is checked
+        by the metadata store in the deleting transaction."""
         done = await self.meta.delete_object(
-            bucket, key, version_id, marker_id=marker_id, bypass_governance=bypass_governance
+            bucket,
+            key,
+            version_id,
+            marker_id=marker_id,
+            bypass_governance=bypass_governance,
+            condition=condition,
         )
         if done.removed is not None:
             await self._discard(seg.blob_id for seg in done.removed.segments)

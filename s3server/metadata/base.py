@@ -14,6 +14,7 @@ from typing import Protocol
 from s3server.metadata.errors import (
     MetadataError,
     NoSuchKeyError,
+    NoSuchVersionError,
     ObjectLockedError,
     PreconditionFailedError,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "Bucket",
     "BucketStats",
     "Completion",
+    "DeleteCondition",
     "DeleteResult",
     "ListPage",
     "MetadataError",
@@ -174,9 +176,50 @@ class WriteCondition:
         if self.if_match is not None:
             if current is None:
                 raise NoSuchKeyError(key)
-            wanted = [tag.strip().removeprefix("W/").strip('"') for tag in self.if_match.split(",")]
-            if "*" not in wanted and current.etag not in wanted:
+            if not etag_listed(self.if_match, current.etag):
                 raise PreconditionFailedError("If-Match")
+
+
+def etag_listed(header: str, etag: str) -> bool:
+    """Whether an If-Match value (quoted or not, a list, or `*`) names `etag`."""
+    wanted = [tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")]
+    return "*" in wanted or etag in wanted
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteCondition:
+    """DeleteObject's preconditions (If-Match, x-amz-if-match-last-modified-time,
+    x-amz-if-match-size), checked on the version the delete would act on inside the deleting
+    transaction, so a racing write or delete cannot slip between the check and the delete."""
+
+    if_match: str | None = None
+    last_modified: datetime | None = None  # compared to the second, as HTTP dates carry it
+    size: int | None = None
+
+    def check(self, target: ObjectRecord | None, key: str, version_id: str | None) -> None:
+        """Raise the domain error for a condition that `target` (the current version, or the
+        version named by `version_id`; None when there is none) breaks.
+
+        As on AWS, If-Match needs an object: none (or a delete marker) is NoSuchKey, or
+        NoSuchVersion for a version id. The size and time conditions alone hold when there is no
+        object, as the API reference says for them.
+        """
+        if target is None or target.delete_marker:
+            if self.if_match is None:
+                return
+            if version_id is None:
+                raise NoSuchKeyError(key)
+            raise NoSuchVersionError(key, version_id)
+        if self.if_match is not None and not etag_listed(self.if_match, target.etag):
+            raise PreconditionFailedError("If-Match")
+        if self.last_modified is not None:
+            stored = target.last_modified.replace(microsecond=0)
+            if stored.tzinfo is None:
+                stored = stored.replace(tzinfo=self.last_modified.tzinfo)
+            if stored != self.last_modified.replace(microsecond=0):
+                raise PreconditionFailedError("x-amz-if-match-last-modified-time")
+        if self.size is not None and target.size != self.size:
+            raise PreconditionFailedError("x-amz-if-match-size")
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,13 +398,16 @@ class MetadataStore(Protocol):
         *,
         marker_id: str = NULL_VERSION,
         bypass_governance: bool = False,
+        condition: DeleteCondition | None = None,
     ) -> DeleteResult:
         """Without `version_id`: in an unversioned bucket remove the current version; in an Enabled
         one the current version becomes noncurrent and a delete marker with id `marker_id` becomes
         the newest version; Suspended, the same with a "null" marker that replaces the previous null
         version. With `version_id`: remove exactly that version or marker (a removed current version
         is replaced by the newest remaining one unless that is a marker). A locked version raises
-        ObjectLockedError (see ObjectRecord.locked)."""
+        ObjectLockedError (see ObjectRecord.locked). `condition` is checked on the version the
+        delete acts on (the current one, or `version_id`) in the same transaction: it raises
+        PreconditionFailedError, NoSuchKeyError or NoSuchVersionError and changes nothing."""
 
     async def list_object_versions(
         self,

@@ -17,6 +17,7 @@ from typing import Any
 from s3server.metadata.base import (
     NULL_VERSION,
     Completion,
+    DeleteCondition,
     DeleteResult,
     ListPage,
     ObjectRecord,
@@ -337,6 +338,13 @@ class Deletion:
     version_id: str | None  # None: the current version (a delete marker in a versioned bucket)
     marker_id: str  # the id of the delete marker it may write
     bypass: bool  # x-amz-bypass-governance-retention, allowed
+    condition: DeleteCondition | None = None  # checked on the version it acts on, in its transaction
+
+    def check(self, target: ObjectRecord | None) -> None:
+        """Raise when the condition does not hold for `target`, the version the delete acts on
+        (the current one, or the one version_id names; None when there is none)."""
+        if self.condition is not None:
+            self.condition.check(target, self.key.decode("utf-8"), self.version_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,7 +357,11 @@ class DeletePlan:
     marker_id: str | None  # a delete marker with this id becomes the newest version
 
 
-def plan_delete(state: str, current: ObjectRecord | None, marker_id: str) -> DeletePlan:
+def plan_delete(state: str, current: ObjectRecord | None, job: Deletion) -> DeletePlan:
+    """The plan for `job` (no version id) on the key whose current version is `current`, read in
+    the deleting transaction; raises when the job's condition does not hold for it."""
+    job.check(current)
+    marker_id = job.marker_id
     if state == "Enabled":
         return DeletePlan(False, current is not None, False, marker_id)
     if state == "Suspended":
@@ -392,10 +404,8 @@ class SharedStore:
         which columns take which stored values; the updated record, or None if no such version."""
         raise NotImplementedError
 
-    async def _delete(
-        self, bucket: str, raw: bytes, version_id: str | None, marker_id: str, bypass_governance: bool
-    ) -> DeleteResult:
-        """delete_object, given the key's bytes."""
+    async def _delete(self, job: Deletion) -> DeleteResult:
+        """delete_object, as one Deletion."""
         raise NotImplementedError
 
     async def _walk_versions(
@@ -486,8 +496,10 @@ class SharedStore:
         *,
         marker_id: str = NULL_VERSION,
         bypass_governance: bool = False,
+        condition: DeleteCondition | None = None,
     ) -> DeleteResult:
-        return await self._delete(bucket, key.encode("utf-8"), version_id, marker_id, bypass_governance)
+        job = Deletion(bucket, key.encode("utf-8"), version_id, marker_id, bypass_governance, condition)
+        return await self._delete(job)
 
     async def list_object_versions(
         self,

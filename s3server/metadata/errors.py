@@ -11,7 +11,8 @@ into S3 errors of the catalogue.
           ├── BucketExistsError         (bucket, owned_by_you)
           ├── BucketNotEmptyError       (bucket)
           ├── NoSuchKeyError            (key)
-          ├── PreconditionFailedError   (condition: "If-Match" | "If-None-Match")
+          ├── NoSuchVersionError        (key, version_id)
+          ├── PreconditionFailedError   (condition: the header that did not hold)
           ├── NoSuchUploadError         (upload_id)
           ├── InvalidPartError          (upload_id)
           └── ObjectLockedError         (key, version_id): retention or legal hold forbids it
@@ -28,6 +29,7 @@ __all__ = [
     "NoSuchBucketError",
     "NoSuchKeyError",
     "NoSuchUploadError",
+    "NoSuchVersionError",
     "ObjectLockedError",
     "PreconditionFailedError",
 ]
@@ -68,8 +70,15 @@ class NoSuchKeyError(DomainError):
         self.key = key
 
 
+class NoSuchVersionError(DomainError):
+    def __init__(self, key: str, version_id: str) -> None:
+        super().__init__(f"no version {version_id!r} of {key!r}")
+        self.key = key
+        self.version_id = version_id
+
+
 class PreconditionFailedError(DomainError):
-    """A write condition did not hold; `condition` is the header that named it."""
+    """A write or delete condition did not hold; `condition` is the header that named it."""
 
     def __init__(self, condition: str) -> None:
         super().__init__(f"{condition} does not hold")

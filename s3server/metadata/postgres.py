@@ -482,11 +482,12 @@ class PostgresMetadataStore(PostgresLeases, common.SharedStore, PgClient):
 
         return await self._transaction(run)
 
-    async def _delete(
-        self, bucket: str, raw: bytes, version_id: str | None, marker_id: str, bypass_governance: bool
-    ) -> DeleteResult:
+    async def _delete(self, job: common.Deletion) -> DeleteResult:
+        bucket, raw = job.bucket, job.key
+
         async def run(conn: asyncpg.Connection) -> DeleteResult:
-            if version_id is None and await _versioning(conn, bucket) == "":
+            plain = job.version_id is None and job.condition is None
+            if plain and await _versioning(conn, bucket) == "":
                 row = await conn.fetchrow(_DELETE_OBJECT, bucket, raw)
                 if row is None:
                     return DeleteResult(None)
@@ -495,7 +496,6 @@ class PostgresMetadataStore(PostgresLeases, common.SharedStore, PgClient):
                 await conn.execute(_UNLINK, bucket, raw)
                 await conn.execute(_COUNT, bucket, _shard(conn), -1, -old.size)
                 return DeleteResult(old)
-            job = common.Deletion(bucket, raw, version_id, marker_id, bypass_governance)
             return await _delete_version(conn, job)
 
         return await self._transaction(run)

@@ -308,7 +308,8 @@ async def _promote(conn: asyncpg.Connection, bucket: str, key: bytes) -> None:
 
 
 async def _delete_version(conn: asyncpg.Connection, job: common.Deletion) -> DeleteResult:
-    """DeleteObject by version id, or in a bucket that has (had) versioning, under the key's lock."""
+    """DeleteObject by version id, in a bucket that has (had) versioning, or with a condition, under
+    the key's lock (the condition is checked on the locked row)."""
     bucket, key, version_id = job.bucket, job.key, job.version_id
     await conn.execute(_LOCK_KEY, bucket, key)  # before anything is read: the key may have no row
     state = await _versioning(conn, bucket)
@@ -317,7 +318,7 @@ async def _delete_version(conn: asyncpg.Connection, job: common.Deletion) -> Del
     row = await conn.fetchrow(_LOCK_OBJECT, bucket, key)
     current = None if row is None else tables.record_from(bucket, row, _same)
     if version_id is None:
-        plan = common.plan_delete(state, current, job.marker_id)
+        plan = common.plan_delete(state, current, job)
         freed: ObjectRecord | None = None
         if current is not None and (plan.remove_current or plan.archive_current):
             await _delete_current(conn, current, key, unlink=plan.remove_current)
@@ -335,6 +336,7 @@ async def _delete_version(conn: asyncpg.Connection, job: common.Deletion) -> Del
         return DeleteResult(freed, plan.marker_id, True)
     now = datetime.now(UTC)
     if current is not None and current.version_id == version_id:
+        job.check(current)
         if current.locked(now, job.bypass):
             raise ObjectLockedError(current.key, version_id)
         await _delete_current(conn, current, key, unlink=True)
@@ -342,8 +344,10 @@ async def _delete_version(conn: asyncpg.Connection, job: common.Deletion) -> Del
         return DeleteResult(current, version_id, False)
     found = await conn.fetchrow(_SELECT_VERSION, bucket, key, version_id)
     if found is None:
+        job.check(None)
         return DeleteResult(None, version_id, False)
     target = tables.version_from(bucket, found, _same)
+    job.check(target)
     if target.locked(now, job.bypass):
         raise ObjectLockedError(target.key, version_id)
     await _drop_version(conn, bucket, key, version_id)

@@ -338,12 +338,8 @@ class SqliteMetadataStore(SqliteLeases, SharedStore):
 
         return await self._write(run)
 
-    async def _delete(
-        self, bucket: str, raw: bytes, version_id: str | None, marker_id: str, bypass_governance: bool
-    ) -> base.DeleteResult:
-        return await self._write(
-            lambda conn: _delete_object(conn, Deletion(bucket, raw, version_id, marker_id, bypass_governance))
-        )
+    async def _delete(self, job: Deletion) -> base.DeleteResult:
+        return await self._write(lambda conn: _delete_object(conn, job))
 
     async def _walk_versions(
         self, bucket: str, walk: Generator[VersionQuery, Any, base.VersionsPage]

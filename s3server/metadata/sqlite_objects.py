@@ -175,7 +175,7 @@ def _delete_object(conn: sqlite3.Connection, job: Deletion) -> DeleteResult:
     row = conn.execute(_SELECT_OBJECT, (bucket, key)).fetchone()
     current = None if row is None else tables.record_from(bucket, row, _from_micros)
     if version_id is None:
-        plan = plan_delete(state, current, job.marker_id)
+        plan = plan_delete(state, current, job)
         freed: ObjectRecord | None = None
         if current is not None and plan.remove_current:
             _delete_current(conn, current, key)
@@ -192,6 +192,7 @@ def _delete_object(conn: sqlite3.Connection, job: Deletion) -> DeleteResult:
         return DeleteResult(freed, plan.marker_id, True)
     now = datetime.now(UTC)
     if current is not None and current.version_id == version_id:
+        job.check(current)
         if current.locked(now, job.bypass):
             raise ObjectLockedError(current.key, version_id)
         _delete_current(conn, current, key)
@@ -199,8 +200,10 @@ def _delete_object(conn: sqlite3.Connection, job: Deletion) -> DeleteResult:
         return DeleteResult(current, version_id, False)
     row = conn.execute(_SELECT_VERSION, (bucket, key, version_id)).fetchone()
     if row is None:
+        job.check(None)
         return DeleteResult(None, version_id, False)
     target = tables.version_from(bucket, row, _from_micros)
+    job.check(target)
     if target.locked(now, job.bypass):
         raise ObjectLockedError(target.key, version_id)
     _drop_version(conn, bucket, key, version_id)

@@ -78,6 +78,18 @@ def parse_http_date(value: str | None) -> datetime | None:
     return parsed
 
 
+def as_timestamp(value: str) -> datetime | None:
+    """A timestamp as botocore sends one (an HTTP date; ISO 8601 also taken), aware, or None."""
+    parsed = parse_http_date(value.strip())
+    if parsed is not None:
+        return parsed
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

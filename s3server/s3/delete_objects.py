@@ -4,7 +4,9 @@ The body must carry Content-MD5 or a flexible checksum (AWS refuses it otherwise
 own outcome: Deleted (also for keys that never existed, as deletes are idempotent) or Error; Quiet
 mode reports the errors only. Keys are deleted a few at a time concurrently, answered in request
 order. Each key is authorized as its own DeleteObject (a policy may allow some prefixes only), so a
-key the caller may not delete is an AccessDenied entry, as on AWS.
+key the caller may not delete is an AccessDenied entry, as on AWS. An entry's ETag, LastModifiedTime
+and Size are that key's conditional delete (DeleteObject's If-Match and x-amz-if-match-*): a key
+whose condition fails is a PreconditionFailed (or NoSuchKey) entry and the others are still deleted.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from s3server.metadata.base import DeleteResult
+from s3server.metadata.base import DeleteCondition, DeleteResult
 from s3server.metadata.errors import DomainError, MetadataError
 from s3server.s3 import xml
 from s3server.s3.bodies import read_verified_body
 from s3server.s3.buckets import XML_HEADERS, require_bucket
 from s3server.s3.common import is_version_id, new_version_id, valid_version_id
+from s3server.s3.conditions import delete_condition
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error, from_domain
 from s3server.s3.object_lock import wants_bypass
@@ -33,6 +36,7 @@ CONCURRENCY = 16
 class _Target:
     key: str
     version_id: str | None
+    condition: DeleteCondition | None = None
     error: S3Error | None = None
     done: DeleteResult | None = None
 
@@ -48,7 +52,16 @@ def _parse(body: bytes) -> tuple[list[_Target], bool]:
         key = xml.child_text(element, "Key")
         if not key:  # a Key is required and at least one character long
             raise S3Error("MalformedXML")
-        targets.append(_Target(key, xml.child_text(element, "VersionId")))
+        try:
+            condition = delete_condition(
+                xml.child_text(element, "ETag"),
+                xml.child_text(element, "LastModifiedTime"),
+                xml.child_text(element, "Size"),
+                source="xml",
+            )
+        except S3Error as err:
+            raise S3Error("MalformedXML") from err
+        targets.append(_Target(key, xml.child_text(element, "VersionId"), condition))
     if not targets or len(targets) > MAX_KEYS:
         raise S3Error("MalformedXML")
     return targets, quiet
@@ -71,6 +84,7 @@ async def _delete(req: S3Request, target: _Target, gate: asyncio.Semaphore, bypa
                     target.version_id,
                     marker_id=new_version_id(),
                     bypass_governance=bypass,
+                    condition=target.condition,
                 )
             except (DomainError, MetadataError) as exc:  # each key answers for itself, not the request
                 raise from_domain(exc) from exc

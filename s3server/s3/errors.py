@@ -18,6 +18,7 @@ from s3server.metadata.errors import (
     NoSuchBucketError,
     NoSuchKeyError,
     NoSuchUploadError,
+    NoSuchVersionError,
     ObjectLockedError,
     PreconditionFailedError,
 )
@@ -171,6 +172,8 @@ def from_domain(exc: DomainError | MetadataError | StorageError) -> S3Error:
             return S3Error("BucketNotEmpty", BucketName=exc.bucket)
         case NoSuchKeyError():
             return S3Error("NoSuchKey", Key=exc.key)
+        case NoSuchVersionError():
+            return S3Error("NoSuchVersion", Key=exc.key, VersionId=exc.version_id)
         case PreconditionFailedError():
             return S3Error("PreconditionFailed", Condition=exc.condition)
         case NoSuchUploadError():

@@ -20,7 +20,7 @@ from s3server.s3.common import (
     user_metadata,
     validate_key,
 )
-from s3server.s3.conditions import check_preconditions, parse_range, write_condition
+from s3server.s3.conditions import check_preconditions, delete_condition, parse_range, write_condition
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
 from s3server.s3.lifecycle import expiration_headers
@@ -281,9 +281,19 @@ async def delete_object(req: S3Request) -> S3Response:
     assert req.bucket is not None and req.key is not None
     version_id = requested_version(req.query)
     await require_bucket(req)
+    condition = delete_condition(
+        req.headers.get("If-Match"),
+        req.headers.get("x-amz-if-match-last-modified-time"),
+        req.headers.get("x-amz-if-match-size"),
+    )
     bypass = await wants_bypass(req)
     done = await req.services.saga.delete_object(
-        req.bucket, req.key, version_id, marker_id=new_version_id(), bypass_governance=bypass
+        req.bucket,
+        req.key,
+        version_id,
+        marker_id=new_version_id(),
+        bypass_governance=bypass,
+        condition=condition,
     )
     return S3Response(status=204, headers=deletion_headers(done))
 

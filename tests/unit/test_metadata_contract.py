@@ -20,6 +20,7 @@ import pytest
 from s3server.metadata.base import (
     Bucket,
     BucketStats,
+    DeleteCondition,
     ListPage,
     MetadataError,
     MetadataStore,
@@ -703,6 +704,122 @@ async def test_if_none_match_race_has_one_winner(store: MetadataStore) -> None:
     got = await store.get_object("photos", "k")
     assert got is not None and got.segments[0].blob_id == f"b{winners[0]}"
     assert await store.referenced_blobs([f"b{i}" for i in range(50)]) == {f"b{winners[0]}"}
+
+
+def _refusal(exc: BaseException) -> tuple[str, dict[str, str]]:
+    assert isinstance(exc, DomainError), exc
+    err = from_domain(exc)
+    return err.code, err.fields
+
+
+@pytest.mark.parametrize("versioning", ["", "Enabled", "Suspended"])
+async def test_delete_conditions_on_the_current_version(store: MetadataStore, versioning: str) -> None:
+    await store.create_bucket(bucket())
+    if versioning:
+        await store.set_bucket_versioning("photos", versioning)
+    etag = "9e107d9d372bb6826bd81d3542a419d6"
+    refused = [
+        (DeleteCondition(if_match="0" * 32), ("PreconditionFailed", {"Condition": "If-Match"})),
+        (
+            DeleteCondition(if_match=etag, size=11),
+            ("PreconditionFailed", {"Condition": "x-amz-if-match-size"}),
+        ),
+        (
+            DeleteCondition(last_modified=NOW + timedelta(seconds=1)),
+            ("PreconditionFailed", {"Condition": "x-amz-if-match-last-modified-time"}),
+        ),
+    ]
+    written = record("a", blob="b1")
+    written.version_id = new_version_id()
+    await store.put_object(written)
+    for condition, answer in refused:
+        with pytest.raises(DomainError) as info:
+            await store.delete_object("photos", "a", marker_id=new_version_id(), condition=condition)
+        assert _refusal(info.value) == answer
+    # A refused delete changed nothing: no marker, the object still current.
+    assert (await store.get_object("photos", "a")) is not None
+    assert len((await store.list_object_versions("photos")).versions) == 1
+    # Every condition holding (the time to the second, the ETag quoted): the delete goes through.
+    holds = DeleteCondition(if_match=f'"{etag}"', last_modified=NOW.replace(microsecond=0), size=10)
+    done = await store.delete_object("photos", "a", marker_id=new_version_id(), condition=holds)
+    assert done.delete_marker == bool(versioning)
+    assert await store.get_object("photos", "a") is None
+    # No current object (gone, or a delete marker on top): If-Match is NoSuchKey, even `*`.
+    for if_match in ("*", etag):
+        with pytest.raises(DomainError) as info:
+            await store.delete_object(
+                "photos", "a", marker_id=new_version_id(), condition=DeleteCondition(if_match)
+            )
+        assert _refusal(info.value) == ("NoSuchKey", {"Key": "a"})
+    left = {"": 0, "Enabled": 2, "Suspended": 1}[versioning]  # the refusals wrote no marker
+    assert len((await store.list_object_versions("photos")).versions) == left
+    # The size and time conditions alone hold when there is nothing, as an unconditional delete does.
+    await store.delete_object("photos", "a", marker_id=new_version_id(), condition=DeleteCondition(size=1))
+
+
+async def test_delete_conditions_on_a_version(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    await store.set_bucket_versioning("photos", "Enabled")
+    old, new = record("a", 3, blob="old"), record("a", 4, blob="new")
+    old.version_id, new.version_id = new_version_id(), new_version_id()
+    old.etag, new.etag = "1" * 32, "2" * 32
+    await store.put_object(old)
+    await store.put_object(new)
+    for version, etag in ((old.version_id, new.etag), (new.version_id, old.etag)):
+        with pytest.raises(DomainError) as info:
+            await store.delete_object("photos", "a", version, condition=DeleteCondition(if_match=etag))
+        assert _refusal(info.value) == ("PreconditionFailed", {"Condition": "If-Match"})
+    with pytest.raises(DomainError) as info:
+        await store.delete_object("photos", "a", old.version_id, condition=DeleteCondition(size=4))
+    assert _refusal(info.value)[0] == "PreconditionFailed"
+    assert len((await store.list_object_versions("photos")).versions) == 2
+    done = await store.delete_object(
+        "photos", "a", old.version_id, condition=DeleteCondition("1" * 32, size=3)
+    )
+    assert done.removed is not None and done.removed.segments == [Segment("old", 3)]
+    missing = new_version_id()
+    with pytest.raises(DomainError) as info:
+        await store.delete_object("photos", "a", missing, condition=DeleteCondition(if_match="*"))
+    assert _refusal(info.value) == ("NoSuchVersion", {"Key": "a", "VersionId": missing})
+    marker = await store.delete_object("photos", "a", marker_id=new_version_id())
+    assert marker.version_id is not None
+    with pytest.raises(DomainError) as info:
+        await store.delete_object("photos", "a", marker.version_id, condition=DeleteCondition(if_match="*"))
+    assert _refusal(info.value)[0] == "NoSuchVersion"
+    done = await store.delete_object("photos", "a", new.version_id, condition=DeleteCondition("*"))
+    assert done.removed is not None and done.removed.segments == [Segment("new", 4)]
+
+
+@pytest.mark.parametrize("versioning", ["", "Enabled"])
+async def test_racing_conditional_deletes_and_writes_have_one_winner(
+    store: MetadataStore, versioning: str
+) -> None:
+    """Writers and deleters all conditioned on the same ETag: the first to commit changes it, so
+    exactly one of them succeeds and every other is refused."""
+    await store.create_bucket(bucket())
+    if versioning:
+        await store.set_bucket_versioning("photos", versioning)
+    first = record("k", blob="first")
+    first.version_id = new_version_id()
+    await store.put_object(first)
+
+    async def write(i: int) -> object:
+        written = record("k", blob=f"w{i}")
+        written.etag, written.version_id = f"{i:032x}", new_version_id()
+        return await store.put_object(written, WriteCondition(if_match=first.etag))
+
+    async def delete(i: int) -> object:
+        condition = DeleteCondition(if_match=first.etag)
+        return await store.delete_object("photos", "k", marker_id=new_version_id(), condition=condition)
+
+    outcomes = await asyncio.gather(
+        *((write(i) if i % 2 else delete(i)) for i in range(32)), return_exceptions=True
+    )
+    won = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(won) == 1, outcomes
+    assert all(_refusal(o)[0] in ("PreconditionFailed", "NoSuchKey") for o in outcomes if o not in won)
+    versions = (await store.list_object_versions("photos")).versions
+    assert len(versions) == (2 if versioning else (1 if (await store.get_object("photos", "k")) else 0))
 
 
 async def test_update_tags_touches_only_tags(store: MetadataStore) -> None:

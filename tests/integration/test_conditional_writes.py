@@ -15,7 +15,7 @@ from tests.integration.helpers import client_error, object_path, send
 from tests.support.blobs import stored_blobs
 from tests.support.server import RunningServer
 
-RACERS = 16
+RACERS = 32
 
 
 def error_of(call) -> tuple[str, int]:  # type: ignore[no-untyped-def]
@@ -82,6 +82,33 @@ def test_racing_if_none_match_puts_have_one_winner(s3, server: RunningServer, bu
     got = s3.get_object(Bucket=bucket, Key="contested")
     assert got["Body"].read() == winner and got["ETag"] == f'"{hashlib.md5(winner).hexdigest()}"'
     assert len(stored_blobs(server) - before) == 1  # the losers' bytes are gone
+
+
+def test_racing_if_match_puts_have_one_winner_per_etag(s3, server: RunningServer, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    """Compare-and-swap: 32 writers all holding the same ETag; the first to commit changes it, so
+    exactly one succeeds and 31 are refused. A second round on the winner's ETag again has one
+    winner."""
+    etag = s3.put_object(Bucket=bucket, Key="cas", Body=b"v0")["ETag"]
+    before = stored_blobs(server)
+    for round_ in range(2):
+        bodies = [f"round {round_} writer {i}".encode() for i in range(RACERS)]
+
+        def put(body: bytes, etag: str = etag):  # type: ignore[no-untyped-def]
+            return lambda: (
+                send(server, "PUT", object_path(bucket, "cas"), body=body, headers={"If-Match": etag}).status
+            )
+
+        statuses = _race([put(body) for body in bodies])
+        assert statuses.count(200) == 1, statuses
+        assert statuses.count(412) == RACERS - 1, statuses
+        winner = bodies[statuses.index(200)]
+        got = s3.get_object(Bucket=bucket, Key="cas")
+        assert got["Body"].read() == winner
+        etag = got["ETag"]
+        assert etag == f'"{hashlib.md5(winner).hexdigest()}"'
+    # Only the last winner's bytes are kept: the original, the first winner and every loser are gone.
+    after = stored_blobs(server)
+    assert len(after - before) == 1 and len(before - after) == 1
 
 
 def _upload(s3, bucket: str, key: str, body: bytes) -> tuple[str, str]:  # type: ignore[no-untyped-def]

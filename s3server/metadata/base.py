@@ -99,6 +99,8 @@ class ObjectRecord:
     parts_count: int | None = None  # multipart objects: number of parts
     # part sizes for GetObject?partNumber=N (multipart only)
     part_sizes: list[int] | None = None
+    # each part's checksums ({algorithm: base64}) when the upload had an algorithm (multipart only)
+    part_checksums: list[dict[str, str]] | None = None
     storage_class: str = "STANDARD"
     owner: str = ""
     acl: str = "private"  # the object's canned ACL

@@ -30,12 +30,12 @@ __all__ = [
     "bucket_from",
     "bucket_params",
     "dump_json",
-    "dump_part_sizes",
+    "dump_parts",
     "dump_segments",
     "latest_marker",
     "listed_from",
     "load_dict",
-    "load_part_sizes",
+    "load_parts",
     "load_segments",
     "object_params",
     "part_from",
@@ -67,12 +67,26 @@ def load_segments(text: str) -> list[Segment]:
     return [Segment(blob_id, size) for blob_id, size in json.loads(text)]
 
 
-def dump_part_sizes(part_sizes: list[int] | None) -> str | None:
-    return None if part_sizes is None else json.dumps(part_sizes, separators=(",", ":"))
+def dump_parts(sizes: list[int] | None, checksums: list[dict[str, str]] | None) -> str | None:
+    """The part_sizes column: `[size, …]`, or `[[size, {algorithm: base64}], …]` when the parts
+    had checksums (GetObjectAttributes lists them), so rows written before read unchanged."""
+    if sizes is None:
+        return None
+    if checksums and any(checksums):
+        return json.dumps(
+            [[size, sums] for size, sums in zip(sizes, checksums, strict=True)], separators=(",", ":")
+        )
+    return json.dumps(sizes, separators=(",", ":"))
 
 
-def load_part_sizes(text: str | None) -> list[int] | None:
-    return None if text is None else json.loads(text)
+def load_parts(text: str | None) -> tuple[list[int] | None, list[dict[str, str]] | None]:
+    """(part sizes, part checksums or None) of a part_sizes column."""
+    if text is None:
+        return None, None
+    loaded = json.loads(text)
+    if loaded and isinstance(loaded[0], list):
+        return [size for size, _ in loaded], [sums for _, sums in loaded]
+    return loaded, None
 
 
 # -- schema: what both backends' tables share (their applied migrations keep these exact texts)
@@ -188,7 +202,7 @@ def object_params(record: ObjectRecord, key: bytes, stamp: Stamp) -> tuple[Any, 
         dump_json(record.checksums),
         dump_json(record.tags),
         record.parts_count,
-        dump_part_sizes(record.part_sizes),
+        dump_parts(record.part_sizes, record.part_checksums),
         record.storage_class,
         record.owner,
         record.acl,
@@ -204,6 +218,7 @@ def record_from(bucket: str, row: Sequence[Any], when: When) -> ObjectRecord:
     (key, size, etag, modified, content_type, segments, headers, user_metadata, checksums, tags,
      parts_count, part_sizes, storage_class, owner, acl, version_id, lock_mode, lock_until,
      legal_hold) = row[:19]  # fmt: skip
+    sizes, part_checksums = load_parts(part_sizes)
     return ObjectRecord(
         bucket=bucket,
         key=key.decode("utf-8"),
@@ -217,7 +232,8 @@ def record_from(bucket: str, row: Sequence[Any], when: When) -> ObjectRecord:
         checksums=load_dict(checksums),
         tags=load_dict(tags),
         parts_count=parts_count,
-        part_sizes=load_part_sizes(part_sizes),
+        part_sizes=sizes,
+        part_checksums=part_checksums,
         storage_class=storage_class,
         owner=owner,
         acl=acl,

@@ -67,10 +67,13 @@ async def get_object_attributes(req: S3Request) -> S3Response:
             xml.sub(parts, "NextPartNumberMarker", page[-1])
         xml.sub(parts, "MaxParts", max_parts)
         xml.sub(parts, "IsTruncated", len(numbers) > len(page))
+        sums = record.part_checksums or []
         for number in page:
             part = xml.sub(parts, "Part")
             xml.sub(part, "PartNumber", number)
             xml.sub(part, "Size", sizes[number - 1])
+            for algorithm, value in (sums[number - 1] if number <= len(sums) else {}).items():
+                xml.sub(part, f"Checksum{algorithm}", value)
     if "StorageClass" in wanted:
         xml.sub(root, "StorageClass", record.storage_class)
     if "ObjectSize" in wanted:

@@ -490,6 +490,7 @@ async def complete_multipart_upload(req: S3Request) -> S3Response:
         tags=upload.tags,
         parts_count=len(chosen),
         part_sizes=[p.size for p in chosen],
+        part_checksums=[dict(p.checksums) for p in chosen] if upload.checksum_algorithm else None,
         storage_class=upload.storage_class,
         owner=upload.owner,
         acl=upload.acl,

@@ -188,3 +188,52 @@ def test_connection_closed_mid_body_stores_nothing(server: RunningServer, s3, bu
     conn.close()
     s3.put_object(Bucket=bucket, Key="after", Body=b"x")  # the server is still serving
     assert_absent(s3, bucket, "cut")
+
+
+@pytest.mark.parametrize(
+    ("value", "status", "code", "message"),
+    [
+        (
+            crc32_b64(DATA + b"x"),
+            400,
+            "BadDigest",
+            "The CRC32 you specified did not match the calculated checksum.",
+        ),
+        ("not base64!", 400, "InvalidRequest", "Value for x-amz-checksum-crc32 trailing header is invalid."),
+        (base64.b64encode(b"\0" * 5).decode(), 400, "InvalidRequest", "trailing header is invalid."),
+    ],
+    ids=["wrong", "not-base64", "wrong-length"],
+)
+def test_bad_trailer_checksum_of_put_and_upload_part(  # type: ignore[no-untyped-def]
+    server: RunningServer, s3, bucket: str, value: str, status: int, code: str, message: str
+) -> None:
+    """A well-formed but wrong trailing checksum is BadDigest, a malformed one InvalidRequest, on
+    PutObject and UploadPart alike; neither stores anything."""
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="mp", ChecksumAlgorithm="CRC32")["UploadId"]
+    targets = {"single": "single", "part": f"mp?partNumber=1&uploadId={upload_id}"}
+    for target in targets.values():
+        signed = _sign(
+            server, bucket, target, UNSIGNED_TRAILER, len(DATA), {"x-amz-trailer": "x-amz-checksum-crc32"}
+        )
+        got, answer = send(
+            server, bucket, target, signed, unsigned_chunks(CHUNKS, {"x-amz-checksum-crc32": value})
+        )
+        assert (got, error_code(answer)) == (status, code), answer
+        assert message.encode() in answer
+    assert_absent(s3, bucket, "single")
+    assert s3.list_parts(Bucket=bucket, Key="mp", UploadId=upload_id).get("Parts", []) == []
+    # The right trailer is taken for the part and kept as its checksum.
+    signed = _sign(
+        server,
+        bucket,
+        targets["part"],
+        UNSIGNED_TRAILER,
+        len(DATA),
+        {"x-amz-trailer": "x-amz-checksum-crc32"},
+    )
+    body = unsigned_chunks(CHUNKS, {"x-amz-checksum-crc32": crc32_b64(DATA)})
+    got, answer = send(server, bucket, targets["part"], signed, body)
+    assert got == 200, answer
+    parts = s3.list_parts(Bucket=bucket, Key="mp", UploadId=upload_id)["Parts"]
+    assert [(p["PartNumber"], p["ChecksumCRC32"]) for p in parts] == [(1, crc32_b64(DATA))]
+    s3.abort_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload_id)

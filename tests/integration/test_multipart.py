@@ -791,3 +791,67 @@ def test_reaper_aborts_abandoned_uploads(tmp_path: Path) -> None:
         assert s3.get_object(Bucket="reaped", Key="kept")["Body"].read() == b"an object is never reaped"
     finally:
         assert running.stop() == 0
+
+
+def _crc32(data: bytes) -> bytes:
+    return zlib.crc32(data).to_bytes(4, "big")
+
+
+def test_reuploaded_part_and_object_parts_checksums(s3, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    """A part uploaded again with other bytes replaces the first one with its checksum; the completed
+    object's ETag and checksum come from the latest parts, and GetObjectAttributes lists every
+    part's checksum, page by page."""
+    upload_id = start(s3, bucket, ChecksumAlgorithm="CRC32")
+    first = b"B" * PART
+    bodies = [BIG, b"C" * PART, TAIL]
+    for number, body in enumerate([BIG, first, TAIL], 1):
+        put_part(s3, bucket, upload_id, number, body, ChecksumAlgorithm="CRC32")
+    answer = s3.upload_part(
+        Bucket=bucket, Key="key", UploadId=upload_id, PartNumber=2, Body=bodies[1], ChecksumAlgorithm="CRC32"
+    )
+    b64 = [base64.b64encode(_crc32(body)).decode() for body in bodies]
+    assert answer["ChecksumCRC32"] == b64[1]
+    listed = s3.list_parts(Bucket=bucket, Key="key", UploadId=upload_id)["Parts"]
+    assert [(p["PartNumber"], p["ETag"], p["ChecksumCRC32"]) for p in listed] == [
+        (n, f'"{md5_hex(body)}"', b64[n - 1]) for n, body in enumerate(bodies, 1)
+    ]
+    parts = [
+        {"PartNumber": n, "ETag": f'"{md5_hex(body)}"', "ChecksumCRC32": b64[n - 1]}
+        for n, body in enumerate(bodies, 1)
+    ]
+    # The replaced part's ETag and checksum no longer name part 2.
+    stale = [parts[0], {**parts[1], "ETag": f'"{md5_hex(first)}"'}, parts[2]]
+    stale_sum = [parts[0], {**parts[1], "ChecksumCRC32": base64.b64encode(_crc32(first)).decode()}, parts[2]]
+    for document in (stale, stale_sum):
+        assert error_of(
+            lambda document=document: s3.complete_multipart_upload(
+                Bucket=bucket, Key="key", UploadId=upload_id, MultipartUpload={"Parts": document}
+            )
+        ) == ("InvalidPart", 400)
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key="key", UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )
+    composite = base64.b64encode(_crc32(b"".join(_crc32(body) for body in bodies))).decode() + "-3"
+    assert (done["ETag"], done["ChecksumCRC32"]) == (multipart_etag(*bodies), composite)
+    assert s3.get_object(Bucket=bucket, Key="key")["Body"].read() == b"".join(bodies)
+
+    attrs = s3.get_object_attributes(
+        Bucket=bucket, Key="key", ObjectAttributes=["ObjectParts", "Checksum", "ETag"], MaxParts=2
+    )
+    assert attrs["ETag"] == multipart_etag(*bodies).strip('"')
+    assert attrs["Checksum"] == {"ChecksumCRC32": composite, "ChecksumType": "COMPOSITE"}
+    page = attrs["ObjectParts"]
+    assert (page["TotalPartsCount"], page["MaxParts"], page["IsTruncated"], page["NextPartNumberMarker"]) == (
+        3,
+        2,
+        True,
+        2,
+    )
+    expected = [
+        {"PartNumber": n, "Size": len(body), "ChecksumCRC32": b64[n - 1]} for n, body in enumerate(bodies, 1)
+    ]
+    assert page["Parts"] == expected[:2]
+    rest = s3.get_object_attributes(
+        Bucket=bucket, Key="key", ObjectAttributes=["ObjectParts"], MaxParts=2, PartNumberMarker=2
+    )["ObjectParts"]
+    assert (rest["PartNumberMarker"], rest["IsTruncated"], rest["Parts"]) == (2, False, expected[2:])

@@ -822,6 +822,22 @@ async def test_racing_conditional_deletes_and_writes_have_one_winner(
     assert len(versions) == (2 if versioning else (1 if (await store.get_object("photos", "k")) else 0))
 
 
+async def test_part_checksums_round_trip(store: MetadataStore) -> None:
+    """A multipart object keeps each part's size and checksums (GetObjectAttributes lists them);
+    one without part checksums reads back as before."""
+    await store.create_bucket(bucket())
+    with_sums, plain = record("mp", 8), record("old", 8)
+    with_sums.parts_count = plain.parts_count = 2
+    with_sums.part_sizes = plain.part_sizes = [5, 3]
+    with_sums.part_checksums = [{"CRC32": "AAAAAA=="}, {"CRC32": "AQIDBA=="}]
+    await store.put_object(with_sums)
+    await store.put_object(plain)
+    got = await store.get_object("photos", "mp")
+    assert got is not None and (got.part_sizes, got.part_checksums) == ([5, 3], with_sums.part_checksums)
+    got = await store.get_object("photos", "old")
+    assert got is not None and (got.part_sizes, got.part_checksums) == ([5, 3], None)
+
+
 async def test_update_tags_touches_only_tags(store: MetadataStore) -> None:
     await store.create_bucket(bucket())
     assert await store.update_tags("photos", "a", {"k": "v"}) is None

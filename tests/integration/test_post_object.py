@@ -136,6 +136,20 @@ def test_wrong_checksum_field_stores_nothing(server: RunningServer, s3, bucket: 
     assert client_error(exc.value)[1] == 404
 
 
+def test_malformed_checksum_field_is_invalid_request(server: RunningServer, s3, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    """Only a well-formed wrong value is BadDigest; one that is no CRC32 at all is InvalidRequest."""
+    for malformed in ("not base64!", base64.b64encode(b"\0" * 5).decode()):
+        fields = {"x-amz-checksum-crc32": malformed}
+        form = presigned(
+            server, "s3v4", bucket, "k", Fields=fields, Conditions=[{"x-amz-checksum-crc32": malformed}]
+        )
+        status, code, _ = error(post(form, b"data"))
+        assert (status, code) == (400, "InvalidRequest")
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="k")
+    assert client_error(exc.value)[1] == 404
+
+
 @pytest.mark.parametrize(
     ("status", "expected"), [("200", 200), ("201", 201), ("204", 204), ("302", 204), ("", 204)]
 )

@@ -33,15 +33,17 @@ SUPPORTED: dict[str, str] = {
     "x-amz-checksum-mode",
     "HeadObject": "as GetObject, without the body",
     "DeleteObject": "delete markers in versioned buckets, versionId removes one version; locked "
-    "versions refused",
+    "versions refused; If-Match, x-amz-if-match-last-modified-time and x-amz-if-match-size (also "
+    "with a versionId, and on every bucket: AWS refuses those two headers outside directory buckets)",
     "PostObject": "SigV4 and SigV2 policies, every condition, anonymous into "
     "public-write buckets, success_action_status/redirect, x-amz-meta-*, tagging, canned ACL, "
     "x-amz-checksum-*; versions like PutObject; no server-side encryption fields",
-    "DeleteObjects": "up to 1000 keys with version ids; needs Content-MD5 or a flexible checksum, as AWS "
-    "does",
+    "DeleteObjects": "up to 1000 keys with version ids; per-key ETag, LastModifiedTime and Size "
+    "conditions; needs Content-MD5 or a flexible checksum, as AWS does",
     "CopyObject": "within and across buckets, from a version (versionId); metadata and tagging "
     "directives; canned ACL; bytes are copied, never shared",
-    "GetObjectAttributes": "ETag, Checksum, ObjectParts, StorageClass, ObjectSize",
+    "GetObjectAttributes": "ETag, Checksum, ObjectParts (with each part's checksum), StorageClass, "
+    "ObjectSize",
     "GetObjectTagging": "",
     "PutObjectTagging": "",
     "DeleteObjectTagging": "",
@@ -73,9 +75,10 @@ SUPPORTED: dict[str, str] = {
     # -- multipart
     "CreateMultipartUpload": "x-amz-checksum-algorithm with COMPOSITE or FULL_OBJECT checksum type; "
     "canned ACL for the object",
-    "UploadPart": "",
+    "UploadPart": "Content-MD5 and one flexible checksum verified (header or aws-chunked trailer)",
     "UploadPartCopy": "x-amz-copy-source-range",
-    "CompleteMultipartUpload": "parts of at least 5 MiB but the last; multipart ETag `md5-of-md5s-N`",
+    "CompleteMultipartUpload": "parts of at least 5 MiB but the last; multipart ETag `md5-of-md5s-N`; "
+    "If-None-Match/If-Match",
     "AbortMultipartUpload": "",
     "ListParts": "",
     "ListMultipartUploads": "",

@@ -7,32 +7,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
-import os
-import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.integration import test_versioning
 from tests.integration.helpers import client_error, object_path, send
-from tests.integration.test_versioning import empty_versioned
+from tests.integration.test_conditional_writes import _race
 from tests.support.blobs import stored_blobs
 from tests.support.server import RunningServer
 
-_numbers = itertools.count()
 RACERS = 32
-
-
-@pytest.fixture
-def vbucket(s3) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    name = f"cdel-{os.getpid()}-{next(_numbers)}"
-    s3.create_bucket(Bucket=name)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    yield name
-    empty_versioned(s3, name)
+vbucket = test_versioning.vbucket  # the versioned-bucket fixture, shared
 
 
 def error_of(call) -> tuple[str, int]:  # type: ignore[no-untyped-def]
@@ -131,17 +118,6 @@ def test_conditional_delete_in_a_versioned_bucket(s3, vbucket: str) -> None:  # 
     assert removed["VersionId"] == old["VersionId"]
     versions = s3.list_object_versions(Bucket=vbucket)
     assert [v["VersionId"] for v in versions["Versions"]] == [new["VersionId"]]
-
-
-def _race(calls: list) -> list[int]:  # type: ignore[type-arg]
-    start = threading.Barrier(len(calls))
-
-    def run(call) -> int:  # type: ignore[no-untyped-def]
-        start.wait()
-        return call()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 @pytest.mark.parametrize("versioned", [False, True], ids=["unversioned", "versioned"])

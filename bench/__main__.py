@@ -1,5 +1,5 @@
 """`python -m bench WORKLOAD [options]`: the workloads in this folder (`--help` after a workload name
-describes it): large, storage, listing, ops, compare, versions, lifecycle, cluster.
+describes it): large, storage, listing, ops, compare, versions, lifecycle, cluster, sse.
 
 Only the chosen workload's module is imported, so one workload's dependencies never weigh on another."""
 
@@ -17,6 +17,7 @@ WORKLOADS = {
     "versions": "bench.versions",
     "lifecycle": "bench.lifecycle",
     "cluster": "bench.cluster",
+    "sse": "bench.sse",
 }
 
 

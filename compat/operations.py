@@ -28,9 +28,9 @@ SUPPORTED: dict[str, str] = {
     # -- objects
     "PutObject": "Content-MD5, signed payload SHA-256 and one flexible checksum verified (header or "
     "aws-chunked trailer); If-None-Match/If-Match; x-amz-tagging; canned ACL (x-amz-acl); versions "
-    "and Object Lock headers; no server-side encryption",
+    "and Object Lock headers; SSE-S3 and SSE-C (AES-256-GCM at rest; SSE-KMS answers 501)",
     "GetObject": "one byte range, partNumber, versionId, conditional headers, response-* overrides, "
-    "x-amz-checksum-mode",
+    "x-amz-checksum-mode, SSE-C customer key headers",
     "HeadObject": "as GetObject, without the body",
     "DeleteObject": "delete markers in versioned buckets, versionId removes one version; locked "
     "versions refused; If-Match, x-amz-if-match-last-modified-time and x-amz-if-match-size (also "
@@ -41,7 +41,8 @@ SUPPORTED: dict[str, str] = {
     "DeleteObjects": "up to 1000 keys with version ids; per-key ETag, LastModifiedTime and Size "
     "conditions; needs Content-MD5 or a flexible checksum, as AWS does",
     "CopyObject": "within and across buckets, from a version (versionId); metadata and tagging "
-    "directives; canned ACL; bytes are copied, never shared",
+    "directives; canned ACL; bytes are copied, never shared (decrypted and sealed again, so a copy may "
+    "change its encryption; copy-source SSE-C headers)",
     "GetObjectAttributes": "ETag, Checksum, ObjectParts (with each part's checksum), StorageClass, "
     "ObjectSize",
     "GetObjectTagging": "",
@@ -67,6 +68,10 @@ SUPPORTED: dict[str, str] = {
     "GetBucketCors": "",
     "PutBucketCors": "up to 100 rules; OPTIONS preflight and Access-Control-* headers answered from them",
     "DeleteBucketCors": "",
+    "GetBucketEncryption": "",
+    "PutBucketEncryption": "one rule: AES256 (aws:kms is accepted but its writes answer 501), "
+    "BucketKeyEnabled; applied to writes naming no encryption",
+    "DeleteBucketEncryption": "",
     # -- listing
     "ListObjects": "prefix, delimiter, marker, max-keys, encoding-type=url; UTF-8 byte order",
     "ListObjectsV2": "prefix, delimiter, continuation-token, start-after, fetch-owner, "

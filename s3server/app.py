@@ -16,6 +16,8 @@ from s3server.config import Settings
 from s3server.faults import Faults, FaultyMetadataStore
 from s3server.gateway.server import Gateway
 from s3server.identity.base import IdentityStoreBase
+from s3server.identity.keys import Keys, MasterKey
+from s3server.identity.secrets import identity_material
 from s3server.lifecycle import LifecycleWorker
 from s3server.metadata.backends import metadata_stores
 from s3server.node.cluster import ClusterReaper, NodeGauges, ReplicaRepair
@@ -84,6 +86,7 @@ async def open_services(settings: Settings, faults: Faults | None = None) -> Ser
         blobs=blobs,
         saga=Saga(meta, blobs, executor),
         identity=identity,
+        keys=Keys(MasterKey(identity_material(data))),
     )
 
 

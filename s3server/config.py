@@ -70,6 +70,8 @@ def parse_rate(text: str) -> Rate | None:
     if requests <= 0 or unit.strip() not in UNITS:
         raise ValueError(f"rate limit {text!r}: expected N/unit such as 100/min (units s, min, hour)")
     return Rate(requests, UNITS[unit.strip()])
+
+
 def _positive(text: str) -> float:
     """A number of seconds that must be above zero."""
     value = float(text)
@@ -250,6 +252,15 @@ OPTIONS: tuple[Option, ...] = (
         switch=True,
     ),
     Option(
+        "allow_sse_c_over_http",
+        "S3SERVER_ALLOW_SSE_C_OVER_HTTP",
+        False,
+        "accept SSE-C customer keys over plain HTTP (AWS requires HTTPS; for tests only)",
+        _bool,
+        "BOOL",
+        switch=True,
+    ),
+    Option(
         "rate_limit",
         "S3SERVER_RATE_LIMIT",
         "",
@@ -326,6 +337,7 @@ class Settings:
     lifecycle_interval: float = 3600.0
     lifecycle_day_seconds: float = 86400.0
     enable_fault_injection: bool = False
+    allow_sse_c_over_http: bool = False
     rate_limit: str = ""  # "" or "off": no limit; "100/min"
     metrics_auth: bool = False
     log_level: str = "info"

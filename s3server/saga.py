@@ -33,6 +33,7 @@ from s3server.metadata.base import (
 )
 from s3server.metadata.errors import NoSuchUploadError
 from s3server.storage.base import BlobStore, BlobWriter, StorageError
+from s3server.storage.encryption import EncryptingWriter
 
 log = logging.getLogger("s3server.saga")
 
@@ -83,13 +84,18 @@ class Saga:
     async def _run(self, fn: Callable[..., None], *args: object) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    async def write_blob(self, chunks: AsyncIterator[bytes], sink: DigestSink) -> BlobWriter:
-        """Stream a body into a new durable blob; on any failure nothing is left behind.
+    async def write_blob(
+        self, chunks: AsyncIterator[bytes], sink: DigestSink, data_key: bytes | None = None
+    ) -> BlobWriter:
+        """Stream a body into a new durable blob; on any failure nothing is left behind. With a
+        `data_key` the blob holds the body sealed (storage.encryption); the sink sees the plaintext.
 
         The next piece is received while the worker hashes and writes the previous one; durability
         comes from the storage's group flush (writer.commit), shared with concurrent writers.
         """
-        writer = self.blobs.new_writer()
+        writer: BlobWriter = self.blobs.new_writer()
+        if data_key is not None:
+            writer = EncryptingWriter(writer, data_key)
         loop = asyncio.get_running_loop()
         pending: asyncio.Future[None] | None = None
         buf = bytearray()
@@ -124,9 +130,10 @@ class Saga:
         sink: DigestSink,
         build: Callable[[BlobWriter], ObjectRecord],
         condition: WriteCondition | None = None,
+        data_key: bytes | None = None,
     ) -> ObjectRecord:
         """Write the bytes, then point the key at them; `build` makes the record once digests are known."""
-        writer = await self._write_new_blob(chunks, sink)
+        writer = await self._write_new_blob(chunks, sink, data_key)
         record = build(writer)
         await self.commit_record(record, new_blobs=[writer.blob_id], condition=condition)
         return record
@@ -155,10 +162,11 @@ class Saga:
         key: str,
         upload_id: str,
         build: Callable[[BlobWriter], Part],
+        data_key: bytes | None = None,
     ) -> Part:
         """Write a part's bytes to a new blob, then record the part; the part it replaced (same
         number) loses its blob only after the new row committed."""
-        writer = await self._write_new_blob(chunks, sink)
+        writer = await self._write_new_blob(chunks, sink, data_key)
         return await self.commit_part(bucket, key, upload_id, build(writer))
 
     async def commit_part(self, bucket: str, key: str, upload_id: str, part: Part) -> Part:
@@ -228,9 +236,11 @@ class Saga:
             if len(stale) < batch:
                 return aborted
 
-    async def _write_new_blob(self, chunks: AsyncIterator[bytes], sink: DigestSink) -> BlobWriter:
+    async def _write_new_blob(
+        self, chunks: AsyncIterator[bytes], sink: DigestSink, data_key: bytes | None
+    ) -> BlobWriter:
         try:
-            return await self.write_blob(chunks, sink)
+            return await self.write_blob(chunks, sink, data_key)
         except StorageError as exc:
             log.error("storage write failed: %s", exc)
             raise

@@ -381,6 +381,7 @@ class Gateway:
                 body=body,
                 services=self.services,
                 resource=ex.resource,
+                secure=request.secure,
                 authorize=functools.partial(
                     self._also_authorize, principal, self._context(request, target, principal)
                 ),

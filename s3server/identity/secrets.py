@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from s3server.identity.model import IdentityUnavailable
 
-__all__ = ["KEY_ENV", "KEY_FILE", "SEALED_PREFIX", "SecretBox", "SecretUnreadable"]
+__all__ = ["KEY_ENV", "KEY_FILE", "SEALED_PREFIX", "SecretBox", "SecretUnreadable", "identity_material"]
 
 KEY_ENV = "S3SERVER_IDENTITY_KEY"
 KEY_FILE = "identity.key"
@@ -91,6 +91,22 @@ def _create_key_file(path: Path) -> bytes:
     return raw
 
 
+def identity_material(data_dir: Path, environ: Mapping[str, str] | None = None) -> bytes:
+    """The server identity key: S3SERVER_IDENTITY_KEY, else DATA_DIR/identity.key (generated once).
+    Every key the server derives (secrets here, encryption at rest in `identity.keys`) comes from it."""
+    env = os.environ if environ is None else environ
+    configured = env.get(KEY_ENV, "")
+    if configured:
+        if len(configured) < _MIN_ENV_KEY:
+            raise ValueError(f"{KEY_ENV} must be at least {_MIN_ENV_KEY} characters")
+        return configured.encode()
+    path = Path(data_dir) / KEY_FILE
+    material = _read_key_file(path)
+    if material is None:
+        material = _create_key_file(path)
+    return material
+
+
 class SecretBox:
     """Seals and opens secrets under one derived AES-GCM key."""
 
@@ -99,18 +115,8 @@ class SecretBox:
 
     @classmethod
     def load(cls, data_dir: Path, environ: Mapping[str, str] | None = None) -> SecretBox:
-        """The server's box: S3SERVER_IDENTITY_KEY, else DATA_DIR/identity.key (generated once)."""
-        env = os.environ if environ is None else environ
-        configured = env.get(KEY_ENV, "")
-        if configured:
-            if len(configured) < _MIN_ENV_KEY:
-                raise ValueError(f"{KEY_ENV} must be at least {_MIN_ENV_KEY} characters")
-            return cls(configured.encode())
-        path = Path(data_dir) / KEY_FILE
-        material = _read_key_file(path)
-        if material is None:
-            material = _create_key_file(path)
-        return cls(material)
+        """The server's box, under the server identity key (see identity_material)."""
+        return cls(identity_material(data_dir, environ))
 
     @staticmethod
     def is_sealed(stored: str) -> bool:

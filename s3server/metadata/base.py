@@ -26,6 +26,7 @@ __all__ = [
     "Completion",
     "DeleteCondition",
     "DeleteResult",
+    "Encryption",
     "ListPage",
     "MetadataError",
     "MetadataStore",
@@ -55,6 +56,9 @@ class Bucket:
     versioning: str = ""  # "" (never versioned), "Enabled" or "Suspended"
     # The Object Lock configuration (JSON: {} or {"Mode": …, "Days"|"Years": n}); None: no lock.
     object_lock: str | None = None
+    # Default encryption (JSON: {"SSEAlgorithm": …, "KMSMasterKeyID"?: …, "BucketKeyEnabled"?: bool});
+    # None: PutBucketEncryption never set one.
+    encryption: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,18 @@ class Segment:
 
     blob_id: str
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Encryption:
+    """How an object's (or an upload's) bytes are encrypted at rest (see s3server.storage.encryption)."""
+
+    mode: str  # "AES256" (SSE-S3), "aws:kms" (SSE-KMS) or "SSE-C"
+    wrapped_key: str  # base64: the data key sealed under the mode's key-encryption key
+    key_id: str | None = None  # SSE-KMS: the ARN of the KMS key that wraps the data key
+    key_hmac: str | None = None  # SSE-C: base64 of salt ‖ HMAC-SHA256(salt, customer key)
+    bucket_key: bool = False  # x-amz-server-side-encryption-bucket-key-enabled, as asked
+    context: str | None = None  # SSE-KMS: the encryption context (base64 JSON) as sent, if any
 
 
 @dataclass(slots=True)
@@ -110,6 +126,7 @@ class ObjectRecord:
     lock_mode: str | None = None  # "GOVERNANCE" | "COMPLIANCE" with lock_until
     lock_until: datetime | None = None
     legal_hold: bool = False
+    encryption: Encryption | None = None  # None: stored in clear
 
     def locked(self, at: datetime, bypass_governance: bool = False) -> bool:
         """Whether Object Lock forbids removing this version now."""
@@ -255,6 +272,7 @@ class Upload:
     lock_mode: str | None = None  # the Object Lock the completed object gets
     lock_until: datetime | None = None
     legal_hold: bool = False
+    encryption: Encryption | None = None  # every part is sealed under this record's data key
 
 
 @dataclass(slots=True)
@@ -352,6 +370,10 @@ class MetadataStore(Protocol):
 
     async def set_bucket_object_lock(self, name: str, config: str) -> None:
         """Set the Object Lock configuration (JSON, see Bucket.object_lock). Raises NoSuchBucket."""
+
+    async def set_bucket_encryption(self, name: str, config: str | None) -> None:
+        """Set (or with None remove) the default encryption (JSON, see Bucket.encryption).
+        Raises NoSuchBucketError."""
 
     # -- objects
     async def put_object(

@@ -459,6 +459,9 @@ class SharedStore:
     async def set_bucket_object_lock(self, name: str, config: str) -> None:
         await self._set_bucket_column(name, "object_lock", config)
 
+    async def set_bucket_encryption(self, name: str, config: str | None) -> None:
+        await self._set_bucket_column(name, "encryption", config)
+
     async def update_tags(
         self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None
     ) -> ObjectRecord | None:

@@ -40,7 +40,7 @@ def _same(value: Any) -> Any:
 
 _SELECT_OBJECT = f"SELECT {tables.OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND key = $2"
 _LOCK_OBJECT = f"{_SELECT_OBJECT} FOR UPDATE"
-_OBJECT_VALUES = ", ".join(f"${i}" for i in range(1, 21))
+_OBJECT_VALUES = ", ".join(f"${i}" for i in range(1, tables.OBJECT_WIDTH + 2))
 _INSERT_OBJECT = (
     f"INSERT INTO objects (bucket, {tables.OBJECT_COLUMNS}) VALUES ({_OBJECT_VALUES}) "
     "ON CONFLICT (bucket, key) DO NOTHING"
@@ -49,7 +49,7 @@ _UPDATE_OBJECT = (
     "UPDATE objects SET size = $3, etag = $4, last_modified = $5, content_type = $6, segments = $7, "
     "headers = $8, user_metadata = $9, checksums = $10, tags = $11, parts_count = $12, part_sizes = $13, "
     "storage_class = $14, owner = $15, acl = $16, version_id = $17, lock_mode = $18, lock_until = $19, "
-    "legal_hold = $20 WHERE bucket = $1 AND key = $2"
+    "legal_hold = $20, encryption = $21 WHERE bucket = $1 AND key = $2"
 )
 # Add to one of the bucket's counter rows (creating it on first use): $1 bucket, $2 shard,
 # $3 objects, $4 bytes.
@@ -60,7 +60,7 @@ DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded
 """
 # A new key of an unversioned bucket in one statement: the row, its blob links and the counters,
 # or nothing at all when the key exists or the bucket has (had) versioning, which takes the
-# transaction. $21 blob ids, $22 counter shard. Answers (rows created, the bucket's versioning).
+# transaction. $22 blob ids, $23 counter shard. Answers (rows created, the bucket's versioning).
 _CREATE_OBJECT = f"""
 WITH state AS (
     SELECT versioning FROM buckets WHERE name = $1
@@ -71,11 +71,11 @@ WITH state AS (
     RETURNING bucket, key, size
 ), linked AS (
     INSERT INTO object_blobs (bucket, key, blob_id)
-    SELECT created.bucket, created.key, blob_id FROM created, unnest($21::text[]) AS blob_id
+    SELECT created.bucket, created.key, blob_id FROM created, unnest($22::text[]) AS blob_id
     ON CONFLICT DO NOTHING
 ), counted AS (
     INSERT INTO bucket_counters AS c (bucket, shard, objects, bytes)
-    SELECT created.bucket, $22, 1, created.size FROM created
+    SELECT created.bucket, $23, 1, created.size FROM created
     ON CONFLICT (bucket, shard) DO UPDATE SET objects = c.objects + 1, bytes = c.bytes + excluded.bytes
 )
 SELECT (SELECT count(*) FROM created) AS created, (SELECT versioning FROM state) AS versioning
@@ -94,7 +94,7 @@ _NEWEST_VERSION = (
 )
 _INSERT_VERSION = (
     f"INSERT INTO object_versions (bucket, {tables.OBJECT_COLUMNS}, delete_marker, seq) "
-    f"SELECT {_OBJECT_VALUES}, $21, coalesce(max(seq), 0) + 1 FROM object_versions "
+    f"SELECT {_OBJECT_VALUES}, $22, coalesce(max(seq), 0) + 1 FROM object_versions "
     "WHERE bucket = $1 AND key = $2"
 )
 _COUNT_VERSIONS = """

@@ -36,7 +36,7 @@ _MICROSECOND = timedelta(microseconds=1)
 
 _SELECT_OBJECT = f"SELECT {tables.OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
 _UPSERT_OBJECT = (
-    f"INSERT OR REPLACE INTO objects (bucket, {tables.OBJECT_COLUMNS}) VALUES ({', '.join('?' * 20)})"
+    f"INSERT OR REPLACE INTO objects (bucket, {tables.OBJECT_COLUMNS}) VALUES ({', '.join('?' * 21)})"
 )
 _SELECT_VERSION = (
     f"SELECT {tables.VERSION_COLUMNS} FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?"
@@ -47,7 +47,7 @@ _NEWEST_VERSION = (
 )
 _INSERT_VERSION = (
     f"INSERT INTO object_versions (bucket, {tables.OBJECT_COLUMNS}, delete_marker, seq) "
-    f"VALUES ({', '.join('?' * 22)})"
+    f"VALUES ({', '.join('?' * 23)})"
 )
 _ADD_VERSION_STATS = (
     "UPDATE buckets SET version_count = version_count + ?, version_bytes = version_bytes + ? WHERE name = ?"
@@ -56,7 +56,7 @@ _ADD_STATS = (
     "UPDATE buckets SET object_count = object_count + ?, total_bytes = total_bytes + ? WHERE name = ?"
 )
 # Where a row of VERSION_COLUMNS (+ seq) keeps these.
-_VERSION_ID, _DELETE_MARKER, _SEQ = 15, 19, 20
+_VERSION_ID, _DELETE_MARKER, _SEQ = 15, tables.OBJECT_WIDTH, tables.OBJECT_WIDTH + 1
 
 
 def _to_micros(when: datetime) -> int:

@@ -13,14 +13,16 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from s3server.metadata.base import Bucket, ObjectRecord, Part, Segment, Upload
+from s3server.metadata.base import Bucket, Encryption, ObjectRecord, Part, Segment, Upload
 
 __all__ = [
     "ACCESS_CONTROL_MIGRATION",
     "BUCKET_COLUMNS",
+    "ENCRYPTION_MIGRATION",
     "LIST_COLUMNS",
     "OBJECT_COLUMNS",
     "OBJECT_FIELDS_DDL",
+    "OBJECT_WIDTH",
     "PART_COLUMNS",
     "UPLOAD_COLUMNS",
     "UPLOAD_FIELDS_DDL",
@@ -29,12 +31,14 @@ __all__ = [
     "When",
     "bucket_from",
     "bucket_params",
+    "dump_encryption",
     "dump_json",
     "dump_parts",
     "dump_segments",
     "latest_marker",
     "listed_from",
     "load_dict",
+    "load_encryption",
     "load_parts",
     "load_segments",
     "object_params",
@@ -77,6 +81,35 @@ def dump_parts(sizes: list[int] | None, checksums: list[dict[str, str]] | None) 
             [[size, sums] for size, sums in zip(sizes, checksums, strict=True)], separators=(",", ":")
         )
     return json.dumps(sizes, separators=(",", ":"))
+
+
+def dump_encryption(value: Encryption | None) -> str | None:
+    """An encryption record as compact JSON (absent fields left out), NULL for an object in clear."""
+    if value is None:
+        return None
+    fields = {
+        "mode": value.mode,
+        "wrapped_key": value.wrapped_key,
+        "key_id": value.key_id,
+        "key_hmac": value.key_hmac,
+        "bucket_key": value.bucket_key or None,
+        "context": value.context,
+    }
+    return dump_json({name: v for name, v in fields.items() if v is not None})
+
+
+def load_encryption(text: str | None) -> Encryption | None:
+    if not text:
+        return None
+    fields = json.loads(text)
+    return Encryption(
+        mode=fields["mode"],
+        wrapped_key=fields["wrapped_key"],
+        key_id=fields.get("key_id"),
+        key_hmac=fields.get("key_hmac"),
+        bucket_key=bool(fields.get("bucket_key")),
+        context=fields.get("context"),
+    )
 
 
 def load_parts(text: str | None) -> tuple[list[int] | None, list[dict[str, str]] | None]:
@@ -127,6 +160,16 @@ ACCESS_CONTROL_MIGRATION = (
 )
 
 
+# Server-side encryption: each object version's and upload's encryption record (JSON, see
+# dump_encryption; NULL for bytes kept in clear) and each bucket's default encryption.
+ENCRYPTION_MIGRATION = (
+    "ALTER TABLE buckets ADD COLUMN encryption TEXT",
+    "ALTER TABLE objects ADD COLUMN encryption TEXT",
+    "ALTER TABLE object_versions ADD COLUMN encryption TEXT",
+    "ALTER TABLE uploads ADD COLUMN encryption TEXT",
+)
+
+
 def versioning_migration(
     *, key: str, stamp: str, flag: str, false: str, big: str, text: str
 ) -> tuple[str, ...]:
@@ -170,18 +213,20 @@ def versioning_migration(
 
 OBJECT_COLUMNS = (
     "key, size, etag, last_modified, content_type, segments, headers, user_metadata, checksums, tags, "
-    "parts_count, part_sizes, storage_class, owner, acl, version_id, lock_mode, lock_until, legal_hold"
+    "parts_count, part_sizes, storage_class, owner, acl, version_id, lock_mode, lock_until, legal_hold, "
+    "encryption"
 )
+OBJECT_WIDTH = 20  # how many OBJECT_COLUMNS there are (a row of VERSION_COLUMNS has one more)
 # A row of object_versions: an object's columns and whether it is a delete marker.
 VERSION_COLUMNS = f"{OBJECT_COLUMNS}, delete_marker"
 # A listing shows only these; decoding the rest (JSON) for a thousand rows costs more than the query.
 LIST_COLUMNS = "key, size, etag, last_modified, checksums, storage_class, owner"
 UPLOAD_COLUMNS = (
     "key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class, "
-    "checksum_algorithm, checksum_type, acl, lock_mode, lock_until, legal_hold"
+    "checksum_algorithm, checksum_type, acl, lock_mode, lock_until, legal_hold, encryption"
 )
 PART_COLUMNS = "part_number, size, etag, last_modified, blob_id, checksums"
-BUCKET_COLUMNS = "name, owner, region, created, acl, policy, cors, versioning, object_lock"
+BUCKET_COLUMNS = "name, owner, region, created, acl, policy, cors, versioning, object_lock, encryption"
 
 Stamp = Callable[[datetime], Any]  # a datetime as the backend stores it
 When = Callable[[Any], datetime]  # and back
@@ -210,6 +255,7 @@ def object_params(record: ObjectRecord, key: bytes, stamp: Stamp) -> tuple[Any, 
         record.lock_mode,
         None if record.lock_until is None else stamp(record.lock_until),
         record.legal_hold,
+        dump_encryption(record.encryption),
     )
 
 
@@ -217,7 +263,7 @@ def record_from(bucket: str, row: Sequence[Any], when: When) -> ObjectRecord:
     """The record of a row of OBJECT_COLUMNS (or the first of VERSION_COLUMNS)."""
     (key, size, etag, modified, content_type, segments, headers, user_metadata, checksums, tags,
      parts_count, part_sizes, storage_class, owner, acl, version_id, lock_mode, lock_until,
-     legal_hold) = row[:19]  # fmt: skip
+     legal_hold, encryption) = row[:OBJECT_WIDTH]  # fmt: skip
     sizes, part_checksums = load_parts(part_sizes)
     return ObjectRecord(
         bucket=bucket,
@@ -241,13 +287,14 @@ def record_from(bucket: str, row: Sequence[Any], when: When) -> ObjectRecord:
         lock_mode=lock_mode,
         lock_until=None if lock_until is None else when(lock_until),
         legal_hold=bool(legal_hold),
+        encryption=load_encryption(encryption),
     )
 
 
 def version_from(bucket: str, row: Sequence[Any], when: When) -> ObjectRecord:
     """The record of a row of VERSION_COLUMNS: a noncurrent version or a delete marker."""
     record = record_from(bucket, row, when)
-    record.delete_marker = bool(row[19])
+    record.delete_marker = bool(row[OBJECT_WIDTH])
     record.is_latest = False
     return record
 
@@ -255,7 +302,7 @@ def version_from(bucket: str, row: Sequence[Any], when: When) -> ObjectRecord:
 def latest_marker(bucket: str, row: Sequence[Any] | None, when: When) -> ObjectRecord | None:
     """A key's newest row of VERSION_COLUMNS as its latest delete marker; None when the key has none
     or its newest version is not one."""
-    if row is None or not row[19]:
+    if row is None or not row[OBJECT_WIDTH]:
         return None
     marker = version_from(bucket, row, when)
     marker.is_latest = True
@@ -297,13 +344,14 @@ def upload_params(upload: Upload, stamp: Stamp) -> tuple[Any, ...]:
         upload.lock_mode,
         None if upload.lock_until is None else stamp(upload.lock_until),
         upload.legal_hold,
+        dump_encryption(upload.encryption),
     )
 
 
 def upload_from(bucket: str, row: Sequence[Any], when: When) -> Upload:
     """The upload of a row of UPLOAD_COLUMNS."""
     (key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class,
-     checksum_algorithm, checksum_type, acl, lock_mode, lock_until, legal_hold) = row  # fmt: skip
+     checksum_algorithm, checksum_type, acl, lock_mode, lock_until, legal_hold, encryption) = row  # fmt: skip
     return Upload(
         bucket=bucket,
         key=key.decode("utf-8"),
@@ -321,6 +369,7 @@ def upload_from(bucket: str, row: Sequence[Any], when: When) -> Upload:
         lock_mode=lock_mode,
         lock_until=None if lock_until is None else when(lock_until),
         legal_hold=bool(legal_hold),
+        encryption=load_encryption(encryption),
     )
 
 
@@ -362,12 +411,13 @@ def bucket_params(bucket: Bucket, stamp: Stamp) -> tuple[Any, ...]:
         bucket.cors,
         bucket.versioning,
         bucket.object_lock,
+        bucket.encryption,
     )
 
 
 def bucket_from(row: Sequence[Any], when: When) -> Bucket:
     """The bucket of a row of BUCKET_COLUMNS."""
-    name, owner, region, created, acl, policy, cors, versioning, object_lock = row
+    name, owner, region, created, acl, policy, cors, versioning, object_lock, encryption = row
     return Bucket(
         name=name,
         owner=owner,
@@ -378,4 +428,5 @@ def bucket_from(row: Sequence[Any], when: When) -> Bucket:
         cors=cors,
         versioning=versioning,
         object_lock=object_lock,
+        encryption=encryption,
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from s3server.config import Settings
+    from s3server.identity.keys import Keys
     from s3server.identity.model import Credential
     from s3server.identity.store import IdentityStore
     from s3server.metadata.base import MetadataStore
@@ -41,6 +42,7 @@ class Services:
     blobs: BlobStore
     saga: Saga
     identity: IdentityStore
+    keys: Keys  # what data keys are sealed under (encryption at rest)
 
 
 @dataclass(slots=True)
@@ -56,6 +58,7 @@ class S3Request:
     body: Body
     services: Services
     resource: str  # "/bucket/key" for error bodies
+    secure: bool = False  # arrived over TLS (SSE-C keys may only travel so)
     # The gateway's access check for a second resource an operation touches (a copy's source, each
     # key of DeleteObjects): (IAM action, bucket, key) → raises AccessDenied. None: no check.
     authorize: Callable[[str, str, str | None], Awaitable[None]] | None = None

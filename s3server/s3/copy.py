@@ -15,7 +15,7 @@ from urllib.parse import unquote_plus
 
 from s3server.access import acl
 from s3server.metadata.base import NULL_VERSION, ObjectRecord, Segment
-from s3server.s3 import xml
+from s3server.s3 import sse, xml
 from s3server.s3.buckets import XML_HEADERS, require_bucket, writer_of
 from s3server.s3.checksums import ALGORITHMS, ChecksumRequest, PayloadDigests
 from s3server.s3.common import (
@@ -53,6 +53,7 @@ _SELF_COPY_CHANGES = (
     "x-amz-storage-class",
     "x-amz-website-redirect-location",
     "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-customer-algorithm",
 )
 
 
@@ -85,8 +86,12 @@ def parse_copy_source(value: str) -> tuple[str, str, str | None]:
         bucket = unquote_plus(bucket, errors="strict")
         key = unquote_plus(key, errors="strict")
     except UnicodeDecodeError as exc:
-        raise S3Error("InvalidArgument", "Invalid copy source encoding", ArgumentName="x-amz-copy-source",
-                      ArgumentValue=value) from exc
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid copy source encoding",
+            ArgumentName="x-amz-copy-source",
+            ArgumentValue=value,
+        ) from exc
     if not slash or not bucket or not key:
         raise S3Error(
             "InvalidArgument",
@@ -150,11 +155,12 @@ def copy_range(req: S3Request, size: int) -> tuple[int, int]:
 
 
 async def source_chunks(
-    blobs: BlobStore, record: ObjectRecord, start: int, length: int
+    blobs: BlobStore, record: ObjectRecord, start: int, length: int, data_key: bytes | None = None
 ) -> AsyncIterator[bytes]:
-    """The source's bytes; a blob that disappeared mid-read becomes CopySourceGone (retry from metadata)."""
+    """The source's plaintext bytes; a blob that disappeared mid-read becomes CopySourceGone (retry
+    from metadata)."""
     try:
-        async for piece in stream_segments(blobs, record.segments, start, length):
+        async for piece in stream_segments(blobs, record.segments, start, length, data_key):
             yield piece
     except StorageError as exc:
         raise CopySourceGone(str(exc)) from exc
@@ -163,8 +169,12 @@ async def source_chunks(
 def _directive(req: S3Request, header: str, what: str) -> str:
     value = req.headers.get(header, "COPY").strip().upper()
     if value not in ("COPY", "REPLACE"):
-        raise S3Error("InvalidArgument", f"Unknown {what} directive.", ArgumentName=header,
-                      ArgumentValue=req.headers.get(header, ""))
+        raise S3Error(
+            "InvalidArgument",
+            f"Unknown {what} directive.",
+            ArgumentName=header,
+            ArgumentValue=req.headers.get(header, ""),
+        )
     return value
 
 
@@ -179,12 +189,14 @@ def _checksum_algorithm(req: S3Request, source: ObjectRecord) -> str | None:
     return next((name for name in source.checksums if name in ALGORITHMS), None)
 
 
-def _builder(template: ObjectRecord, digests: PayloadDigests) -> Callable[[BlobWriter], ObjectRecord]:
+def _builder(
+    template: ObjectRecord, digests: PayloadDigests, sealing: sse.Sealing | None
+) -> Callable[[BlobWriter], ObjectRecord]:
     """The copy's record once its blob is written: the template plus size, blob and digests."""
 
     def build(writer: BlobWriter) -> ObjectRecord:
         template.size = writer.size
-        template.etag = digests.md5_hex
+        template.etag = digests.md5_hex if sealing is None else sealing.etag(digests.md5_hex)
         template.segments = [Segment(writer.blob_id, writer.size)]
         template.checksums = digests.checksums()
         template.last_modified = now()
@@ -209,6 +221,9 @@ async def copy_object(req: S3Request) -> S3Response:
     bucket = await require_bucket(req)
     owner = writer_of(req, bucket)
     lock = write_lock(req.headers, bucket)
+    # The copy is encrypted as its own headers (or the bucket's default) say: decrypted and sealed
+    # again under a new data key, whatever the source's encryption was.
+    sealing = await sse.for_write(req, bucket)
     record: ObjectRecord | None = None
     for attempt in (1, 2):
         source = await load_copy_source(req)
@@ -246,6 +261,7 @@ async def copy_object(req: S3Request) -> S3Response:
             lock_mode=lock.mode,
             lock_until=lock.until,
             legal_hold=lock.legal_hold,
+            encryption=None if sealing is None else sealing.record,
         )
         if metadata_directive == "REPLACE":
             template.content_type = req.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE
@@ -253,10 +269,12 @@ async def copy_object(req: S3Request) -> S3Response:
         else:
             template.content_type = src.content_type
             template.headers, template.user_metadata = dict(src.headers), dict(src.user_metadata)
-        chunks = source_chunks(req.services.blobs, src, 0, src.size)
-        build = _builder(template, digests)
+        source_key = await sse.data_key(req, src.encryption, sse.COPY_SOURCE)
+        chunks = source_chunks(req.services.blobs, src, 0, src.size, source_key)
+        build = _builder(template, digests, sealing)
+        data_key = None if sealing is None else sealing.data_key
         try:
-            record = await req.services.saga.put_object(chunks, digests, build, condition)
+            record = await req.services.saga.put_object(chunks, digests, build, condition, data_key)
         except CopySourceGone:
             if attempt == 2:
                 raise S3Error("ServiceUnavailable", "The copy source changed while it was read") from None
@@ -272,6 +290,8 @@ async def copy_object(req: S3Request) -> S3Response:
         if name != "type":
             xml.sub(root, f"Checksum{name}", value)
     headers = dict(XML_HEADERS)
+    if sealing is not None:
+        headers.update(sse.headers_of(sealing.record, sealing.customer))
     headers.update(source_version_headers(source))
     headers.update(version_headers(bucket, record))
     headers.update(await expiration_headers(req, record))

@@ -54,6 +54,10 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "InvalidArgument": (400, "Invalid Argument"),
     "InvalidBucketName": (400, "The specified bucket is not valid."),
     "InvalidBucketState": (409, "The request is not valid with the current state of the bucket."),
+    "InvalidEncryptionAlgorithmError": (
+        400,
+        "The Encryption request you specified is not valid. Supported value: AES256.",
+    ),
     "InvalidDigest": (400, "The Content-MD5 you specified was invalid."),
     "InvalidLocationConstraint": (400, "The specified location constraint is not valid."),
     "InvalidPart": (
@@ -125,6 +129,14 @@ CATALOGUE: dict[str, tuple[int, str]] = {
         400,
         "Your socket connection to the server was not read from or written to within the timeout period.",
     ),
+    "ServerSideEncryptionConfigurationNotFoundError": (
+        404,
+        "The server side encryption configuration was not found",
+    ),
+    # What S3 answers for its key service's refusals (SSE-KMS).
+    "KMS.NotFoundException": (400, "Invalid keyId"),
+    "KMS.DisabledException": (400, "The key is disabled."),
+    "KMS.InvalidCiphertextException": (400, "The ciphertext does not decrypt under this key."),
     "ServiceUnavailable": (503, "Please reduce your request rate."),
     "SignatureDoesNotMatch": (
         403,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from s3server.s3 import (
     acl,
     attributes,
+    bucket_encryption,
     buckets,
     copy,
     cors,
@@ -33,6 +34,7 @@ HANDLERS: dict[str, Handler] = {
     **acl.HANDLERS,
     **policy.HANDLERS,
     **cors.HANDLERS,
+    **bucket_encryption.HANDLERS,
     **versioning.HANDLERS,
     **object_lock.HANDLERS,
     **post_object.HANDLERS,

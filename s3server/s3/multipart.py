@@ -30,7 +30,7 @@ from awscrt import checksums as crt
 from s3server.access import acl
 from s3server.metadata.base import NULL_VERSION, ObjectRecord, Part, Segment, Upload
 from s3server.metadata.errors import NoSuchUploadError
-from s3server.s3 import xml
+from s3server.s3 import sse, xml
 from s3server.s3.bodies import payload_digests, read_verified_body
 from s3server.s3.buckets import XML_HEADERS, require_bucket, writer_of
 from s3server.s3.checksums import (
@@ -191,6 +191,7 @@ async def create_multipart_upload(req: S3Request) -> S3Response:
     bucket = await require_bucket(req)
     owner = req.principal.user if req.principal is not None else writer_of(req, bucket)
     lock = write_lock(req.headers, bucket, require_integrity=False)
+    sealing = await sse.for_write(req, bucket)
     initiated = now()
     upload = Upload(
         bucket=req.bucket,
@@ -209,11 +210,14 @@ async def create_multipart_upload(req: S3Request) -> S3Response:
         lock_mode=lock.mode,
         lock_until=lock.until,
         legal_hold=lock.legal_hold,
+        encryption=None if sealing is None else sealing.record,
     )
     await req.services.meta.create_upload(upload)
     root = xml.element("InitiateMultipartUploadResult")
     xml.subs(root, [("Bucket", req.bucket), ("Key", req.key), ("UploadId", upload.upload_id)])
     headers = dict(XML_HEADERS)
+    if sealing is not None:
+        headers.update(sse.headers_of(sealing.record, sealing.customer))
     if algorithm is not None and kind is not None:
         headers["x-amz-checksum-algorithm"] = algorithm
         headers["x-amz-checksum-type"] = kind
@@ -223,12 +227,14 @@ async def create_multipart_upload(req: S3Request) -> S3Response:
 # -- UploadPart / UploadPartCopy
 
 
-def _part_builder(number: int, digests: PayloadDigests) -> Callable[[BlobWriter], Part]:
+def _part_builder(
+    number: int, digests: PayloadDigests, upload: Upload, data_key: bytes | None
+) -> Callable[[BlobWriter], Part]:
     def build(writer: BlobWriter) -> Part:
         return Part(
             part_number=number,
             size=writer.size,
-            etag=digests.md5_hex,
+            etag=sse.etag_of(upload.encryption, data_key, digests.md5_hex),
             last_modified=now(),
             blob_id=writer.blob_id,
             checksums={digests.checksum.algorithm: digests.checksum.b64()},
@@ -242,15 +248,19 @@ async def upload_part(req: S3Request) -> S3Response:
     number = part_number(req)
     require_length(req, MAX_PART_SIZE)
     upload = await _require_upload(req)
+    # Every part is sealed under the upload's data key (SSE-C: each part must bring the same key).
+    data_key = await sse.data_key(req, upload.encryption)
     digests = payload_digests(req, default_algorithm=upload.checksum_algorithm)
     requested = digests.request
     expected = upload.checksum_algorithm
     if expected is not None and requested is not None and requested.algorithm != expected:
         raise _checksum_mismatch(expected, requested.algorithm)
+    build = _part_builder(number, digests, upload, data_key)
     part = await req.services.saga.upload_part(
-        req.body.chunks(), digests, req.bucket, req.key, upload.upload_id, _part_builder(number, digests)
+        req.body.chunks(), digests, req.bucket, req.key, upload.upload_id, build, data_key
     )
     headers = {"ETag": f'"{part.etag}"'}
+    headers.update(sse.read_headers(req, upload.encryption))
     if upload.checksum_algorithm is not None:
         headers.update(_part_checksum_headers(upload, part))
     elif requested is not None and requested.algorithm in part.checksums:
@@ -262,6 +272,7 @@ async def upload_part_copy(req: S3Request) -> S3Response:
     assert req.bucket is not None and req.key is not None
     number = part_number(req)
     upload = await _require_upload(req)
+    data_key = await sse.data_key(req, upload.encryption)
     for attempt in (1, 2):
         source = await load_copy_source(req)
         start, length = copy_range(req, source.record.size)
@@ -273,10 +284,12 @@ async def upload_part_copy(req: S3Request) -> S3Response:
             )
         algorithm = upload.checksum_algorithm
         digests = PayloadDigests(checksum=ChecksumRequest(algorithm, None) if algorithm else None)
-        chunks = source_chunks(req.services.blobs, source.record, start, length)
+        source_key = await sse.data_key(req, source.record.encryption, sse.COPY_SOURCE)
+        chunks = source_chunks(req.services.blobs, source.record, start, length, source_key)
+        build = _part_builder(number, digests, upload, data_key)
         try:
             part = await req.services.saga.upload_part(
-                chunks, digests, req.bucket, req.key, upload.upload_id, _part_builder(number, digests)
+                chunks, digests, req.bucket, req.key, upload.upload_id, build, data_key
             )
         except CopySourceGone:
             if attempt == 2:
@@ -289,6 +302,7 @@ async def upload_part_copy(req: S3Request) -> S3Response:
     if algorithm is not None and algorithm in part.checksums:
         xml.sub(root, f"Checksum{algorithm}", part.checksums[algorithm])
     headers = dict(XML_HEADERS)
+    headers.update(sse.read_headers(req, upload.encryption))
     headers.update(source_version_headers(source))
     return S3Response(body=xml.render(root), headers=headers)
 
@@ -498,6 +512,7 @@ async def complete_multipart_upload(req: S3Request) -> S3Response:
         lock_mode=upload.lock_mode,
         lock_until=upload.lock_until,
         legal_hold=upload.legal_hold,
+        encryption=upload.encryption,
     )
     await req.services.saga.complete_upload(req.bucket, req.key, upload.upload_id, record, condition)
     root = xml.element("CompleteMultipartUploadResult")
@@ -509,6 +524,7 @@ async def complete_multipart_upload(req: S3Request) -> S3Response:
     if "type" in checksums:
         xml.sub(root, "ChecksumType", checksums["type"])
     headers = dict(XML_HEADERS)
+    headers.update(sse.headers_of(record.encryption))
     if record.version_id != NULL_VERSION:
         headers["x-amz-version-id"] = record.version_id
     return S3Response(body=xml.render(root), headers=headers)

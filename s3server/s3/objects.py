@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from s3server.access import acl
 from s3server.metadata.base import NULL_VERSION, Bucket, DeleteResult, ObjectRecord, Segment, WriteCondition
+from s3server.s3 import sse
 from s3server.s3.bodies import payload_digests
 from s3server.s3.buckets import require_bucket, require_object, writer_of
 from s3server.s3.checksums import PayloadDigests, header_name
@@ -28,6 +29,7 @@ from s3server.s3.object_lock import WriteLock, lock_headers, wants_bypass, write
 from s3server.s3.tagging import parse_tagging_header
 from s3server.s3.versioning import version_headers
 from s3server.storage.base import BlobStore, BlobWriter, StorageError
+from s3server.storage.encryption import read_plain, read_plain_small
 
 MAX_PUT_SIZE = 5 * 1024**3
 SMALL_READ = 256 * 1024  # at or below this, a GET reads the range in one thread hop
@@ -107,9 +109,11 @@ async def write_object(
     digests: PayloadDigests,
     condition: WriteCondition | None = None,
     lock: WriteLock | None = None,
+    sealing: sse.Sealing | None = None,
 ) -> ObjectRecord:
     """Stream a new object's bytes through the saga and point `key` at them (PutObject, PostObject):
-    a new version in a versioned bucket, with the lock it is written under."""
+    a new version in a versioned bucket, with the lock it is written under and sealed as `sealing`
+    says (None: in clear)."""
     owner = writer_of(req, bucket)
     version_id = new_version_id()
     lock = lock or WriteLock()
@@ -119,7 +123,7 @@ async def write_object(
             bucket=bucket.name,
             key=key,
             size=writer.size,
-            etag=digests.md5_hex,
+            etag=digests.md5_hex if sealing is None else sealing.etag(digests.md5_hex),
             checksums=digests.checksums(),
             last_modified=now(),
             segments=[Segment(writer.blob_id, writer.size)],
@@ -134,9 +138,11 @@ async def write_object(
             lock_mode=lock.mode,
             lock_until=lock.until,
             legal_hold=lock.legal_hold,
+            encryption=None if sealing is None else sealing.record,
         )
 
-    return await req.services.saga.put_object(chunks, digests, build, condition)
+    data_key = None if sealing is None else sealing.data_key
+    return await req.services.saga.put_object(chunks, digests, build, condition, data_key)
 
 
 async def put_object(req: S3Request) -> S3Response:
@@ -150,9 +156,14 @@ async def put_object(req: S3Request) -> S3Response:
         # Fail before reading the body; the metadata store checks again, atomically, at commit.
         condition.check(await req.services.meta.get_object(req.bucket, req.key), req.key)
     lock = write_lock(req.headers, bucket)
+    sealing = await sse.for_write(req, bucket)
     digests = payload_digests(req)
-    record = await write_object(req, bucket, req.key, attributes, req.body.chunks(), digests, condition, lock)
+    record = await write_object(
+        req, bucket, req.key, attributes, req.body.chunks(), digests, condition, lock, sealing
+    )
     headers = {"ETag": f'"{record.etag}"'}
+    if sealing is not None:
+        headers.update(sse.headers_of(sealing.record, sealing.customer))
     headers.update(checksum_headers(record.checksums))
     headers.update(version_headers(bucket, record))
     headers.update(await expiration_headers(req, record))
@@ -168,9 +179,10 @@ def checksum_headers(checksums: dict[str, str]) -> dict[str, str]:
 
 
 async def stream_segments(
-    blobs: BlobStore, segments: list[Segment], start: int, length: int
+    blobs: BlobStore, segments: list[Segment], start: int, length: int, data_key: bytes | None = None
 ) -> AsyncIterator[bytes]:
-    """The bytes [start, start+length) of an object made of consecutive segments."""
+    """The bytes [start, start+length) of an object made of consecutive segments (opened with
+    `data_key` when the object is encrypted)."""
     offset = 0
     remaining = length
     for seg in segments:
@@ -180,7 +192,11 @@ async def stream_segments(
         if start < seg_end:
             inner = max(0, start - offset)
             take = min(seg.size - inner, remaining)
-            async for piece in blobs.read(seg.blob_id, inner, take):
+            if data_key is None:
+                pieces = blobs.read(seg.blob_id, inner, take)
+            else:
+                pieces = read_plain(blobs, data_key, seg.blob_id, seg.size, inner, take)
+            async for piece in pieces:
                 yield piece
             remaining -= take
         offset = seg_end
@@ -214,6 +230,7 @@ def _read_headers(req: S3Request, record: ObjectRecord) -> tuple[dict[str, str],
     part = _part_span(req, record)
     check_preconditions(req.headers, record.etag, record.last_modified)
     headers = object_headers(record)
+    headers.update(sse.read_headers(req, record.encryption))
     if record.version_id != NULL_VERSION:
         headers["x-amz-version-id"] = record.version_id
     if record.lock_mode or record.legal_hold:
@@ -234,8 +251,10 @@ def _read_headers(req: S3Request, record: ObjectRecord) -> tuple[dict[str, str],
 
 async def get_object(req: S3Request) -> S3Response:
     blobs = req.services.blobs
+    sse.refuse_on_read(req)
     for attempt in (1, 2):
         record = await require_object(req)
+        data_key = await sse.data_key(req, record.encryption)
         headers, rng = _read_headers(req, record)
         headers.update(await expiration_headers(req, record))
         start, end = rng if rng is not None else (0, record.size - 1)
@@ -247,9 +266,13 @@ async def get_object(req: S3Request) -> S3Response:
             return S3Response(status=status, headers=headers, body=b"")
         try:
             if length <= SMALL_READ and len(record.segments) == 1:
-                data = await blobs.read_small(record.segments[0].blob_id, start, length)
+                seg = record.segments[0]
+                if data_key is None:
+                    data = await blobs.read_small(seg.blob_id, start, length)
+                else:
+                    data = await read_plain_small(blobs, data_key, seg.blob_id, seg.size, start, length)
                 return S3Response(status=status, headers=headers, body=data)
-            stream = stream_segments(blobs, record.segments, start, length)
+            stream = stream_segments(blobs, record.segments, start, length, data_key)
             # Open the first piece before answering, so a missing blob is still an error response.
             first = await anext(stream)
         except StorageError:
@@ -267,7 +290,9 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
 
 
 async def head_object(req: S3Request) -> S3Response:
+    sse.refuse_on_read(req)
     record = await require_object(req)
+    await sse.data_key(req, record.encryption)  # SSE-C: HEAD needs the key too, as on AWS
     headers, rng = _read_headers(req, record)
     headers.update(await expiration_headers(req, record))
     if rng is not None:

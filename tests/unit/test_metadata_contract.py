@@ -21,6 +21,7 @@ from s3server.metadata.base import (
     Bucket,
     BucketStats,
     DeleteCondition,
+    Encryption,
     ListPage,
     MetadataError,
     MetadataStore,
@@ -1287,6 +1288,64 @@ async def test_upload_acl_reaches_the_object(store: MetadataStore) -> None:
     assert obj is not None and obj.acl == "public-read"
 
 
+SSE_S3 = Encryption(mode="AES256", wrapped_key="d3JhcHBlZA==")
+SSE_KMS = Encryption(
+    mode="aws:kms",
+    wrapped_key="a21z",
+    key_id="arn:aws:kms:us-east-1:000000000000:key/k1",
+    bucket_key=True,
+    context="eyJhIjoiYiJ9",
+)
+SSE_C = Encryption(mode="SSE-C", wrapped_key="Yw==", key_hmac="c2FsdGhtYWM=")
+
+
+async def test_encryption_records_round_trip(store: MetadataStore) -> None:
+    """An object's encryption record survives put, get, becoming noncurrent, listing and completion."""
+    await store.create_bucket(bucket())
+    await store.set_bucket_versioning("photos", "Enabled")
+    first = record("k")
+    first.version_id, first.encryption = new_version_id(), SSE_KMS
+    await store.put_object(first)
+    second = record("k", blob="blob:2")
+    second.version_id, second.encryption = new_version_id(), SSE_C
+    await store.put_object(second)
+    current = await store.get_object("photos", "k")
+    old = await store.get_object("photos", "k", first.version_id)
+    assert current is not None and current.encryption == SSE_C
+    assert old is not None and old.encryption == SSE_KMS and not old.is_latest
+    plain = record("clear")
+    await store.put_object(plain)
+    got = await store.get_object("photos", "clear")
+    assert got is not None and got.encryption is None
+    await store.create_upload(upload(encryption=SSE_S3))
+    pending = await store.get_upload("photos", "big", "u1")
+    assert pending is not None and pending.encryption == SSE_S3
+    [listed] = (await store.list_uploads("photos")).uploads
+    assert listed.encryption == SSE_S3
+    await store.put_part("photos", "big", "u1", part(1))
+    done = assembled("big", [part(1)])
+    done.encryption = pending.encryption
+    await store.complete_upload("photos", "big", "u1", done)
+    obj = await store.get_object("photos", "big")
+    assert obj is not None and obj.encryption == SSE_S3
+
+
+async def test_bucket_default_encryption(store: MetadataStore) -> None:
+    await store.create_bucket(bucket())
+    got = await store.get_bucket("photos")
+    assert got is not None and got.encryption is None
+    await store.set_bucket_encryption("photos", '{"SSEAlgorithm":"AES256"}')
+    got = await store.get_bucket("photos")
+    assert got is not None and got.encryption == '{"SSEAlgorithm":"AES256"}'
+    [listed] = await store.list_buckets()
+    assert listed.encryption == '{"SSEAlgorithm":"AES256"}'
+    await store.set_bucket_encryption("photos", None)
+    got = await store.get_bucket("photos")
+    assert got is not None and got.encryption is None
+    with pytest.raises(NoSuchBucketError):
+        await store.set_bucket_encryption("nope", None)
+
+
 async def test_all_bucket_stats(store: MetadataStore) -> None:
     assert await store.all_bucket_stats() == []
     await store.create_bucket(bucket("photos", "alice"))
@@ -1385,9 +1444,10 @@ async def test_access_columns_migrate_onto_existing_rows(
         got = await store.get_bucket("old")
         assert got is not None
         assert (got.owner, got.acl, got.policy, got.cors) == ("alice", "private", None, None)
+        assert got.encryption is None
         await store.put_object(record("k", bucket_name="old"))
         obj = await store.get_object("old", "k")
-        assert obj is not None and obj.acl == "private"
+        assert obj is not None and obj.acl == "private" and obj.encryption is None
     finally:
         await store.close()
 

@@ -1,0 +1,145 @@
+"""Encryption at rest side by side: PUT and GET of one large object and of many 4 KiB objects, unencrypted,
+SSE-S3 and SSE-C, against one fresh `s3server serve` (one worker), in one run.
+
+Modes alternate round by round, so drift in the machine's load falls on all of them alike; the report
+gives each mode's best round and its rate as a share of the unencrypted one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+ACCESS_KEY = "AKIAS3SERVERBENCHSSE0"
+SECRET_KEY = "bench-secret-key-for-the-sse-workload-000"
+CUSTOMER_KEY = hashlib.sha256(b"s3server bench customer key").digest()
+MODES: dict[str, dict[str, object]] = {
+    "none": {},
+    "SSE-S3": {"ServerSideEncryption": "AES256"},
+    "SSE-C": {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": CUSTOMER_KEY},
+}
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(data_dir: Path) -> Iterator[str]:
+    """A one-worker server that takes SSE-C keys over plain HTTP (a benchmark on loopback)."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("S3SERVER_")}
+    env.update(S3SERVER_ROOT_USER=ACCESS_KEY, S3SERVER_ROOT_PASSWORD=SECRET_KEY, S3SERVER_ACCESS_LOG="false")
+    cmd = [sys.executable, "-m", "s3server", "serve", "--port", str(port), "--data-dir", str(data_dir)]
+    cmd += ["--workers", "1", "--no-console", "--allow-sse-c-over-http"]
+    log = open(data_dir.parent / "server.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(endpoint + "/", timeout=2).close()
+                break
+            except urllib.error.HTTPError:
+                break  # 403 for an anonymous request: it is serving
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("s3server did not start") from None
+                time.sleep(0.05)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+
+
+def timed(fn: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench sse", description=__doc__)
+    parser.add_argument("--size-mib", type=int, default=256, help="the large object's size")
+    parser.add_argument("--small", type=int, default=300, help="4 KiB objects per round and mode")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    size = args.size_mib * 1024 * 1024
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "large.bin"
+        with open(src, "wb") as fh:
+            block = os.urandom(1024 * 1024)
+            for _ in range(args.size_mib):
+                fh.write(block)
+        small = os.urandom(4096)
+        (Path(tmp) / "data").mkdir()
+        with serve(Path(tmp) / "data") as endpoint:
+            s3 = boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                aws_access_key_id=ACCESS_KEY,
+                aws_secret_access_key=SECRET_KEY,
+                region_name="us-east-1",
+                config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+            )
+            s3.create_bucket(Bucket="bench")
+            best: dict[tuple[str, str], float] = {}
+
+            def note(what: str, mode: str, rate: float) -> None:
+                best[(what, mode)] = max(best.get((what, mode), 0.0), rate)
+
+            for round_no in range(args.rounds):
+                for mode, extra in MODES.items():
+                    # GET names only a customer key (SSE-S3 objects need nothing to be read).
+                    read = {} if mode == "SSE-S3" else extra
+
+                    def put_large(mode: str = mode, extra: dict[str, object] = extra) -> None:
+                        with open(src, "rb") as fh:
+                            s3.put_object(Bucket="bench", Key=f"large-{mode}", Body=fh, **extra)
+
+                    def get_large(mode: str = mode, read: dict[str, object] = read) -> None:
+                        body = s3.get_object(Bucket="bench", Key=f"large-{mode}", **read)["Body"]
+                        got = sum(len(p) for p in iter(lambda: body.read(1024 * 1024), b""))
+                        assert got == size, "short read"
+
+                    def put_small(mode: str = mode, extra: dict[str, object] = extra) -> None:
+                        for i in range(args.small):
+                            s3.put_object(Bucket="bench", Key=f"small-{mode}-{i}", Body=small, **extra)
+
+                    def get_small(mode: str = mode, read: dict[str, object] = read) -> None:
+                        for i in range(args.small):
+                            s3.get_object(Bucket="bench", Key=f"small-{mode}-{i}", **read)["Body"].read()
+
+                    note("PUT large MB/s", mode, args.size_mib / timed(put_large))
+                    note("GET large MB/s", mode, args.size_mib / timed(get_large))
+                    note("PUT 4 KiB ops/s", mode, args.small / timed(put_small))
+                    note("GET 4 KiB ops/s", mode, args.small / timed(get_small))
+                print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
+    print(f"{args.size_mib} MiB object and {args.small} x 4 KiB objects, best of {args.rounds} rounds")
+    print(f"{'':18}" + "".join(f"{mode:>18}" for mode in MODES))
+    for what in ("PUT large MB/s", "GET large MB/s", "PUT 4 KiB ops/s", "GET 4 KiB ops/s"):
+        base = best[(what, "none")]
+        cells = [f"{best[(what, m)]:8.0f} ({best[(what, m)] / base:4.0%})" for m in MODES]
+        print(f"{what:18}" + "".join(f"{c:>18}" for c in cells))
+
+
+if __name__ == "__main__":
+    main()

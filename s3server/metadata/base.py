@@ -28,12 +28,12 @@ __all__ = [
     "ListPage",
     "MetadataError",
     "MetadataStore",
+    "NodeEntry",
     "ObjectRecord",
     "Part",
     "PartsPage",
     "RetentionChange",
     "Segment",
-    "StorageNode",
     "Upload",
     "UploadsPage",
     "VersionsPage",
@@ -193,7 +193,7 @@ class Lease:
 
 
 @dataclass(frozen=True, slots=True)
-class StorageNode:
+class NodeEntry:
     """A storage node of the list kept in the database (`s3server admin nodes`): its placement name
     (what rendezvous hashing ranks, so it must not change while the node holds replicas) and URL."""
 
@@ -485,11 +485,11 @@ class MetadataStore(Protocol):
         `rate.per_second`; a caller never seen has a full one); how many it gave. Atomic across the
         processes sharing the store (SQLite: one host's workers; PostgreSQL: every gateway)."""
 
-    async def add_storage_node(self, node: StorageNode) -> bool:
+    async def add_storage_node(self, node: NodeEntry) -> bool:
         """Add a node to the list, or give a listed name its new URL; whether the name was new."""
 
     async def remove_storage_node(self, name: str) -> bool:
         """Take the node of that name off the list; whether it was listed."""
 
-    async def storage_nodes(self) -> list[StorageNode]:
+    async def storage_nodes(self) -> list[NodeEntry]:
         """The listed nodes, by name."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from s3server.metadata.base import StorageNode
+from s3server.metadata.base import NodeEntry
 
 __all__ = ["NODES_MIGRATION_POSTGRES", "NODES_MIGRATION_SQLITE", "PostgresNodes", "SqliteNodes"]
 
@@ -31,7 +31,7 @@ class SqliteNodes:
     _write: Any
     _read: Any
 
-    async def add_storage_node(self, node: StorageNode) -> bool:
+    async def add_storage_node(self, node: NodeEntry) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
             known = conn.execute("SELECT 1 FROM storage_nodes WHERE name = ?", (node.name,)).fetchone()
             conn.execute(
@@ -47,9 +47,9 @@ class SqliteNodes:
 
         return await self._write(run)
 
-    async def storage_nodes(self) -> list[StorageNode]:
-        def run(conn: sqlite3.Connection) -> list[StorageNode]:
-            return [StorageNode(row[0], row[1]) for row in conn.execute(_LIST)]
+    async def storage_nodes(self) -> list[NodeEntry]:
+        def run(conn: sqlite3.Connection) -> list[NodeEntry]:
+            return [NodeEntry(row[0], row[1]) for row in conn.execute(_LIST)]
 
         return await self._read(run)
 
@@ -60,7 +60,7 @@ class PostgresNodes:
     _run: Any
     _transaction: Any
 
-    async def add_storage_node(self, node: StorageNode) -> bool:
+    async def add_storage_node(self, node: NodeEntry) -> bool:
         async def run(conn: asyncpg.Connection) -> bool:
             status = await conn.execute(
                 "INSERT INTO storage_nodes (name, url) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
@@ -81,8 +81,8 @@ class PostgresNodes:
 
         return await self._run(run)
 
-    async def storage_nodes(self) -> list[StorageNode]:
-        async def run(conn: asyncpg.Connection) -> list[StorageNode]:
-            return [StorageNode(row["name"], row["url"]) for row in await conn.fetch(_LIST)]
+    async def storage_nodes(self) -> list[NodeEntry]:
+        async def run(conn: asyncpg.Connection) -> list[NodeEntry]:
+            return [NodeEntry(row["name"], row["url"]) for row in await conn.fetch(_LIST)]
 
         return await self._run(run)

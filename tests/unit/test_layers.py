@@ -42,6 +42,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "s3server.app",
             "s3server.cli",
             "s3server.admin_cli",
+            "s3server.nodes_cli",
             "s3server.runner",
             "s3server.workers",
             "s3server.node.server",

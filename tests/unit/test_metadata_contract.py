@@ -24,10 +24,10 @@ from s3server.metadata.base import (
     ListPage,
     MetadataError,
     MetadataStore,
+    NodeEntry,
     ObjectRecord,
     Part,
     Segment,
-    StorageNode,
     Upload,
     UploadsPage,
     WriteCondition,
@@ -1253,16 +1253,16 @@ async def test_stores_on_one_database_share_the_buckets(
 
 async def test_storage_node_list(store: MetadataStore) -> None:
     assert await store.storage_nodes() == []
-    assert await store.add_storage_node(StorageNode("node2", "http://127.0.0.1:7882"))
-    assert await store.add_storage_node(StorageNode("node1", "http://127.0.0.1:7881"))
-    assert not await store.add_storage_node(StorageNode("node2", "http://10.0.0.2:7881"))  # moved
+    assert await store.add_storage_node(NodeEntry("node2", "http://127.0.0.1:7882"))
+    assert await store.add_storage_node(NodeEntry("node1", "http://127.0.0.1:7881"))
+    assert not await store.add_storage_node(NodeEntry("node2", "http://10.0.0.2:7881"))  # moved
     assert await store.storage_nodes() == [
-        StorageNode("node1", "http://127.0.0.1:7881"),
-        StorageNode("node2", "http://10.0.0.2:7881"),
+        NodeEntry("node1", "http://127.0.0.1:7881"),
+        NodeEntry("node2", "http://10.0.0.2:7881"),
     ]
     assert await store.remove_storage_node("node1")
     assert not await store.remove_storage_node("node1")
-    assert await store.storage_nodes() == [StorageNode("node2", "http://10.0.0.2:7881")]
+    assert await store.storage_nodes() == [NodeEntry("node2", "http://10.0.0.2:7881")]
 
 
 @pytest.mark.parametrize("backend_name", BACKENDS)

@@ -70,6 +70,8 @@ def parse_rate(text: str) -> Rate | None:
     if requests <= 0 or unit.strip() not in UNITS:
         raise ValueError(f"rate limit {text!r}: expected N/unit such as 100/min (units s, min, hour)")
     return Rate(requests, UNITS[unit.strip()])
+
+
 def _positive(text: str) -> float:
     """A number of seconds that must be above zero."""
     value = float(text)

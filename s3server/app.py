@@ -20,6 +20,8 @@ from s3server.identity.keys import Keys, MasterKey
 from s3server.identity.secrets import identity_material
 from s3server.lifecycle import LifecycleWorker
 from s3server.metadata.backends import metadata_stores
+from s3server.metadata.base import MetadataStore
+from s3server.node.client import parse_nodes
 from s3server.node.cluster import ClusterReaper, NodeGauges, ReplicaRepair
 from s3server.node.remote import RemoteBlobStore, build_remote_store
 from s3server.ops.admin import AdminApi
@@ -69,12 +71,17 @@ async def open_services(settings: Settings, faults: Faults | None = None) -> Ser
     executor = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="s3io")
     backend = metadata_stores(settings)
     meta, identity = backend.meta, backend.identity
-    blobs: ReplicatedBlobStore | RemoteBlobStore
-    if settings.storage_nodes:
-        blobs = build_remote_store(settings, executor)
-    else:
-        blobs = build_blob_store(settings, executor, faults.drive_factory() if faults else Drive)
     await meta.open()
+    blobs: ReplicatedBlobStore | RemoteBlobStore
+    try:
+        nodes = await storage_nodes(settings, meta)
+        if nodes:
+            blobs = build_remote_store(settings, executor, nodes)
+        else:
+            blobs = build_blob_store(settings, executor, faults.drive_factory() if faults else Drive)
+    except BaseException:
+        await meta.close()
+        raise
     await identity.open()
     await blobs.open()
     await install_root(settings, identity)
@@ -88,6 +95,24 @@ async def open_services(settings: Settings, faults: Faults | None = None) -> Ser
         identity=identity,
         keys=Keys(MasterKey(identity_material(data))),
     )
+
+
+async def storage_nodes(settings: Settings, meta: MetadataStore) -> list[tuple[str, str]]:
+    """The storage nodes as (name, URL) pairs, empty for local drives: --storage-nodes when it is
+    given (it wins: a list in the database is then only reported), else the list that
+    `s3server admin nodes` keeps in the metadata database."""
+    listed = [(node.name, node.url) for node in await meta.storage_nodes()]
+    if not settings.storage_nodes:
+        if listed:
+            log.info("storage nodes from the metadata database: %s", ", ".join(f"{n}={u}" for n, u in listed))
+        return listed
+    flagged = parse_nodes(settings.storage_nodes)
+    if listed and sorted(listed) != sorted(flagged):
+        log.warning(
+            "--storage-nodes differs from the node list in the metadata database (s3server admin nodes "
+            "list); using --storage-nodes"
+        )
+    return flagged
 
 
 async def install_root(settings: Settings, identity: IdentityStoreBase) -> None:

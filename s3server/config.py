@@ -180,7 +180,8 @@ OPTIONS: tuple[Option, ...] = (
         "S3SERVER_STORAGE_NODES",
         (),
         "storage node URLs (http://HOST:7881, or ID=URL), comma-separated or repeated: objects live on "
-        "these nodes, --replicas copies on distinct nodes, instead of on local drives",
+        "these nodes, --replicas copies on distinct nodes, instead of on local drives (without it: the "
+        "nodes `s3server admin nodes` lists in the metadata database, if any)",
         metavar="URL,URL,…",
         repeatable=True,
     ),

@@ -34,11 +34,12 @@ from s3server.gateway.auth import AuthResult, authenticate, authenticate_form
 from s3server.gateway.body import PlainBody, awaits_continue, signed_payload_sha256
 from s3server.gateway.chunked import AwsChunkedBody, is_aws_chunked
 from s3server.gateway.ids import new_host_id, new_request_id
-from s3server.gateway.ratelimit import build_limiter
+from s3server.gateway.ratelimit import SharedRateLimiter, build_limiter
 from s3server.gateway.request import RequestView
 from s3server.gateway.sigv4 import parse_query
 from s3server.identity.model import Credential
 from s3server.metadata.errors import DomainError, MetadataError
+from s3server.pgdb import is_postgres_url
 from s3server.s3.context import Body, S3Request, S3Response, Services
 from s3server.s3.errors import S3Error, from_domain
 from s3server.s3.handlers import HANDLERS
@@ -66,8 +67,6 @@ CONFIG_CHANGES = frozenset(
     }
 )
 PREFLIGHT = "Preflight"  # the metrics and log label of an OPTIONS request (it has no AWS name)
-
-
 
 
 class Target:
@@ -187,9 +186,7 @@ class Gateway:
         self.metrics_auth = settings.metrics_auth
         self.limiter = build_limiter(
             settings.rate_limit,
-            metadata_url=settings.metadata,
-            processes=worker_count(settings.workers),
-            data_dir=settings.data_path,
+            shared=is_postgres_url(settings.metadata) or worker_count(settings.workers) > 1,
         )
 
     def bind(self, services: Services) -> None:
@@ -199,6 +196,8 @@ class Gateway:
             self.access_log = AccessLog()
         self.configs = BucketConfigs(services.meta)
         self.authorizer = Authorizer(self.configs, services.meta)
+        if isinstance(self.limiter, SharedRateLimiter):
+            self.limiter.store = services.meta
 
     async def expect(self, request: web.Request) -> None:
         """aiohttp's Expect hook: nothing yet. The 100 Continue goes out when a handler first reads the

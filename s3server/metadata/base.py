@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from s3server.config import Rate
 from s3server.metadata.errors import (
     MetadataError,
     NoSuchKeyError,
@@ -30,6 +31,7 @@ __all__ = [
     "ListPage",
     "MetadataError",
     "MetadataStore",
+    "NodeEntry",
     "ObjectRecord",
     "Part",
     "PartsPage",
@@ -250,6 +252,15 @@ class Lease:
     holder: str
     expires: datetime
     state: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEntry:
+    """A storage node of the list kept in the database (`s3server admin nodes`): its placement name
+    (what rendezvous hashing ranks, so it must not change while the node holds replicas) and URL."""
+
+    name: str
+    url: str
 
 
 @dataclass(slots=True)
@@ -537,3 +548,18 @@ class MetadataStore(Protocol):
     async def keep_lease(self, name: str, holder: str, ttl: float, state: str | None) -> bool:
         """Save `state` and extend the lease by `ttl` seconds (0 releases it), only while `holder`
         still holds it; whether it did."""
+
+    # -- what the gateways of a cluster share: the rate limit's buckets and the storage node list
+    async def take_tokens(self, caller: str, want: int, rate: Rate) -> int:
+        """Take up to `want` whole tokens from `caller`'s bucket (`rate.requests` deep, refilled at
+        `rate.per_second`; a caller never seen has a full one); how many it gave. Atomic across the
+        processes sharing the store (SQLite: one host's workers; PostgreSQL: every gateway)."""
+
+    async def add_storage_node(self, node: NodeEntry) -> bool:
+        """Add a node to the list, or give a listed name its new URL; whether the name was new."""
+
+    async def remove_storage_node(self, name: str) -> bool:
+        """Take the node of that name off the list; whether it was listed."""
+
+    async def storage_nodes(self) -> list[NodeEntry]:
+        """The listed nodes, by name."""

@@ -47,6 +47,7 @@ from s3server.metadata.errors import (
     NoSuchUploadError,
 )
 from s3server.metadata.leases import LIFECYCLE_MIGRATION_POSTGRES, PostgresLeases
+from s3server.metadata.nodes import NODES_MIGRATION_POSTGRES, PostgresNodes
 from s3server.metadata.postgres_objects import (
     _COUNT,
     _DELETE_OBJECT,
@@ -64,6 +65,7 @@ from s3server.metadata.postgres_objects import (
     _store_object,
     _versioning,
 )
+from s3server.metadata.ratelimit import RATE_BUCKETS_MIGRATION_POSTGRES, PostgresTokenBuckets
 from s3server.pgdb import PgClient, PgDatabase
 
 __all__ = ["COMPONENT", "MIGRATIONS", "PostgresMetadataStore"]
@@ -142,6 +144,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
     # Lifecycle: a bucket's rules (they go with the bucket), and leases on background work.
     LIFECYCLE_MIGRATION_POSTGRES,
     tables.ENCRYPTION_MIGRATION,
+    # What the gateways of a cluster share: the rate limit's buckets and the storage node list.
+    (*RATE_BUCKETS_MIGRATION_POSTGRES, *NODES_MIGRATION_POSTGRES),
 ]
 
 
@@ -269,7 +273,9 @@ def _walk_args(bucket: str, span: common.ListRange, want: int) -> tuple[Any, ...
     return (bucket, span.lower, span.upper, span.delimiter, len(span.prefix) + 1, len(span.delimiter), want)
 
 
-class PostgresMetadataStore(PostgresLeases, common.SharedStore, PgClient):
+class PostgresMetadataStore(
+    PostgresLeases, PostgresNodes, PostgresTokenBuckets, common.SharedStore, PgClient
+):
     """MetadataStore on PostgreSQL; `db` may be shared with the identity store (one pool)."""
 
     when = staticmethod(_same)

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from s3server.config import Rate
 from s3server.metadata import base, tables
 from s3server.metadata.base import Bucket, BucketStats, ObjectRecord, Part, Upload, WriteCondition
 from s3server.metadata.common import (
@@ -39,6 +40,8 @@ from s3server.metadata.errors import (
     NoSuchUploadError,
 )
 from s3server.metadata.leases import LIFECYCLE_MIGRATION_SQLITE, SqliteLeases
+from s3server.metadata.nodes import NODES_MIGRATION_SQLITE, SqliteNodes
+from s3server.metadata.ratelimit import SqliteTokenBuckets
 from s3server.metadata.sqlite_objects import (
     _DELETE_MARKER,
     _NEWEST_VERSION,
@@ -122,6 +125,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
     # Lifecycle: a bucket's rules (they go with the bucket), and leases on background work.
     LIFECYCLE_MIGRATION_SQLITE,
     tables.ENCRYPTION_MIGRATION,
+    # The storage node list (the rate limit's buckets live in a file of their own: metadata.ratelimit).
+    NODES_MIGRATION_SQLITE,
 ]
 
 _IN_CHUNK = 500  # bound parameters per IN (...) query
@@ -132,7 +137,7 @@ _SELECT_RANGE = (
 )
 
 
-class SqliteMetadataStore(SqliteLeases, SharedStore):
+class SqliteMetadataStore(SqliteLeases, SqliteNodes, SharedStore):
     """MetadataStore on an embedded SQLite database (the single-machine default)."""
 
     when = staticmethod(_from_micros)
@@ -141,6 +146,7 @@ class SqliteMetadataStore(SqliteLeases, SharedStore):
     def __init__(self, path: Path, *, readers: int = 3, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
         self.db = Database(self.path, readers=readers, busy_timeout=busy_timeout)
+        self.token_buckets = SqliteTokenBuckets(self.path)
 
     # -- plumbing
 
@@ -185,6 +191,7 @@ class SqliteMetadataStore(SqliteLeases, SharedStore):
             raise
 
     async def close(self) -> None:
+        self.token_buckets.close()
         await self.db.close()
 
     async def ping(self) -> None:
@@ -193,6 +200,9 @@ class SqliteMetadataStore(SqliteLeases, SharedStore):
     async def schema_version(self) -> int:
         """The schema version the database is at (len(MIGRATIONS) once open)."""
         return await self._read(read_schema_version)
+
+    async def take_tokens(self, caller: str, want: int, rate: Rate) -> int:
+        return await self.token_buckets.take(caller, want, rate)
 
     # -- buckets
 

@@ -467,8 +467,11 @@ class RemoteBlobStore:
         ]
 
 
-def build_remote_store(settings: Settings, executor: Executor | None = None) -> RemoteBlobStore:
-    """The blob store of a gateway started with --storage-nodes (not opened yet)."""
-    return RemoteBlobStore(
-        parse_nodes(settings.storage_nodes), settings.replicas, settings.cluster_secret, executor
-    )
+def build_remote_store(
+    settings: Settings, executor: Executor | None = None, nodes: list[tuple[str, str]] | None = None
+) -> RemoteBlobStore:
+    """The blob store of a gateway on storage nodes (not opened yet): `nodes` as (name, URL) pairs,
+    by default those of --storage-nodes."""
+    if nodes is None:
+        nodes = parse_nodes(settings.storage_nodes)
+    return RemoteBlobStore(nodes, settings.replicas, settings.cluster_secret, executor)

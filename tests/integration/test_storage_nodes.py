@@ -4,6 +4,7 @@ replicas on distinct nodes, and what happens when a node goes away or holds a co
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import subprocess
@@ -17,6 +18,8 @@ import pytest
 from s3server.node.signing import DATE, NONCE, SIGNATURE, sign
 from tests.conftest import make_client
 from tests.integration.helpers import request
+from tests.integration.helpers import sign as sign_s3
+from tests.support.blobs import eventually
 from tests.support.cluster import (
     CLUSTER_SECRET,
     RunningNode,
@@ -252,3 +255,49 @@ def test_a_gateway_without_the_cluster_secret_refuses_to_start(tmp_path: Path) -
     )
     assert result.returncode == 2
     assert b"cluster secret" in result.stderr
+
+
+def test_a_write_acknowledged_at_a_quorum_gets_its_missing_copy_back(tmp_path: Path) -> None:
+    """Three nodes, three replicas: a node killed mid-PUT leaves no node to fail over to, so the
+    PUT is acknowledged with the two copies of its write quorum; when the node returns, the replica
+    repair (started by the gateway's own probe, no admin call) writes the third copy."""
+    nodes = start_nodes(tmp_path, 3)
+    gateway = start_gateway(tmp_path / "gateway", nodes, args=["--replicas", "3"])
+    try:
+        s3 = make_client(gateway)
+        s3.create_bucket(Bucket="quorum")
+        data = os.urandom(24 * MiB)
+        path = "/quorum/large"
+        headers = sign_s3(gateway, "PUT", path, headers={"Content-Length": str(len(data))},
+                       payload_hash="UNSIGNED-PAYLOAD")  # fmt: skip
+        connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=120)
+        connection.putrequest("PUT", path, skip_accept_encoding=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        victim = nodes[2]
+        for offset in range(0, len(data), MiB):
+            if offset == 12 * MiB:  # well past the bytes kept for a failover
+                victim.kill()
+            connection.send(data[offset : offset + MiB])
+        answer = connection.getresponse()
+        assert answer.status == 200, answer.read()
+        assert answer.getheader("ETag") == f'"{hashlib.md5(data).hexdigest()}"'
+        connection.close()
+        assert s3.get_object(Bucket="quorum", Key="large")["Body"].read() == data
+        copies = holders(nodes[:2])
+        assert list(copies.values()) == [{"node1", "node2"}]  # the quorum's two copies
+        (blob,) = copies
+
+        nodes[2] = restart_node(victim)
+        assert eventually(lambda: holders(nodes).get(blob) == {"node1", "node2", "node3"}, timeout=120), (
+            holders(nodes),
+            gateway.log()[-3000:],
+        )
+        assert held(nodes[2])[blob] == len(data)
+        nodes[0].kill()  # the repaired copy serves reads too
+        assert s3.get_object(Bucket="quorum", Key="large")["Body"].read() == data
+    finally:
+        gateway.stop()
+        for node in nodes:
+            node.stop()

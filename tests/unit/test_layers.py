@@ -3,12 +3,13 @@
 Imports are read with `ast` from every module of `s3server` and `ui`, at module level and inside
 functions alike (and under `if TYPE_CHECKING:`), so a deferred import cannot hide an upward one.
 Where a lower layer needs something of a higher one, it is handed in from above (app.py, ui.server),
-not imported.
+not imported. And SQL lives only in the stores: no other module holds a statement or a database driver.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "s3server.app",
             "s3server.cli",
             "s3server.admin_cli",
+            "s3server.nodes_cli",
             "s3server.runner",
             "s3server.workers",
             "s3server.node.server",
@@ -159,3 +161,55 @@ def test_the_order_is_seen_by_the_checker() -> None:
     assert "s3server.metadata.base" in IMPORTS["s3server.metadata.sqlite"]
     assert "s3server.gateway.sigv4" in IMPORTS["s3server.gateway.auth"]  # `from package import module`
     assert "s3server.s3.errors" in IMPORTS["s3server.gateway.ratelimit"]
+
+
+# The modules that may speak SQL: the metadata and identity stores, storage's index, and the two
+# database runners they sit on. Everything else calls store methods with domain values.
+SQL_MODULES = (
+    "s3server.metadata",
+    "s3server.identity",
+    "s3server.storage.index",
+    "s3server.sqlitedb",
+    "s3server.pgdb",
+)
+SQL_DRIVERS = ("sqlite3", "asyncpg")
+SQL_STATEMENT = re.compile(
+    r"\b(SELECT\b[\s\S]+\bFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM"
+    r"|CREATE\s+(UNLOGGED\s+|TEMP\s+)?(TABLE|INDEX)|ALTER\s+TABLE|DROP\s+TABLE|PRAGMA)\b"
+)
+
+
+def sql_in(path: Path) -> list[str]:
+    """The database drivers a module imports and the lines of its string constants that read as SQL."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            modules = [node.module or ""] if not node.level else []
+        else:
+            modules = []
+        found += [f"imports {m}" for m in modules if m.split(".")[0] in SQL_DRIVERS]
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and SQL_STATEMENT.search(node.value)
+        ):
+            found.append(f"SQL on line {node.lineno}")
+    return found
+
+
+def speaks_sql(module: str) -> bool:
+    return any(module == prefix or module.startswith(prefix + ".") for prefix in SQL_MODULES)
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if not speaks_sql(m)))
+def test_no_sql_outside_the_stores(module: str) -> None:
+    assert not sql_in(MODULES[module]), f"{module}: {', '.join(sql_in(MODULES[module]))}"
+
+
+def test_the_sql_check_sees_sql() -> None:
+    """The checker itself, on modules known to hold SQL."""
+    assert "imports sqlite3" in sql_in(MODULES["s3server.metadata.sqlite"])
+    assert any(hit.startswith("SQL on line") for hit in sql_in(MODULES["s3server.metadata.postgres"]))
+    assert speaks_sql("s3server.metadata.ratelimit") and not speaks_sql("s3server.gateway.ratelimit")

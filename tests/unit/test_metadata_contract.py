@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from s3server.config import Rate
 from s3server.metadata.base import (
     Bucket,
     BucketStats,
@@ -25,6 +26,7 @@ from s3server.metadata.base import (
     ListPage,
     MetadataError,
     MetadataStore,
+    NodeEntry,
     ObjectRecord,
     Part,
     Segment,
@@ -106,7 +108,11 @@ async def _open_backend(name: str, tmp_path: Path, request: pytest.FixtureReques
         pg = PostgresMetadataStore(dsn)
         await pg.open()
         try:
-            await pg.db.run(lambda conn: conn.execute("TRUNCATE buckets, object_blobs CASCADE"))
+            await pg.db.run(
+                lambda conn: conn.execute(
+                    "TRUNCATE buckets, object_blobs, s3_rate_buckets, storage_nodes CASCADE"
+                )
+            )
             yield Backend(name, pg, statement_counting(pg, StatementCounter), {"dsn": dsn})
         finally:
             await pg.close()
@@ -1401,6 +1407,54 @@ async def test_leases(store: MetadataStore) -> None:
     await asyncio.sleep(0.3)  # b let it run out: anyone may take it
     later = await store.take_lease("work", "a", 30)
     assert later is not None and later.holder == "a" and later.state == "cursor-2"
+
+
+HOURLY = Rate(10, 3600.0)  # nothing refills while a test runs, so every count is exact
+
+
+async def test_take_tokens(store: MetadataStore) -> None:
+    assert await store.take_tokens("key:a", 4, HOURLY) == 4  # a caller never seen has a full bucket
+    assert await store.take_tokens("key:a", 4, HOURLY) == 4
+    assert await store.take_tokens("key:a", 4, HOURLY) == 2  # what is left, never more
+    assert await store.take_tokens("key:a", 1, HOURLY) == 0
+    assert await store.take_tokens("key:b", 20, HOURLY) == 10  # buckets are per caller, `requests` deep
+
+
+async def test_take_tokens_refills_at_the_rate(store: MetadataStore) -> None:
+    fast = Rate(1000, 1.0)
+    assert await store.take_tokens("key:fast", 1000, fast) == 1000
+    await asyncio.sleep(0.1)  # a hundred tokens' worth at the least
+    assert await store.take_tokens("key:fast", 5, fast) == 5
+
+
+async def test_take_tokens_concurrently_gives_out_the_bucket_once(store: MetadataStore) -> None:
+    granted = await asyncio.gather(*(store.take_tokens("key:busy", 3, HOURLY) for _ in range(12)))
+    assert sum(granted) == 10
+
+
+async def test_stores_on_one_database_share_the_buckets(
+    backend: Backend, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """What makes the limit hold across processes: another store on the same database (SQLite: the
+    same data dir) draws from the same buckets."""
+    async with _open_backend(backend.name, tmp_path, request) as other:
+        assert await backend.store.take_tokens("key:shared", 6, HOURLY) == 6
+        assert await other.store.take_tokens("key:shared", 6, HOURLY) == 4
+        assert await backend.store.take_tokens("key:shared", 1, HOURLY) == 0
+
+
+async def test_storage_node_list(store: MetadataStore) -> None:
+    assert await store.storage_nodes() == []
+    assert await store.add_storage_node(NodeEntry("node2", "http://127.0.0.1:7882"))
+    assert await store.add_storage_node(NodeEntry("node1", "http://127.0.0.1:7881"))
+    assert not await store.add_storage_node(NodeEntry("node2", "http://10.0.0.2:7881"))  # moved
+    assert await store.storage_nodes() == [
+        NodeEntry("node1", "http://127.0.0.1:7881"),
+        NodeEntry("node2", "http://10.0.0.2:7881"),
+    ]
+    assert await store.remove_storage_node("node1")
+    assert not await store.remove_storage_node("node1")
+    assert await store.storage_nodes() == [NodeEntry("node2", "http://10.0.0.2:7881")]
 
 
 @pytest.mark.parametrize("backend_name", BACKENDS)

@@ -3,8 +3,8 @@
     request ─▶ headers (CSP, no-store) ─▶ session (cookie → server-side session) ─▶ guard
                (CSRF token and same origin on every change; sign-in required) ─▶ handler ─▶ JSON
 
-Handlers live in `ui.api_buckets`, `ui.api_versions`, `ui.api_admin` and `ui.api_ops` (their routes
-collected in `ui.routes`); each takes the request and the signed-in session and returns JSON, raising
+Handlers live in `ui.api_buckets`, `ui.api_versions`, `ui.api_lifecycle`, `ui.api_admin` and
+`ui.api_ops` (their routes collected in `ui.routes`); each takes the request and the signed-in session and returns JSON, raising
 `ApiError` for anything a person should read.
 """
 

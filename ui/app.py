@@ -4,8 +4,8 @@
                (CSRF token and same origin on every change; sign-in required) ─▶ handler ─▶ JSON
 
 Handlers live in `ui.api_buckets`, `ui.api_versions`, `ui.api_lifecycle`, `ui.api_admin` and
-`ui.api_ops` (their routes collected in `ui.routes`); each takes the request and the signed-in session and returns JSON, raising
-`ApiError` for anything a person should read.
+`ui.api_ops` (their routes collected in `ui.routes`); each takes the request and the signed-in session
+and returns JSON, raising `ApiError` for anything a person should read.
 """
 
 from __future__ import annotations

@@ -72,6 +72,14 @@ def check_bucket_name(name: str) -> None:
         )
 
 
+def xml_request(root: etree._Element) -> tuple[bytes, dict[str, str]]:
+    """An XML request body and its headers, Content-MD5 included (which DeleteObjects and
+    PutBucketLifecycleConfiguration require)."""
+    payload = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    digest = base64.b64encode(hashlib.md5(payload, usedforsecurity=False).digest()).decode()
+    return payload, {"content-type": "application/xml", "content-md5": digest}
+
+
 def _etag(value: str) -> str:
     return value.strip().strip('"')
 
@@ -419,11 +427,7 @@ async def delete_objects(request: web.Request, session: Session) -> Any:
         etree.SubElement(root, "Quiet").text = "false"
         for key in keys_to_delete[start : start + DELETE_BATCH]:
             etree.SubElement(etree.SubElement(root, "Object"), "Key").text = key
-        payload = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-        headers = {
-            "content-type": "application/xml",
-            "content-md5": base64.b64encode(hashlib.md5(payload, usedforsecurity=False).digest()).decode(),
-        }
+        payload, headers = xml_request(root)
         answer = (
             await ep.call(
                 keys, "POST", Endpoint.path(bucket), params=[("delete", "")], headers=headers, body=payload

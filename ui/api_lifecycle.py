@@ -11,14 +11,12 @@ same moment can overwrite each other's change: S3 offers no conditional put for 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from typing import Any
 
 from aiohttp import web
 from lxml import etree
 
-from ui.api_buckets import S3_NS, bucket_of
+from ui.api_buckets import S3_NS, bucket_of, xml_request
 from ui.app import endpoint, keys_of, read_json, text_field
 from ui.client import Endpoint, S3CallError, find_all, find_text
 from ui.messages import ApiError
@@ -86,11 +84,7 @@ async def _configuration(request: web.Request, session: Session) -> etree._Eleme
 
 
 async def _put(request: web.Request, session: Session, root: etree._Element) -> None:
-    payload = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-    headers = {
-        "content-type": "application/xml",
-        "content-md5": base64.b64encode(hashlib.md5(payload, usedforsecurity=False).digest()).decode(),
-    }
+    payload, headers = xml_request(root)
     await endpoint(request).call(
         keys_of(session),
         "PUT",

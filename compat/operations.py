@@ -63,7 +63,8 @@ SUPPORTED: dict[str, str] = {
     "transitions answer InvalidStorageClass (one storage tier); x-amz-expiration on object answers",
     "DeleteBucketLifecycle": "",
     "GetBucketCors": "",
-    "PutBucketCors": "up to 100 rules; OPTIONS preflight and Access-Control-* headers answered from them",
+    "PutBucketCors": "up to 100 rules; OPTIONS preflight and Access-Control-* headers answered from them; "
+    "unlike AWS, the server's own web console may also send PostObject from its origin",
     "DeleteBucketCors": "",
     # -- listing
     "ListObjects": "prefix, delimiter, marker, max-keys, encoding-type=url; UTF-8 byte order",
@@ -72,12 +73,12 @@ SUPPORTED: dict[str, str] = {
     "ListObjectVersions": "prefix, delimiter, key-marker, version-id-marker, max-keys, encoding-type=url",
     # -- multipart
     "CreateMultipartUpload": "x-amz-checksum-algorithm with COMPOSITE or FULL_OBJECT checksum type; "
-    "canned ACL for the object",
+    "canned ACL for the object; x-amz-abort-date and x-amz-abort-rule-id from lifecycle rules",
     "UploadPart": "",
     "UploadPartCopy": "x-amz-copy-source-range",
     "CompleteMultipartUpload": "parts of at least 5 MiB but the last; multipart ETag `md5-of-md5s-N`",
     "AbortMultipartUpload": "",
-    "ListParts": "",
+    "ListParts": "x-amz-abort-date and x-amz-abort-rule-id from lifecycle rules",
     "ListMultipartUploads": "",
 }
 

@@ -40,6 +40,7 @@ from s3server.lifecycle import LifecycleWorker
 from s3server.metadata.base import Bucket, MetadataStore, ObjectRecord
 from s3server.metadata.postgres import PostgresMetadataStore
 from s3server.metadata.sqlite import SqliteMetadataStore
+from s3server.pgdb import PgDatabase
 from s3server.saga import Saga
 from s3server.storage import build_blob_store
 
@@ -47,6 +48,7 @@ BUCKET = "lifecycle-bench"
 WIDTH = 256  # put_object calls in flight while filling
 EVERY = 100  # one key in EVERY matches the rule
 SMALL, LARGE = 4096, 8192
+PG_TIMEOUT = 600  # seconds: the fill's writers queue for the pool's connections far longer than a request
 
 
 def key_and_size(i: int, match: str) -> tuple[str, int]:
@@ -129,10 +131,10 @@ def store_for(backend: str, metadata: str, base: Path) -> Iterator[MetadataStore
     if backend == "sqlite" and not metadata:
         yield SqliteMetadataStore(base / "metadata.db")
     elif metadata:
-        yield PostgresMetadataStore(metadata)
+        yield PostgresMetadataStore(PgDatabase(metadata, timeout=PG_TIMEOUT))
     else:
         with running_cluster() as cluster:
-            yield PostgresMetadataStore(cluster.create_database("lifecycle"))
+            yield PostgresMetadataStore(PgDatabase(cluster.create_database("lifecycle"), timeout=PG_TIMEOUT))
 
 
 def main(argv: list[str]) -> None:

@@ -13,13 +13,19 @@ Two rule shapes:
 Peak RSS is the kernel's VmHWM, reset (`/proc/self/clear_refs`) just before the pass, so the fill does
 not count; it includes the SQLite pages the pass touched through mmap.
 
-    python -m bench lifecycle [--keys 1000000] [--match size|prefix] [--metadata postgresql://…]
+    python -m bench lifecycle [--keys 1000000] [--match size|prefix] [--backend sqlite|postgres]
+        [--metadata postgresql://…]
+
+`--backend postgres` runs the pass on PostgreSQL: in the fresh database `--metadata` names, or else in
+a throw-away server of its own (`bench.postgres`). The peak RSS is this process's; the PostgreSQL
+server's memory is its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
@@ -28,11 +34,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.postgres import running_cluster
 from s3server.config import Settings
 from s3server.lifecycle import LifecycleWorker
 from s3server.metadata.base import Bucket, MetadataStore, ObjectRecord
 from s3server.metadata.postgres import PostgresMetadataStore
 from s3server.metadata.sqlite import SqliteMetadataStore
+from s3server.pgdb import PgDatabase
 from s3server.saga import Saga
 from s3server.storage import build_blob_store
 
@@ -40,6 +48,7 @@ BUCKET = "lifecycle-bench"
 WIDTH = 256  # put_object calls in flight while filling
 EVERY = 100  # one key in EVERY matches the rule
 SMALL, LARGE = 4096, 8192
+PG_TIMEOUT = 600  # seconds: the fill's writers queue for the pool's connections far longer than a request
 
 
 def key_and_size(i: int, match: str) -> tuple[str, int]:
@@ -116,11 +125,16 @@ async def measure(store: MetadataStore, data: Path, keys: int, match: str) -> No
         await store.close()
 
 
-def stores(metadata: str, base: Path) -> Iterator[MetadataStore]:
-    if metadata:
-        yield PostgresMetadataStore(metadata)
-    else:
+@contextlib.contextmanager
+def store_for(backend: str, metadata: str, base: Path) -> Iterator[MetadataStore]:
+    """An unopened store: SQLite in `base`, or PostgreSQL at `metadata` or in a server of its own."""
+    if backend == "sqlite" and not metadata:
         yield SqliteMetadataStore(base / "metadata.db")
+    elif metadata:
+        yield PostgresMetadataStore(PgDatabase(metadata, timeout=PG_TIMEOUT))
+    else:
+        with running_cluster() as cluster:
+            yield PostgresMetadataStore(PgDatabase(cluster.create_database("lifecycle"), timeout=PG_TIMEOUT))
 
 
 def main(argv: list[str]) -> None:
@@ -128,11 +142,18 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--match", choices=("size", "prefix"), default="size")
     parser.add_argument(
-        "--metadata", default="", help="a fresh PostgreSQL database's URL (default: SQLite in a temp dir)"
+        "--backend",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the metadata backend (postgres: a throw-away PostgreSQL server unless --metadata names one)",
+    )
+    parser.add_argument(
+        "--metadata", default="", help="a fresh PostgreSQL database's URL (implies --backend postgres)"
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
         data = Path(tmp) / "data"
         data.mkdir()
-        for store in stores(args.metadata, data):
+        with store_for(args.backend, args.metadata, data) as store:
+            print(f"backend: {'postgres' if args.metadata or args.backend == 'postgres' else 'sqlite'}")
             asyncio.run(measure(store, data, args.keys, args.match))

@@ -66,7 +66,8 @@ SUPPORTED: dict[str, str] = {
     "transitions answer InvalidStorageClass (one storage tier); x-amz-expiration on object answers",
     "DeleteBucketLifecycle": "",
     "GetBucketCors": "",
-    "PutBucketCors": "up to 100 rules; OPTIONS preflight and Access-Control-* headers answered from them",
+    "PutBucketCors": "up to 100 rules; OPTIONS preflight and Access-Control-* headers answered from them; "
+    "unlike AWS, the server's own web console may also send PostObject from its origin",
     "DeleteBucketCors": "",
     "GetBucketEncryption": "",
     "PutBucketEncryption": "one rule: AES256 (aws:kms is accepted but its writes answer 501), "
@@ -79,13 +80,13 @@ SUPPORTED: dict[str, str] = {
     "ListObjectVersions": "prefix, delimiter, key-marker, version-id-marker, max-keys, encoding-type=url",
     # -- multipart
     "CreateMultipartUpload": "x-amz-checksum-algorithm with COMPOSITE or FULL_OBJECT checksum type; "
-    "canned ACL for the object",
+    "canned ACL for the object; x-amz-abort-date and x-amz-abort-rule-id from lifecycle rules",
     "UploadPart": "Content-MD5 and one flexible checksum verified (header or aws-chunked trailer)",
     "UploadPartCopy": "x-amz-copy-source-range",
     "CompleteMultipartUpload": "parts of at least 5 MiB but the last; multipart ETag `md5-of-md5s-N`; "
     "If-None-Match/If-Match",
     "AbortMultipartUpload": "",
-    "ListParts": "",
+    "ListParts": "x-amz-abort-date and x-amz-abort-rule-id from lifecycle rules",
     "ListMultipartUploads": "",
 }
 

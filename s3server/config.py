@@ -293,6 +293,17 @@ OPTIONS: tuple[Option, ...] = (
         switch=True,
     ),
     Option(
+        "console_origins",
+        "S3SERVER_CONSOLE_ORIGIN",
+        (),
+        "an origin (scheme://host:port) of a web console that may send browser uploads to any bucket, "
+        "for a console run apart with `s3server console` or reached by another host name (repeatable; "
+        "the console of `serve`, on the same host name as the S3 API, needs none)",
+        metavar="ORIGIN",
+        flag="--console-origin",
+        repeatable=True,
+    ),
+    Option(
         "endpoint",
         "S3SERVER_ENDPOINT",
         "http://127.0.0.1:7841",
@@ -345,6 +356,7 @@ class Settings:
     access_log: bool = True
     console_port: int = 8080
     no_console: bool = False
+    console_origins: tuple[str, ...] = ()
     endpoint: str = "http://127.0.0.1:7841"
     public_endpoint: str = ""
     # Credentials are environment-only on purpose: never on a command line where `ps` shows them.

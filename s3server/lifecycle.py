@@ -386,7 +386,8 @@ class LifecycleWorker:
             )
             now = datetime.now(UTC)
             for upload in page.uploads:
-                if due(upload.initiated, rule.abort_days, self.day_seconds) > now:
+                when = rule.upload_due(upload.initiated, self.day_seconds)
+                if when is None or when > now:
                     continue
                 try:
                     await self.saga.abort_upload(bucket, upload.key, upload.upload_id)

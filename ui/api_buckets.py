@@ -1,9 +1,12 @@
 """Buckets, objects, uploads and bucket policies: the console's JSON API over the S3 calls.
 
 Listings are one ListObjectsV2 page per request (continuation tokens, never the whole bucket).
-Uploads stream from the browser through the console to S3 without being held in memory: small files
-as one PutObject, large ones as a multipart upload whose parts the browser sends one request each.
-The console hashes what it forwards and checks the ETag S3 returns, so a damaged transfer is caught.
+Small files go from the browser straight to S3 as a browser upload (PostObject) whose form the console
+signs for the signed-in user (`post_form`): one key, one size, minutes to start; the browser checks the
+returned ETag against its own MD5. Large files, and small ones when the console knows no address by
+which browsers reach S3, stream through the console without being held in memory: as a multipart
+upload whose parts the browser sends one request each (or one PutObject); the console hashes what it
+forwards and checks the ETag S3 returns, so a damaged transfer is caught either way.
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ from ui.client import Endpoint, S3CallError, decode_listing, error_from, find_al
 from ui.messages import ApiError
 from ui.queries import all_buckets, count_by_listing, fetch_stats
 from ui.sessions import Session
-from ui.signing import MAX_PRESIGN_SECONDS
+from ui.signing import MAX_PRESIGN_SECONDS, post_form
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 RELAY_CHUNK = 256 * 1024
 DELETE_BATCH = 1000
 MAX_KEY_BYTES = 1024
+MAX_FORM_SIZE = 5 * 1024**3  # PostObject stores at most 5 GiB, like PutObject
+FORM_SECONDS = 600  # a signed upload form must be posted within this long
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 
@@ -65,6 +70,14 @@ def check_bucket_name(name: str) -> None:
             "starting and ending with a letter or digit.",
             "InvalidBucketName",
         )
+
+
+def xml_request(root: etree._Element) -> tuple[bytes, dict[str, str]]:
+    """An XML request body and its headers, Content-MD5 included (which DeleteObjects and
+    PutBucketLifecycleConfiguration require)."""
+    payload = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    digest = base64.b64encode(hashlib.md5(payload, usedforsecurity=False).digest()).decode()
+    return payload, {"content-type": "application/xml", "content-md5": digest}
 
 
 def _etag(value: str) -> str:
@@ -228,6 +241,33 @@ async def put_object(request: web.Request, session: Session) -> Any:
     return {"key": key, "size": length, "etag": etag, "md5": md5.hexdigest()}
 
 
+async def upload_form(request: web.Request, session: Session) -> Any:
+    """A signed PostObject form for one file: `url` to post it to and the `fields` to send before the
+    file. `url` is null when the console knows no address by which browsers reach S3."""
+    body = await read_json(request)
+    key = text_field(body, "key", "The key")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise ApiError(400, "Object keys are at most 1024 bytes long.")
+    content_type = text_field(body, "content_type", "The content type", required=False)
+    size = body.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_FORM_SIZE:
+        raise ApiError(400, "The file size must be a number of bytes, at most 5 GiB.")
+    base = link_base(request)
+    if base is None:
+        return {"url": None, "fields": {}}
+    bucket = bucket_of(request)
+    fields = post_form(
+        keys_of(session),
+        bucket=bucket,
+        key=key,
+        content_type=content_type or "application/octet-stream",
+        size=size,
+        expires=FORM_SECONDS,
+        region=endpoint(request).region,
+    )
+    return {"url": base + Endpoint.path(bucket), "fields": fields}
+
+
 async def create_folder(request: web.Request, session: Session) -> Any:
     """A zero-byte object named "prefix/name/", which listings show as a folder."""
     body = await read_json(request)
@@ -387,11 +427,7 @@ async def delete_objects(request: web.Request, session: Session) -> Any:
         etree.SubElement(root, "Quiet").text = "false"
         for key in keys_to_delete[start : start + DELETE_BATCH]:
             etree.SubElement(etree.SubElement(root, "Object"), "Key").text = key
-        payload = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-        headers = {
-            "content-type": "application/xml",
-            "content-md5": base64.b64encode(hashlib.md5(payload, usedforsecurity=False).digest()).decode(),
-        }
+        payload, headers = xml_request(root)
         answer = (
             await ep.call(
                 keys, "POST", Endpoint.path(bucket), params=[("delete", "")], headers=headers, body=payload
@@ -518,6 +554,7 @@ ROUTES = (
     ("GET", B + "/usage", bucket_usage),
     ("GET", B + "/objects", list_objects),
     ("PUT", B + "/object", put_object),
+    ("POST", B + "/upload-form", upload_form),
     ("POST", B + "/folder", create_folder),
     ("GET", B + "/download", download),
     ("GET", B + "/details", object_details),

@@ -3,9 +3,9 @@
     request ─▶ headers (CSP, no-store) ─▶ session (cookie → server-side session) ─▶ guard
                (CSRF token and same origin on every change; sign-in required) ─▶ handler ─▶ JSON
 
-Handlers live in `ui.api_buckets`, `ui.api_versions`, `ui.api_admin` and `ui.api_ops` (their routes
-collected in `ui.routes`); each takes the request and the signed-in session and returns JSON, raising
-`ApiError` for anything a person should read.
+Handlers live in `ui.api_buckets`, `ui.api_versions`, `ui.api_lifecycle`, `ui.api_admin` and
+`ui.api_ops` (their routes collected in `ui.routes`); each takes the request and the signed-in session
+and returns JSON, raising `ApiError` for anything a person should read.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ OPEN_PATHS = frozenset({"/api/session", "/api/login"})  # answered without signi
 FAILED_LOGIN_DELAY = 0.5  # seconds: slows password guessing without bothering people
 
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src {connect}; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
@@ -82,6 +82,12 @@ def link_base(request: web.Request) -> str | None:
     return None
 
 
+def content_security_policy(request: web.Request) -> str:
+    """The page may connect to itself, and to S3 where browsers reach it (for browser uploads)."""
+    base = link_base(request)
+    return CSP.format(connect="'self'" + (f" {base}" if base else ""))
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request's JSON object body, or an ApiError in words."""
     try:
@@ -116,7 +122,7 @@ async def headers_middleware(
         response = await handler(request)
     except web.HTTPException as exc:
         response = exc
-    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("Content-Security-Policy", content_security_policy(request))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Frame-Options", "DENY")

@@ -1,4 +1,5 @@
-"""AWS Signature Version 4 for the console's own requests: Authorization headers and presigned URLs.
+"""AWS Signature Version 4 for the console's own requests: Authorization headers, presigned URLs, and
+the signed policies of browser-upload forms (PostObject).
 
 The console signs on behalf of the signed-in user with the secret it keeps in the server-side session,
 so the browser never sees a secret. Paths arrive already URI-encoded (S3 signs the path as sent, without
@@ -7,11 +8,13 @@ normalising it), queries as decoded (name, value) pairs.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -143,3 +146,41 @@ def presign_query(
     )
     _, signature = _signature(keys, region, amz_date, canonical)
     return canonical_query([*query, ("X-Amz-Signature", signature)])
+
+
+def post_form(
+    keys: Keys,
+    *,
+    bucket: str,
+    key: str,
+    content_type: str,
+    size: int,
+    expires: int,
+    region: str = "us-east-1",
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """The fields of a browser-upload form (without the file) that may store exactly `size` bytes as
+    `key` in `bucket`, and nothing else, until `expires` seconds from now. The policy asks for a 201
+    PostResponse, so the browser reads the new object's ETag from the answer's body."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    amz_date, date = _stamps(moment)
+    fields = {
+        "key": key,
+        "Content-Type": content_type,
+        "success_action_status": "201",
+        "x-amz-algorithm": ALGORITHM,
+        "x-amz-credential": f"{keys.access_key}/{date}/{region}/{SERVICE}/aws4_request",
+        "x-amz-date": amz_date,
+    }
+    deadline = moment + timedelta(seconds=expires)
+    policy = {
+        "expiration": deadline.strftime("%Y-%m-%dT%H:%M:%S.") + f"{deadline.microsecond // 1000:03d}Z",
+        "conditions": [
+            {"bucket": bucket},
+            *({name: value} for name, value in fields.items()),
+            ["content-length-range", size, size],
+        ],
+    }
+    encoded = base64.b64encode(json.dumps(policy, separators=(",", ":")).encode()).decode()
+    signature = hmac.new(signing_key(keys.secret_key, date, region), encoded.encode(), hashlib.sha256)
+    return {**fields, "policy": encoded, "x-amz-signature": signature.hexdigest()}

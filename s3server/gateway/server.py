@@ -26,6 +26,7 @@ from aiohttp import web
 from lxml import etree
 
 from s3server.access.configs import BucketConfigs
+from s3server.access.cors import CorsRule
 from s3server.access.decide import PER_KEY, SIGNED_ONLY, Authorizer, policy_context
 from s3server.config import Settings, worker_count
 from s3server.gateway import cors, router
@@ -184,6 +185,11 @@ class Gateway:
         self.admin: AdminEndpoint | None = None  # the JSON API under /_admin/, bound at startup
         self.metrics: MetricsSink | None = None  # bound by the application
         self.metrics_auth = settings.metrics_auth
+        self.console_origins = cors.ConsoleOrigins(
+            "https" if settings.tls or settings.tls_cert else "http",
+            None if settings.no_console else settings.console_port,
+            settings.console_origins,
+        )
         self.limiter = build_limiter(
             settings.rate_limit,
             shared=is_postgres_url(settings.metadata) or worker_count(settings.workers) > 1,
@@ -357,7 +363,9 @@ class Gateway:
             # Allowed or not, a browser may read the answer when the bucket's CORS rules say so.
             if target.bucket is not None and "Origin" in request.headers:
                 cached = self.configs.peek(target.bucket)
-                ex.cors = cors.actual_headers(cached, request.headers.get("Origin"), request.method)
+                origin = request.headers.get("Origin")
+                console = self._console_rule(request, target)
+                ex.cors = cors.actual_headers(cached, origin, request.method, console)
         handler = HANDLERS.get(op.name)
         if handler is None:
             raise S3Error("NotImplemented", f"{op.name} is not implemented by this server")
@@ -389,6 +397,12 @@ class Gateway:
             )
         )
 
+    def _console_rule(self, request: web.Request, target: Target) -> CorsRule | None:
+        """The web console's CORS rule, for a browser upload it posts here (see gateway.cors)."""
+        return self.console_origins.rule(
+            request.headers.get("Origin"), request.host or "", target.key, target.query
+        )
+
     async def _form_signer(self, fields: Mapping[str, str]) -> Credential | None:
         """S3Request.form_signer: who signed a browser-upload form (None: anonymous)."""
         result = await authenticate_form(fields, self.services.identity.lookup)
@@ -404,7 +418,13 @@ class Gateway:
                 if request.method == "OPTIONS":
                     ex.operation = PREFLIGHT
                     await self._limit(f"ip:{request.remote}")
-                    reply = await cors.preflight(request.headers, target.bucket, target.key, self.configs)
+                    reply = await cors.preflight(
+                        request.headers,
+                        target.bucket,
+                        target.key,
+                        self.configs,
+                        self._console_rule(request, target),
+                    )
                 else:
                     reply = await self._dispatch(request, target, ex)
             except MetadataError as exc:

@@ -110,6 +110,12 @@ class Rule:
             return due(last_modified, self.days, day_seconds)
         return None
 
+    def upload_due(self, initiated: datetime, day_seconds: float) -> datetime | None:
+        """When an upload initiated then becomes eligible for abort under this rule (None: never).
+        Uploads match on the prefix alone: tags cannot go with this action, and sizes are unknown."""
+        if not self.enabled or self.abort_days is None:
+            return None
+        return due(initiated, self.abort_days, day_seconds)
 
     def expired_before(self, now: datetime, day_seconds: float) -> datetime | None:
         """Current versions last modified at or before this have expired by `now` (None: none has):
@@ -175,7 +181,19 @@ def current_expiry(
     return best
 
 
-# -- x-amz-expiration
+def upload_abort(
+    rules: list[Rule], key: str, initiated: datetime, day_seconds: float
+) -> tuple[datetime, str] | None:
+    """(abort date, rule id) of the earliest enabled AbortIncompleteMultipartUpload rule for `key`."""
+    best: tuple[datetime, str] | None = None
+    for rule in rules:
+        when = rule.upload_due(initiated, day_seconds) if key.startswith(rule.prefix) else None
+        if when is not None and (best is None or when < best[0]):
+            best = (when, rule.id)
+    return best
+
+
+# -- x-amz-expiration and x-amz-abort-date
 
 _cache: weakref.WeakKeyDictionary[Any, dict[str, tuple[float, list[Rule]]]] = weakref.WeakKeyDictionary()
 
@@ -210,6 +228,17 @@ async def expiration_headers(req: S3Request, record: ObjectRecord) -> dict[str, 
         return {}
     when, rule_id = found
     return {"x-amz-expiration": f'expiry-date="{http_date(when)}", rule-id="{_quoted(rule_id)}"'}
+
+
+async def abort_headers(req: S3Request, bucket: str, key: str, initiated: datetime) -> dict[str, str]:
+    """`x-amz-abort-date` and `x-amz-abort-rule-id` (CreateMultipartUpload, ListParts) when an enabled
+    AbortIncompleteMultipartUpload rule applies to the upload's key."""
+    rules = await bucket_rules(req.services.meta, bucket)
+    found = upload_abort(rules, key, initiated, req.services.settings.lifecycle_day_seconds)
+    if found is None:
+        return {}
+    when, rule_id = found
+    return {"x-amz-abort-date": http_date(when), "x-amz-abort-rule-id": rule_id}
 
 
 def _quoted(text: str) -> str:

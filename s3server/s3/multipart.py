@@ -59,6 +59,7 @@ from s3server.s3.copy import (
     source_version_headers,
 )
 from s3server.s3.errors import S3Error
+from s3server.s3.lifecycle import abort_headers
 from s3server.s3.object_lock import write_lock
 from s3server.s3.objects import require_length, storage_class
 from s3server.s3.tagging import parse_tagging_header
@@ -218,6 +219,7 @@ async def create_multipart_upload(req: S3Request) -> S3Response:
     headers = dict(XML_HEADERS)
     if sealing is not None:
         headers.update(sse.headers_of(sealing.record, sealing.customer))
+    headers.update(await abort_headers(req, req.bucket, req.key, initiated))
     if algorithm is not None and kind is not None:
         headers["x-amz-checksum-algorithm"] = algorithm
         headers["x-amz-checksum-type"] = kind
@@ -582,7 +584,8 @@ async def list_parts(req: S3Request) -> S3Response:
     if algorithm is not None:
         xml.sub(root, "ChecksumAlgorithm", algorithm)
         xml.sub(root, "ChecksumType", upload.checksum_type)
-    return S3Response(body=xml.render(root), headers=dict(XML_HEADERS))
+    headers = {**XML_HEADERS, **await abort_headers(req, req.bucket, req.key, upload.initiated)}
+    return S3Response(body=xml.render(root), headers=headers)
 
 
 def _encoder(req: S3Request) -> Callable[[str], str]:

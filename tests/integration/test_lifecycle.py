@@ -628,6 +628,39 @@ def test_incomplete_uploads_aborted(lc: Lifecycle) -> None:
     assert len(stored_blobs(lc.server)) == len(blobs_before) - 1  # the part's bytes are gone
 
 
+def test_abort_date_on_create_multipart_upload_and_list_parts(lc: Lifecycle) -> None:
+    bucket = new_bucket(lc)
+    abort = "AbortIncompleteMultipartUpload"
+    put_rules(
+        lc,
+        bucket,
+        {"ID": "slow", "Status": "Enabled", "Filter": {"Prefix": "up/"}, abort: {"DaysAfterInitiation": 90}},
+        {"ID": "fast", "Status": "Enabled", "Filter": {"Prefix": "up/a"}, abort: {"DaysAfterInitiation": 30}},
+        {"ID": "off", "Status": "Disabled", "Filter": {}, abort: {"DaysAfterInitiation": 1}},
+        {"ID": "expiry", "Status": "Enabled", "Filter": {}, "Expiration": {"Days": 1}},
+    )
+    for key, rule, days in (("up/a1", "fast", 30), ("up/b", "slow", 90)):
+        created = lc.s3.create_multipart_upload(Bucket=bucket, Key=key)
+        initiated = next(
+            u["Initiated"]
+            for u in lc.s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+            if u["UploadId"] == created["UploadId"]
+        )
+        expected = due(initiated, days)
+        parts = lc.s3.list_parts(Bucket=bucket, Key=key, UploadId=created["UploadId"])
+        for answer in (created, parts):
+            assert answer["AbortRuleId"] == rule
+            # An HTTP date has whole seconds, Initiated milliseconds: allow the second it may drop.
+            assert abs(answer["AbortDate"].timestamp() - expected) <= 1
+    other = lc.s3.create_multipart_upload(Bucket=bucket, Key="elsewhere")
+    headers = other["ResponseMetadata"]["HTTPHeaders"]
+    assert "x-amz-abort-date" not in headers and "x-amz-abort-rule-id" not in headers
+    parts = lc.s3.list_parts(Bucket=bucket, Key="elsewhere", UploadId=other["UploadId"])
+    assert "AbortDate" not in parts and "AbortRuleId" not in parts
+    plain = new_bucket(lc)
+    assert "AbortDate" not in lc.s3.create_multipart_upload(Bucket=plain, Key="up/a1")
+
+
 def test_disabled_rules_ignored(lc: Lifecycle) -> None:
     bucket = new_bucket(lc)
     put_rules(

@@ -103,17 +103,8 @@ def test_delete_bucket_with_confirmation(admin_page: Page, ui_s3) -> None:  # ty
     expect(page.locator(f"tr[data-bucket='{bucket}']")).to_have_count(0)
 
 
-def test_upload_many_files_with_progress_and_multipart(admin_page: Page, ui_s3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    page = admin_page
-    bucket = new_bucket(ui_s3)
-    open_bucket(page, bucket)
-    big = os.urandom(17 * MIB + 123)  # over the multipart threshold: three parts
-    small = [(f"note-{i}.txt", f"small file {i}\n".encode() * (i + 1)) for i in range(3)]
-    files = []
-    for name, body in [*small, ("big.bin", big)]:
-        files.append(tmp_path / name)
-        files[-1].write_bytes(body)
-    # Record every value each progress bar takes, to see the bars move rather than jump to the end.
+def record_progress(page: Page) -> None:
+    """Record every value each progress bar takes, to see the bars move rather than jump to the end."""
     page.evaluate(
         """() => {
           window.progressSeen = {};
@@ -128,6 +119,23 @@ def test_upload_many_files_with_progress_and_multipart(admin_page: Page, ui_s3, 
           });
         }"""
     )
+
+
+def progress_seen(page: Page, name: str) -> list[float]:
+    return page.evaluate(f"() => Array.from(window.progressSeen['Upload progress for {name}'])")  # type: ignore[no-any-return]
+
+
+def test_upload_many_files_with_progress_and_multipart(admin_page: Page, ui_s3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    page = admin_page
+    bucket = new_bucket(ui_s3)
+    open_bucket(page, bucket)
+    big = os.urandom(17 * MIB + 123)  # over the multipart threshold: three parts
+    small = [(f"note-{i}.txt", f"small file {i}\n".encode() * (i + 1)) for i in range(3)]
+    files = []
+    for name, body in [*small, ("big.bin", big)]:
+        files.append(tmp_path / name)
+        files[-1].write_bytes(body)
+    record_progress(page)
     page.get_by_label("Upload files").set_input_files(files)
     panel = page.get_by_role("complementary", name="Uploads")
     for name, body in [*small, ("big.bin", big)]:
@@ -137,7 +145,7 @@ def test_upload_many_files_with_progress_and_multipart(admin_page: Page, ui_s3, 
         expect(item.locator(".status")).to_have_text(
             f"Uploaded ({'17.0 MiB' if name == 'big.bin' else f'{len(body)} bytes'})"
         )
-    seen = page.evaluate("() => Array.from(window.progressSeen['Upload progress for big.bin'])")
+    seen = progress_seen(page, "big.bin")
     assert any(0 < value < len(big) for value in seen), seen
     assert len(big) in seen
     for name, body in [*small, ("big.bin", big)]:
@@ -309,3 +317,36 @@ def test_object_details_and_presigned_link(admin_page: Page, ui_s3) -> None:  # 
     screenshot(page, "object-details")
     dialog.get_by_role("button", name="Close").click()
     expect(page.get_by_role("button", name="Details of spec.txt")).to_be_focused()  # focus returns
+
+
+def test_small_files_go_straight_to_s3_as_a_browser_upload(admin_page: Page, ui_s3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    page = admin_page
+    bucket = new_bucket(ui_s3)
+    open_bucket(page, bucket)
+    body = os.urandom(3 * MIB + 17)
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(body)
+    sent: list[tuple[str, str]] = []
+    page.on("request", lambda r: sent.append((r.method, r.url)))
+    record_progress(page)
+    # Uploads slowed to 2 MB/s, so that the bar has time to move.
+    network = page.context.new_cdp_session(page)
+    network.send("Network.enable")
+    network.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 2 * MIB},
+    )
+    page.get_by_label("Upload files").set_input_files(path)
+    panel = page.get_by_role("complementary", name="Uploads")
+    expect(panel.locator("li[data-key='photo.jpg'] .status")).to_have_text("Uploaded (3.0 MiB)")
+    seen = progress_seen(page, "photo.jpg")
+    assert any(0 < value < len(body) for value in seen) and len(body) in seen, seen
+    s3_base = ui_s3.meta.endpoint_url.rstrip("/")
+    # The file went to the S3 port as a form, not through the console.
+    assert ("POST", f"{s3_base}/{bucket}") in sent, sent
+    assert not any("/object?" in url for _, url in sent)
+    got = ui_s3.get_object(Bucket=bucket, Key="photo.jpg")
+    assert got["Body"].read() == body
+    assert got["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    assert got["ContentType"] == "image/jpeg"
+    expect(page.locator("tr[data-key='photo.jpg']")).to_be_visible()

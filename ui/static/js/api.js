@@ -1,4 +1,5 @@
-// The console's JSON API: fetch with the CSRF token, errors as sentences, uploads with progress.
+// The console's JSON API: fetch with the CSRF token, errors as sentences, uploads with progress (to
+// the console, or as a browser-upload form straight to S3).
 
 let csrfToken = '';
 let onSignedOut = null;
@@ -81,6 +82,41 @@ export function sendBlob(url, blob, {contentType = '', progress = () => {}} = {}
     xhr.addEventListener('error', () => reject(new ApiError(0, 'The connection to the console broke during the upload.')));
     xhr.addEventListener('abort', () => reject(new ApiError(0, 'Cancelled.', 'Cancelled')));
     xhr.send(blob);
+  });
+  return {promise, abort: () => xhr.abort()};
+}
+
+function xmlText(doc, name) {
+  const node = doc ? doc.getElementsByTagName(name)[0] : null;
+  return node ? node.textContent : '';
+}
+
+/** POST a browser-upload form (the signed `fields`, then the file) straight to S3 at `url`, with
+ * upload progress. Returns {promise, abort}; the promise resolves with {etag} from S3's PostResponse,
+ * and an S3 error rejects it with S3's own code and message. */
+export function postForm(url, fields, blob, {progress = () => {}} = {}) {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise((resolve, reject) => {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(fields)) form.append(name, value);
+    form.append('file', blob);
+    xhr.open('POST', url);
+    xhr.upload.addEventListener('progress', (event) => progress(event.loaded));
+    xhr.addEventListener('load', () => {
+      const doc = xhr.responseXML;
+      if (xhr.status >= 200 && xhr.status < 300) {
+        resolve({etag: (xmlText(doc, 'ETag') || xhr.getResponseHeader('ETag') || '').replace(/"/g, '')});
+      } else {
+        const code = xmlText(doc, 'Code');
+        const message = xmlText(doc, 'Message') || `S3 answered with status ${xhr.status}.`;
+        reject(new ApiError(xhr.status, code ? `${code}: ${message}` : message, code));
+      }
+    });
+    xhr.addEventListener('error', () => reject(new ApiError(0,
+      `The browser could not send the file to the S3 endpoint (${new URL(url).origin}). Check that it is `
+      + 'reachable from this browser and that it accepts uploads from this console.')));
+    xhr.addEventListener('abort', () => reject(new ApiError(0, 'Cancelled.', 'Cancelled')));
+    xhr.send(form);
   });
   return {promise, abort: () => xhr.abort()};
 }

@@ -1,12 +1,13 @@
-// The console's shell: session, hash routes (#/buckets, #/b/NAME?prefix=…, #/admin, #/ops), navigation
-// and focus: each page's heading receives focus after it renders, so keyboard and screen-reader users
-// land on the new content.
+// The console's shell: session, hash routes (#/buckets, #/b/NAME?prefix=…, #/lifecycle/NAME, #/admin,
+// #/ops), navigation and focus: each page's heading receives focus after it renders, so keyboard and
+// screen-reader users land on the new content.
 
 import {get, post, setCsrf, whenSignedOut} from './api.js';
 import {announce, h} from './dom.js';
 import * as adminPage from './pages/admin.js';
 import * as browserPage from './pages/browser.js';
 import * as bucketsPage from './pages/buckets.js';
+import * as lifecyclePage from './pages/lifecycle.js';
 import * as loginPage from './pages/login.js';
 import * as opsPage from './pages/ops.js';
 
@@ -30,6 +31,7 @@ function pageFor(parts) {
   if (!state.session || !state.session.signed_in) return {page: loginPage, section: 'login'};
   switch (parts[0]) {
     case 'b': return {page: browserPage, section: 'buckets'};
+    case 'lifecycle': return {page: lifecyclePage, section: 'buckets'};
     case 'admin': return {page: adminPage, section: 'admin'};
     case 'ops': return {page: opsPage, section: 'ops'};
     default: return {page: bucketsPage, section: 'buckets'};

@@ -1,8 +1,11 @@
 // Uploads: a queue of files, each with its own progress bar and Cancel button, in a panel that stays
-// put while the person browses. Large files go up as multipart uploads, one request per part.
+// put while the person browses. Small files go straight to S3 as a browser-upload form the console
+// signs (their MD5 checked against the ETag S3 returns); large files go up through the console as
+// multipart uploads, one request per part.
 
-import {ApiError, bucketPath, post, query, sendBlob} from './api.js';
+import {ApiError, bucketPath, post, postForm, query, sendBlob} from './api.js';
 import {announce, formatBytes, h} from './dom.js';
+import {md5OfBlob} from './md5.js';
 
 export const MULTIPART_THRESHOLD = 16 * 1024 * 1024;
 export const PART_SIZE = 8 * 1024 * 1024;
@@ -21,8 +24,19 @@ export function uploadBlob(bucket, key, blob, {contentType = '', progress = () =
   const type = contentType || blob.type || 'application/octet-stream';
 
   async function single() {
-    current = sendBlob(bucketPath(bucket, `/object${query({key})}`), blob, {contentType: type, progress});
-    return current.promise;
+    const form = await post(bucketPath(bucket, '/upload-form'), {key, content_type: type, size: blob.size});
+    if (cancelled) throw new ApiError(0, 'Cancelled.', 'Cancelled');
+    if (!form.url) {  // the console knows no address of S3 for browsers: send it through the console
+      current = sendBlob(bucketPath(bucket, `/object${query({key})}`), blob, {contentType: type, progress});
+      return current.promise;
+    }
+    current = postForm(form.url, form.fields, blob, {progress});
+    const [answer, md5] = await Promise.all([current.promise, md5OfBlob(blob)]);
+    if (answer.etag !== md5) {
+      throw new ApiError(502, 'The server stored different bytes than the browser sent (the MD5 does not '
+        + 'match the ETag).', 'BadDigest');
+    }
+    return {key, size: blob.size, etag: answer.etag, md5};
   }
 
   async function multipart() {

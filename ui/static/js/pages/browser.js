@@ -103,6 +103,7 @@ export async function render(main, ctx) {
   const versioningState = h('span', {class: 'badge', 'data-versioning': ''}, '…');
   const versioningSwitch = h('button', {type: 'button', class: 'secondary small', hidden: true});
   const versioningBar = h('p', {class: 'versioning'}, 'Versioning: ', versioningState, ' ', versioningSwitch);
+  const lifecycleLink = h('a', {href: `#/lifecycle/${encodeURIComponent(bucket)}`}, 'Lifecycle rules');
   const dropzone = h('div', {class: 'dropzone'},
     `Drag and drop files here to upload them to ${bucket}/${prefix}`);
 
@@ -127,6 +128,7 @@ export async function render(main, ctx) {
   main.append(
     h('nav', {class: 'breadcrumbs', 'aria-label': 'Breadcrumb'}, crumbs),
     h('h1', {}, heading),
+    h('p', {class: 'bucket-links'}, lifecycleLink),
     versioningBar,
     h('div', {class: 'toolbar'}, searchForm, picker, newFolder, deleteSelected, versionsToggle, refresh),
     message,

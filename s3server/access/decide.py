@@ -130,7 +130,7 @@ def policy_context(
 
 
 class Authorizer:
-    """`decide` with the bucket configuration cache and, when needed, the object's record."""
+    """`decide` with the bucket's configuration and, when needed, the object's record."""
 
     def __init__(self, configs: BucketConfigs, meta: MetadataStore) -> None:
         self.configs = configs

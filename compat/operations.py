@@ -11,8 +11,9 @@ from __future__ import annotations
 SUPPORTED: dict[str, str] = {
     # -- service and buckets
     "ListBuckets": "prefix, max-buckets and continuation-token paging",
-    "CreateBucket": "LocationConstraint becomes the bucket's region; canned ACL (x-amz-acl); "
-    "x-amz-bucket-object-lock-enabled (turns versioning on); grant and ownership headers are not applied",
+    "CreateBucket": "LocationConstraint becomes the bucket's region; canned ACL (x-amz-acl) or "
+    "x-amz-grant-* headers; x-amz-bucket-object-lock-enabled (turns versioning on); the ownership "
+    "header is not applied",
     "HeadBucket": "",
     "DeleteBucket": "BucketNotEmpty while objects remain; uploads in progress are aborted with it",
     "GetBucketLocation": "",
@@ -27,7 +28,7 @@ SUPPORTED: dict[str, str] = {
     "PutObjectLegalHold": "",
     # -- objects
     "PutObject": "Content-MD5, signed payload SHA-256 and one flexible checksum verified (header or "
-    "aws-chunked trailer); If-None-Match/If-Match; x-amz-tagging; canned ACL (x-amz-acl); versions "
+    "aws-chunked trailer); If-None-Match/If-Match; x-amz-tagging; x-amz-acl or x-amz-grant-*; versions "
     "and Object Lock headers; no server-side encryption",
     "GetObject": "one byte range, partNumber, versionId, conditional headers, response-* overrides, "
     "x-amz-checksum-mode",
@@ -40,15 +41,15 @@ SUPPORTED: dict[str, str] = {
     "DeleteObjects": "up to 1000 keys with version ids; needs Content-MD5 or a flexible checksum, as AWS "
     "does",
     "CopyObject": "within and across buckets, from a version (versionId); metadata and tagging "
-    "directives; canned ACL; bytes are copied, never shared",
+    "directives; x-amz-acl or x-amz-grant-*; bytes are copied, never shared",
     "GetObjectAttributes": "ETag, Checksum, ObjectParts, StorageClass, ObjectSize",
     "GetObjectTagging": "",
     "PutObjectTagging": "",
     "DeleteObjectTagging": "",
     # -- access control
-    "GetBucketAcl": "canned ACLs only: the owner's FULL_CONTROL plus the canned ACL's group grants",
-    "PutBucketAcl": "canned ACLs (x-amz-acl, or a grant list equal to one); grants to other users "
-    "answer NotImplemented",
+    "GetBucketAcl": "the owner's FULL_CONTROL and the canned ACL's grants, or the grants as set",
+    "PutBucketAcl": "x-amz-acl, x-amz-grant-* (id=, uri=, emailAddress=) or an AccessControlPolicy "
+    "body; users have no e-mail address here, so emailAddress= is UnresolvableGrantByEmailAddress",
     "GetObjectAcl": "as GetBucketAcl",
     "PutObjectAcl": "as PutBucketAcl",
     "GetBucketPolicy": "the document as it was put",
@@ -72,7 +73,7 @@ SUPPORTED: dict[str, str] = {
     "ListObjectVersions": "prefix, delimiter, key-marker, version-id-marker, max-keys, encoding-type=url",
     # -- multipart
     "CreateMultipartUpload": "x-amz-checksum-algorithm with COMPOSITE or FULL_OBJECT checksum type; "
-    "canned ACL for the object",
+    "x-amz-acl or x-amz-grant-* for the object",
     "UploadPart": "",
     "UploadPartCopy": "x-amz-copy-source-range",
     "CompleteMultipartUpload": "parts of at least 5 MiB but the last; multipart ETag `md5-of-md5s-N`",

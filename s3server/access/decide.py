@@ -9,9 +9,11 @@ Every request goes through `Authorizer.check` with the IAM action its router row
     3. a bucket that does not exist is left to the handler (NoSuchBucket);
     4. the bucket's owner may do anything to it and in it (a policy cannot lock its owner out);
     5. the bucket policy: an explicit Deny refuses, an Allow grants;
-    6. the bucket's canned ACL: READ lists it, WRITE writes and deletes objects in it;
-    7. for object operations, the object itself: its uploader has full control of it, and its canned
-       ACL's READ grants reads (this needs the object's record, so it is asked for last);
+    6. the bucket's ACL: READ lists it, WRITE writes and deletes objects in it, READ_ACP / WRITE_ACP
+       read and replace its ACL (FULL_CONTROL is all four);
+    7. for object operations, the object itself: its uploader has full control of it, and its ACL's
+       READ, READ_ACP and WRITE_ACP grant reads and its ACL (this needs the object's record, so it
+       is asked for last);
     8. otherwise AccessDenied.
 
 More lenient than AWS: the bucket owner owns every object in the bucket, whoever uploaded it (AWS's
@@ -32,21 +34,25 @@ from s3server.s3.errors import S3Error
 
 __all__ = ["Authorizer", "Outcome", "decide", "policy_context"]
 
-# IAM actions the canned ACLs' grants stand for (AWS's "ACL permission → policy action" mapping).
-BUCKET_READ = frozenset({"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"})
-BUCKET_WRITE = frozenset(
-    {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
-)
-OBJECT_READ = frozenset({"s3:GetObject", "s3:GetObjectAttributes"})
+# ACL permission → the IAM actions it grants (AWS's "ACL permission → policy action" mapping).
+BUCKET_ACL_ACTIONS: dict[str, frozenset[str]] = {
+    "READ": frozenset({"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"}),
+    "WRITE": frozenset(
+        {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+    ),
+    "READ_ACP": frozenset({"s3:GetBucketAcl"}),
+    "WRITE_ACP": frozenset({"s3:PutBucketAcl"}),
+}
+OBJECT_ACL_ACTIONS: dict[str, frozenset[str]] = {
+    "READ": frozenset({"s3:GetObject", "s3:GetObjectAttributes"}),
+    "READ_ACP": frozenset({"s3:GetObjectAcl"}),
+    "WRITE_ACP": frozenset({"s3:PutObjectAcl"}),
+}
+BUCKET_PERMISSION = {action: perm for perm, actions in BUCKET_ACL_ACTIONS.items() for action in actions}
+OBJECT_PERMISSION = {action: perm for perm, actions in OBJECT_ACL_ACTIONS.items() for action in actions}
 # Object-level actions the object's own record (its uploader, its ACL) can grant.
-OBJECT_GRANTS = OBJECT_READ | frozenset(
-    {
-        "s3:GetObjectAcl",
-        "s3:PutObjectAcl",
-        "s3:GetObjectTagging",
-        "s3:PutObjectTagging",
-        "s3:DeleteObjectTagging",
-    }
+OBJECT_GRANTS = frozenset(OBJECT_PERMISSION) | frozenset(
+    {"s3:GetObjectTagging", "s3:PutObjectTagging", "s3:DeleteObjectTagging"}
 )
 # Operations that need nothing but a signature: what they touch is the caller's own (or checked by
 # the handler, as CreateBucket's name clash is).
@@ -94,10 +100,8 @@ def decide(
             return Outcome.DENY
         if decision is Decision.ALLOW:
             return Outcome.ALLOW
-    authenticated = principal is not None
-    if permission in BUCKET_READ and acl.allows(config.acl, authenticated, "READ"):
-        return Outcome.ALLOW
-    if permission in BUCKET_WRITE and acl.allows(config.acl, authenticated, "WRITE"):
+    bucket_permission = BUCKET_PERMISSION.get(permission)
+    if bucket_permission is not None and acl.allows(config.acl, user, bucket_permission):
         return Outcome.ALLOW
     if key is not None and permission in OBJECT_GRANTS:
         if not object_checked:
@@ -105,7 +109,8 @@ def decide(
         if obj is not None:
             if user is not None and obj.owner == user:
                 return Outcome.ALLOW
-            if permission in OBJECT_READ and acl.allows(obj.acl, authenticated, "READ"):
+            object_permission = OBJECT_PERMISSION.get(permission)
+            if object_permission is not None and acl.allows(obj.acl, user, object_permission):
                 return Outcome.ALLOW
     return Outcome.DENY
 

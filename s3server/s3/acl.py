@@ -1,7 +1,8 @@
-"""Canned ACLs on buckets and objects: GetBucketAcl, PutBucketAcl, GetObjectAcl, PutObjectAcl.
+"""ACLs on buckets and objects: GetBucketAcl, PutBucketAcl, GetObjectAcl, PutObjectAcl.
 
-Only canned ACLs are stored (`s3server.access.acl`); a grant list in a body is accepted when it says
-exactly what a canned ACL says. The gateway has already decided that the caller may do this.
+A canned ACL (x-amz-acl), grant headers (x-amz-grant-*) or an AccessControlPolicy body, as
+`s3server.access.acl` reads and stores them. The gateway has already decided that the caller may do
+this (the owner, or a READ_ACP / WRITE_ACP grantee).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ MAX_ACL_BODY = 64 * 1024
 
 async def _requested_acl(req: S3Request) -> str:
     body = await read_verified_body(req, MAX_ACL_BODY, integrity_required=False)
-    return acl.from_request(req.headers, body)
+    return await acl.requested(acl.from_request(req.headers, body), req.services.identity)
 
 
 async def get_bucket_acl(req: S3Request) -> S3Response:

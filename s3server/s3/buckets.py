@@ -139,7 +139,7 @@ def _int_param(req: S3Request, name: str, default: int, low: int, high: int) -> 
 async def create_bucket(req: S3Request) -> S3Response:
     assert req.bucket is not None and req.principal is not None
     validate_bucket_name(req.bucket)
-    canned = acl.from_headers(req.headers)
+    canned = await acl.requested(acl.from_headers(req.headers), req.services.identity)
     region = req.services.settings.region
     body = await req.body.read(64 * 1024)
     if body.strip():

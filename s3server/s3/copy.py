@@ -205,7 +205,8 @@ async def copy_object(req: S3Request) -> S3Response:
         replace_tags = parse_tagging_header(req.headers.get("x-amz-tagging"))
     if metadata_directive == "REPLACE":
         replace_meta = user_metadata(req.headers)
-    canned = acl.from_headers(req.headers)  # a copy gets its own ACL (private by default), as on AWS
+    # A copy gets its own ACL (private by default), as on AWS.
+    canned = await acl.requested(acl.from_headers(req.headers), req.services.identity)
     bucket = await require_bucket(req)
     owner = writer_of(req, bucket)
     lock = write_lock(req.headers, bucket)

@@ -205,7 +205,7 @@ async def create_multipart_upload(req: S3Request) -> S3Response:
         storage_class=storage_class(req.headers),
         checksum_algorithm=algorithm,
         checksum_type=kind,
-        acl=acl.from_headers(req.headers),
+        acl=await acl.requested(acl.from_headers(req.headers), req.services.identity),
         lock_mode=lock.mode,
         lock_until=lock.until,
         legal_hold=lock.legal_hold,

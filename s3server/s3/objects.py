@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from s3server.access import acl
 from s3server.metadata.base import NULL_VERSION, Bucket, DeleteResult, ObjectRecord, Segment, WriteCondition
@@ -144,6 +144,7 @@ async def put_object(req: S3Request) -> S3Response:
     validate_key(req.key)
     require_length(req, MAX_PUT_SIZE)
     attributes = ObjectAttributes.parse(req.headers, parse_tagging_header(req.headers.get("x-amz-tagging")))
+    attributes = replace(attributes, acl=await acl.requested(attributes.acl, req.services.identity))
     condition = write_condition(req.headers)
     bucket = await require_bucket(req)
     if condition is not None:

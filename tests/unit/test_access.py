@@ -9,6 +9,7 @@ import pytest
 from s3server.access import acl
 from s3server.access.policy import Decision, parse_policy
 from s3server.gateway.ratelimit import Rate, RateLimiter, parse_rate
+from s3server.s3.common import owner_id
 from s3server.s3.errors import S3Error
 
 
@@ -207,14 +208,62 @@ def test_malformed_policies(document: str, message: str) -> None:
 def test_canned_acl_grants(
     canned: str, anonymous_read: bool, authenticated_read: bool, anonymous_write: bool
 ) -> None:
-    assert acl.allows(canned, False, "READ") is anonymous_read
-    assert acl.allows(canned, True, "READ") is authenticated_read
-    assert acl.allows(canned, False, "WRITE") is anonymous_write
+    assert acl.allows(canned, None, "READ") is anonymous_read
+    assert acl.allows(canned, "bob", "READ") is authenticated_read
+    assert acl.allows(canned, None, "WRITE") is anonymous_write
 
 
 @pytest.mark.parametrize("canned", ["private", "public-read", "public-read-write", "authenticated-read"])
-def test_acl_xml_round_trips(canned: str) -> None:
-    assert acl.from_request({}, acl.render("alice", canned)) == canned
+async def test_acl_xml_round_trips(canned: str) -> None:
+    async def directory(kind: str, value: str) -> str | None:
+        return "alice" if kind == acl.USER and value == owner_id("alice") else None
+
+    stored = await acl.resolved(acl.from_request({}, acl.render("alice", canned)), directory)
+    assert acl.grants_of(stored, "alice") == acl.grants_of(canned, "alice")
+    assert acl.render("alice", stored) == acl.render("alice", canned)
+
+
+async def _directory(kind: str, value: str) -> str | None:
+    known = {(acl.USER, owner_id("bob")): "bob", (acl.USER, owner_id("carol")): "carol"}
+    return known.get((kind, value))
+
+
+async def test_grant_headers_name_users_and_groups() -> None:
+    headers = {
+        "x-amz-grant-read": f'id="{owner_id("bob")}", uri="{acl.AUTHENTICATED_USERS}"',
+        "x-amz-grant-write-acp": f"id={owner_id('carol')}",
+        "x-amz-grant-full-control": f'id="{owner_id("bob")}"',
+    }
+    stored = await acl.resolved(acl.from_headers(headers), _directory)
+    assert sorted(acl.grants_of(stored, "alice")) == sorted(
+        [
+            acl.Grant(acl.USER, owner_id("bob"), "READ", "bob"),
+            acl.Grant(acl.GROUP, acl.AUTHENTICATED_USERS, "READ"),
+            acl.Grant(acl.USER, owner_id("carol"), "WRITE_ACP", "carol"),
+            acl.Grant(acl.USER, owner_id("bob"), "FULL_CONTROL", "bob"),
+        ]
+    )
+    assert acl.allows(stored, "carol", "WRITE_ACP") and not acl.allows(stored, "carol", "READ_ACP")
+    assert acl.allows(stored, "bob", "WRITE")  # FULL_CONTROL
+    assert acl.allows(stored, "dave", "READ") and not acl.allows(stored, None, "READ")
+    assert acl.is_public(stored)  # AuthenticatedUsers counts as public, as on AWS
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({"x-amz-grant-read": 'emailAddress="nobody@example.com"'}, "UnresolvableGrantByEmailAddress"),
+        ({"x-amz-grant-read": f'id="{owner_id("nobody")}"'}, "InvalidArgument"),
+        ({"x-amz-grant-read": 'uri="http://acs.amazonaws.com/groups/global/Nobody"'}, "InvalidArgument"),
+        ({"x-amz-grant-read": "name=bob"}, "InvalidArgument"),
+        ({"x-amz-grant-read": 'id="x"', "x-amz-acl": "private"}, "InvalidRequest"),
+    ],
+    ids=["unknown-email", "unknown-id", "unknown-group", "bad-form", "canned-and-grants"],
+)
+async def test_bad_grants(headers: dict[str, str], code: str) -> None:
+    with pytest.raises(S3Error) as info:
+        await acl.resolved(acl.from_headers(headers), _directory)
+    assert (info.value.code, info.value.status) == (code, 400)
 
 
 def test_unknown_canned_acl() -> None:

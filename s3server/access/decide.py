@@ -169,5 +169,9 @@ class Authorizer:
             assert key is not None
             record = await self.meta.get_object(bucket, key)
             outcome = decide(principal, permission, config, key, context, obj=record, object_checked=True)
+            if record is None and outcome is Outcome.DENY and permission in OBJECT_ACL_ACTIONS["READ"]:
+                # As on AWS: a missing key is NoSuchKey (404) to a caller who may list the bucket,
+                # AccessDenied to anyone else (so keys cannot be probed).
+                outcome = decide(principal, "s3:ListBucket", config, None, context)
         if outcome is not Outcome.ALLOW:
             raise S3Error("AccessDenied")

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from enum import Enum
+from urllib.parse import parse_qsl
 
 from s3server.access import acl
 from s3server.access.configs import BucketConfig, BucketConfigs
-from s3server.access.policy import Decision
+from s3server.access.policy import EXISTING_TAG, Decision
 from s3server.identity.model import Credential
 from s3server.metadata.base import MetadataStore, ObjectRecord
 from s3server.s3.errors import S3Error
@@ -61,6 +62,18 @@ SIGNED_ONLY = frozenset({"ListBuckets", "CreateBucket"})
 # PostObject once its form has named the key and its signer.
 PER_KEY = frozenset({"DeleteObjects", "PostObject"})
 POLICY_QUERY_KEYS = ("prefix", "delimiter", "max-keys")
+POLICY_HEADER_KEYS = (
+    "x-amz-acl",
+    "x-amz-copy-source",
+    "x-amz-metadata-directive",
+    "x-amz-grant-read",
+    "x-amz-grant-write",
+    "x-amz-grant-read-acp",
+    "x-amz-grant-write-acp",
+    "x-amz-grant-full-control",
+    "x-amz-server-side-encryption",
+    "x-amz-storage-class",
+)
 
 
 class Outcome(Enum):
@@ -122,10 +135,15 @@ def policy_context(
     remote: str | None,
     secure: bool,
 ) -> Mapping[str, str]:
-    """The condition keys a bucket policy may test (String* operators only)."""
+    """The condition keys a bucket policy may test (s3:ExistingObjectTag/… is added by `Authorizer`)."""
     context = {f"s3:{name}": query[name] for name in POLICY_QUERY_KEYS if name in query}
-    if "x-amz-acl" in headers:
-        context["s3:x-amz-acl"] = headers["x-amz-acl"]
+    for name in POLICY_HEADER_KEYS:
+        if name in headers:
+            context[f"s3:{name}"] = headers[name]
+    tagging = headers.get("x-amz-tagging")
+    if tagging:
+        for tag, value in parse_qsl(tagging, keep_blank_values=True):
+            context[f"s3:RequestObjectTag/{tag}"] = value
     if principal is not None:
         context["aws:username"] = principal.user
     if remote:
@@ -164,6 +182,13 @@ class Authorizer:
         context: Callable[[], Mapping[str, str]] = _no_context,
     ) -> None:
         """`check` with the bucket's configuration already looked up (None: there is no bucket)."""
+        if (
+            key is not None
+            and config is not None
+            and config.policy is not None
+            and config.policy.needs_object_tags
+        ):
+            context = await self._with_object_tags(bucket, key, context)
         outcome = decide(principal, permission, config, key, context)
         if outcome is Outcome.CHECK_OBJECT:
             assert key is not None
@@ -175,3 +200,15 @@ class Authorizer:
                 outcome = decide(principal, "s3:ListBucket", config, None, context)
         if outcome is not Outcome.ALLOW:
             raise S3Error("AccessDenied")
+
+    async def _with_object_tags(
+        self, bucket: str, key: str, context: Callable[[], Mapping[str, str]]
+    ) -> Callable[[], Mapping[str, str]]:
+        """`context` with the object's tags as s3:ExistingObjectTag/<key> (none for a missing key)."""
+        record = await self.meta.get_object(bucket, key)
+        tags = {f"{EXISTING_TAG}{k}": v for k, v in (record.tags if record is not None else {}).items()}
+
+        def with_tags() -> Mapping[str, str]:
+            return {**context(), **tags}
+
+        return with_tags

@@ -54,7 +54,8 @@ SUPPORTED: dict[str, str] = {
     "PutObjectAcl": "as PutBucketAcl",
     "GetBucketPolicy": "the document as it was put",
     "PutBucketPolicy": "Allow/Deny, Principal \"*\" or users, Action/NotAction, Resource/NotResource "
-    "with wildcards, String* conditions; anything else is MalformedPolicy",
+    "with wildcards, String*, Numeric*, Bool, IpAddress, Null and …IfExists conditions; anything else "
+    "is MalformedPolicy",
     "DeleteBucketPolicy": "",
     "GetBucketPolicyStatus": "public when an Allow statement admits \"*\" without conditions",
     "GetBucketLifecycleConfiguration": "",

@@ -12,8 +12,8 @@ SUPPORTED: dict[str, str] = {
     # -- service and buckets
     "ListBuckets": "prefix, max-buckets and continuation-token paging",
     "CreateBucket": "LocationConstraint becomes the bucket's region; canned ACL (x-amz-acl) or "
-    "x-amz-grant-* headers; x-amz-bucket-object-lock-enabled (turns versioning on); the ownership "
-    "header is not applied",
+    "x-amz-grant-* headers; x-amz-object-ownership; x-amz-bucket-object-lock-enabled (turns versioning "
+    "on)",
     "HeadBucket": "",
     "DeleteBucket": "BucketNotEmpty while objects remain; uploads in progress are aborted with it",
     "GetBucketLocation": "",
@@ -57,7 +57,17 @@ SUPPORTED: dict[str, str] = {
     "with wildcards, String*, Numeric*, Bool, IpAddress, Null and …IfExists conditions; anything else "
     "is MalformedPolicy",
     "DeleteBucketPolicy": "",
-    "GetBucketPolicyStatus": "public when an Allow statement admits \"*\" without conditions",
+    "GetBucketPolicyStatus": "public when an Allow statement admits \"*\" without a condition pinning "
+    "the caller (source address range, user, account)",
+    "PutBucketOwnershipControls": "BucketOwnerEnforced (ACLs disabled, AccessControlListNotSupported), "
+    "BucketOwnerPreferred, ObjectWriter; also x-amz-object-ownership on CreateBucket; new buckets have "
+    "no setting (AWS now defaults to BucketOwnerEnforced)",
+    "GetBucketOwnershipControls": "",
+    "DeleteBucketOwnershipControls": "",
+    "PutPublicAccessBlock": "BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets, "
+    "enforced on ACL and policy writes and on access",
+    "GetPublicAccessBlock": "",
+    "DeletePublicAccessBlock": "",
     "GetBucketLifecycleConfiguration": "",
     "PutBucketLifecycleConfiguration": "up to 1000 rules; Filter with Prefix, Tag, object sizes and And; "
     "Expiration (Days, Date, ExpiredObjectDeleteMarker), NoncurrentVersionExpiration (NoncurrentDays, "

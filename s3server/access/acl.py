@@ -95,11 +95,14 @@ def grants_of(stored: str, owner: str) -> tuple[Grant, ...]:
     return (owner_grant, *(Grant(GROUP, g, p) for g, p in sorted(CANNED.get(stored, frozenset()))))
 
 
-def allows(stored: str, user: str | None, permission: str, owner: str = "") -> bool:
+def allows(stored: str, user: str | None, permission: str, ignore_public: bool = False) -> bool:
     """Whether the ACL grants `permission` (READ, WRITE, READ_ACP, WRITE_ACP) to `user` (None:
-    anonymous) through a group, a grant to the user's canonical id, or FULL_CONTROL."""
+    anonymous) through a group, a grant to the user's canonical id, or FULL_CONTROL; with
+    `ignore_public`, grants to AllUsers and AuthenticatedUsers count for nothing."""
     explicit = _load(stored)
     if explicit is None:
+        if ignore_public:
+            return False  # a canned ACL grants only to groups
         grants = CANNED.get(stored, frozenset())
         if (ALL_USERS, permission) in grants:
             return True
@@ -108,8 +111,10 @@ def allows(stored: str, user: str | None, permission: str, owner: str = "") -> b
     for grant in explicit:
         if grant.permission != permission and grant.permission != "FULL_CONTROL":
             continue
-        if grant.kind == GROUP and (
-            grant.value == ALL_USERS or (user is not None and grant.value == AUTHENTICATED_USERS)
+        if (
+            grant.kind == GROUP
+            and not ignore_public
+            and (grant.value == ALL_USERS or (user is not None and grant.value == AUTHENTICATED_USERS))
         ):
             return True
         if grant.kind == USER and grant.value == me:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from s3server.access import cors
+from s3server.access import cors, public_block
+from s3server.access.ownership import ENFORCED
 from s3server.access.policy import Policy, parse_policy
+from s3server.access.public_block import PublicAccessBlock
 from s3server.metadata.base import Bucket, MetadataStore
 from s3server.s3.errors import S3Error
 
@@ -24,6 +26,7 @@ class BucketConfig:
     bucket: Bucket
     policy: Policy | None
     cors: tuple[cors.CorsRule, ...] | None  # None: no CORS configuration
+    block: PublicAccessBlock = public_block.NONE
 
     @property
     def name(self) -> str:
@@ -36,6 +39,11 @@ class BucketConfig:
     @property
     def acl(self) -> str:
         return self.bucket.acl
+
+    @property
+    def acls_disabled(self) -> bool:
+        """Object Ownership BucketOwnerEnforced: ACLs grant nothing."""
+        return self.bucket.ownership == ENFORCED
 
 
 def config_of(bucket: Bucket) -> BucketConfig:
@@ -56,7 +64,15 @@ def config_of(bucket: Bucket) -> BucketConfig:
         except (ValueError, KeyError, TypeError):
             log.error("bucket %s: its stored CORS rules do not load; CORS requests are refused", bucket.name)
             rules = ()
-    return BucketConfig(bucket=bucket, policy=policy, cors=rules)
+    block = public_block.NONE
+    if bucket.public_access_block:
+        try:
+            block = public_block.loads(bucket.public_access_block)
+        except (ValueError, TypeError):
+            # As with a policy: refuse what cannot be read rather than open the bucket.
+            log.error("bucket %s: its stored public access block does not load; blocking all", bucket.name)
+            block = PublicAccessBlock(True, True, True, True)
+    return BucketConfig(bucket=bucket, policy=policy, cors=rules, block=block)
 
 
 class BucketConfigs:

@@ -8,13 +8,17 @@ Every request goes through `Authorizer.check` with the IAM action its router row
     2. service-level calls (ListBuckets) and CreateBucket need a signature, nothing more;
     3. a bucket that does not exist is left to the handler (NoSuchBucket);
     4. the bucket's owner may do anything to it and in it (a policy cannot lock its owner out);
-    5. the bucket policy: an explicit Deny refuses, an Allow grants;
+    5. the bucket policy: an explicit Deny refuses, an Allow grants (not when the public access
+       block's RestrictPublicBuckets is on and the policy is public);
     6. the bucket's ACL: READ lists it, WRITE writes and deletes objects in it, READ_ACP / WRITE_ACP
        read and replace its ACL (FULL_CONTROL is all four);
     7. for object operations, the object itself: its uploader has full control of it, and its ACL's
        READ, READ_ACP and WRITE_ACP grant reads and its ACL (this needs the object's record, so it
        is asked for last);
     8. otherwise AccessDenied.
+
+ACLs (steps 6 and 7) count for nothing when the bucket's Object Ownership is BucketOwnerEnforced,
+and their public grants for nothing under the public access block's IgnorePublicAcls.
 
 More lenient than AWS: the bucket owner owns every object in the bucket, whoever uploaded it (AWS's
 "bucket owner enforced" object ownership), while object ACLs keep granting reads as with ACLs enabled.
@@ -111,10 +115,15 @@ def decide(
         decision = config.policy.evaluate(user, permission, resource, context())
         if decision is Decision.DENY:
             return Outcome.DENY
-        if decision is Decision.ALLOW:
+        if decision is Decision.ALLOW and not (
+            config.block.restrict_public_buckets and config.policy.is_public
+        ):
             return Outcome.ALLOW
+    if config.acls_disabled:
+        return Outcome.DENY
+    ignore_public = config.block.ignore_public_acls
     bucket_permission = BUCKET_PERMISSION.get(permission)
-    if bucket_permission is not None and acl.allows(config.acl, user, bucket_permission):
+    if bucket_permission is not None and acl.allows(config.acl, user, bucket_permission, ignore_public):
         return Outcome.ALLOW
     if key is not None and permission in OBJECT_GRANTS:
         if not object_checked:
@@ -123,7 +132,7 @@ def decide(
             if user is not None and obj.owner == user:
                 return Outcome.ALLOW
             object_permission = OBJECT_PERMISSION.get(permission)
-            if object_permission is not None and acl.allows(obj.acl, user, object_permission):
+            if object_permission is not None and acl.allows(obj.acl, user, object_permission, ignore_public):
                 return Outcome.ALLOW
     return Outcome.DENY
 

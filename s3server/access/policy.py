@@ -44,6 +44,22 @@ NEGATED = frozenset(
     {"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "NumericNotEquals", "NotIpAddress"}
 )
 EXISTING_TAG = "s3:ExistingObjectTag/"
+# Condition keys whose fixed values make a statement non-public (AWS's "public" evaluation).
+FIXED_KEYS = frozenset(
+    {
+        "aws:SourceIp",
+        "aws:SourceArn",
+        "aws:SourceVpc",
+        "aws:SourceVpce",
+        "aws:SourceAccount",
+        "aws:SourceOwner",
+        "aws:PrincipalAccount",
+        "aws:PrincipalArn",
+        "aws:PrincipalOrgID",
+        "aws:userid",
+        "aws:username",
+    }
+)
 
 
 class Decision(Enum):
@@ -120,6 +136,19 @@ class Condition:
     values: tuple[str, ...]
     if_exists: bool = False  # …IfExists: a request without the key passes
 
+    @property
+    def is_fixed(self) -> bool:
+        """Whether the condition confines a statement to known callers, so it is not public."""
+        if self.if_exists or self.key not in FIXED_KEYS:
+            return False
+        if self.operator == "IpAddress":
+            # A narrow enough range pins the caller; 0.0.0.0/1 and the like still admit the world.
+            networks = [ipaddress.ip_network(v, strict=False) for v in self.values]
+            return all(n.prefixlen >= (8 if n.version == 4 else 32) for n in networks)
+        if self.operator in ("StringEquals", "StringEqualsIgnoreCase"):
+            return True
+        return self.operator == "StringLike" and not any("*" in v or "?" in v for v in self.values)
+
     def holds(self, context: Mapping[str, str]) -> bool:
         actual = context.get(self.key)
         op = self.operator
@@ -194,8 +223,12 @@ class Policy:
 
     @property
     def is_public(self) -> bool:
-        """GetBucketPolicyStatus: some Allow statement admits everyone without conditions."""
-        return any(s.effect == "Allow" and "*" in s.principals and not s.conditions for s in self.statements)
+        """AWS's "public": some Allow statement admits everyone ("*") without a condition that pins
+        the caller to fixed values (a source address range, a user, an account, …)."""
+        return any(
+            s.effect == "Allow" and "*" in s.principals and not any(c.is_fixed for c in s.conditions)
+            for s in self.statements
+        )
 
 
 def _principals(raw: object) -> tuple[str, ...]:

@@ -141,6 +141,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ),
     # Lifecycle: a bucket's rules (they go with the bucket), and leases on background work.
     LIFECYCLE_MIGRATION_POSTGRES,
+    tables.BUCKET_ACCESS_MIGRATION,
 ]
 
 
@@ -305,7 +306,7 @@ class PostgresMetadataStore(PostgresLeases, common.SharedStore, PgClient):
             for _ in range(8):
                 status = await conn.execute(
                     f"INSERT INTO buckets ({tables.BUCKET_COLUMNS}) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO NOTHING",
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (name) DO NOTHING",
                     *params,
                 )
                 if status.endswith(" 1"):

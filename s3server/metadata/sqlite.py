@@ -121,6 +121,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ),
     # Lifecycle: a bucket's rules (they go with the bucket), and leases on background work.
     LIFECYCLE_MIGRATION_SQLITE,
+    tables.BUCKET_ACCESS_MIGRATION,
 ]
 
 _IN_CHUNK = 500  # bound parameters per IN (...) query
@@ -201,7 +202,7 @@ class SqliteMetadataStore(SqliteLeases, SharedStore):
             if row is not None:
                 raise BucketExistsError(bucket.name, owned_by_you=row[0] == bucket.owner)
             conn.execute(
-                f"INSERT INTO buckets ({tables.BUCKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO buckets ({tables.BUCKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 tables.bucket_params(bucket, _to_micros),
             )
 

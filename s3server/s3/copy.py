@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-from s3server.access import acl
+from s3server.access import acl, ownership
 from s3server.metadata.base import NULL_VERSION, ObjectRecord, Segment
 from s3server.s3 import xml
 from s3server.s3.buckets import XML_HEADERS, require_bucket, writer_of
@@ -206,9 +206,10 @@ async def copy_object(req: S3Request) -> S3Response:
     if metadata_directive == "REPLACE":
         replace_meta = user_metadata(req.headers)
     # A copy gets its own ACL (private by default), as on AWS.
-    canned = await acl.requested(acl.from_headers(req.headers), req.services.identity)
+    requested = await acl.requested(acl.from_headers(req.headers), req.services.identity)
     bucket = await require_bucket(req)
-    owner = writer_of(req, bucket)
+    canned = ownership.admit_acl(bucket, requested)
+    owner = writer_of(req, bucket, requested)
     lock = write_lock(req.headers, bucket)
     record: ObjectRecord | None = None
     for attempt in (1, 2):

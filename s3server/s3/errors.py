@@ -56,6 +56,10 @@ CATALOGUE: dict[str, tuple[int, str]] = {
         "The e-mail address you provided does not match any account on record.",
     ),
     "AccessControlListNotSupported": (400, "The bucket does not allow ACLs"),
+    "InvalidBucketAclWithObjectOwnership": (
+        400,
+        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+    ),
     "OwnershipControlsNotFoundError": (404, "The bucket ownership controls were not found"),
     "NoSuchPublicAccessBlockConfiguration": (404, "The public access block configuration was not found"),
     "InvalidBucketName": (400, "The specified bucket is not valid."),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 
-from s3server.access import acl
+from s3server.access import acl, ownership
 from s3server.metadata.base import NULL_VERSION, Bucket, DeleteResult, ObjectRecord, Segment, WriteCondition
 from s3server.s3.bodies import payload_digests
 from s3server.s3.buckets import require_bucket, require_object, writer_of
@@ -110,7 +110,8 @@ async def write_object(
 ) -> ObjectRecord:
     """Stream a new object's bytes through the saga and point `key` at them (PutObject, PostObject):
     a new version in a versioned bucket, with the lock it is written under."""
-    owner = writer_of(req, bucket)
+    stored_acl = ownership.admit_acl(bucket, attributes.acl)
+    owner = writer_of(req, bucket, attributes.acl)
     version_id = new_version_id()
     lock = lock or WriteLock()
 
@@ -129,7 +130,7 @@ async def write_object(
             tags=attributes.tags,
             storage_class=attributes.storage_class,
             owner=owner,
-            acl=attributes.acl,
+            acl=stored_acl,
             version_id=version_id,
             lock_mode=lock.mode,
             lock_until=lock.until,

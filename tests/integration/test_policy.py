@@ -79,12 +79,19 @@ def test_policy_status_of_a_restricted_policy(owned: tuple[str, Any]) -> None:
                 "Principal": "*",
                 "Action": "s3:ListBucket",
                 "Resource": f"arn:aws:s3:::{bucket}",
-                "Condition": {"StringEquals": {"s3:prefix": "public/"}},
+                "Condition": {"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}},
             },
         ]
     }
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(document))
     assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"] == {"IsPublic": False}
+    # As on AWS, a condition on what is asked for (not on who asks) leaves a "*" statement public.
+    document["Statement"][1]["Condition"] = {"StringEquals": {"s3:prefix": "public/"}}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(document))
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"] == {"IsPublic": True}
+    document["Statement"][1]["Condition"] = {"IpAddress": {"aws:SourceIp": "0.0.0.0/1"}}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(document))
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"] == {"IsPublic": True}
 
 
 def test_policy_status_xml(server: RunningServer, owned: tuple[str, Any]) -> None:

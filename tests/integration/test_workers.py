@@ -360,6 +360,40 @@ def test_access_changes_govern_the_next_request_in_every_worker(workers_server: 
         s3.put_bucket_acl(Bucket="coherent", ACL="private")
         assert [_anonymous_status(c, "/coherent", {}) for c in conns] == [403] * len(conns)
 
+    # The public access block and Object Ownership govern the next request as well.
+    s3.put_bucket_acl(Bucket="coherent", ACL="public-read")
+    ignore = {
+        "BlockPublicAcls": False,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": False,
+        "RestrictPublicBuckets": False,
+    }
+    for _ in range(2):
+        s3.put_public_access_block(Bucket="coherent", PublicAccessBlockConfiguration=ignore)
+        assert [_anonymous_status(c, "/coherent", {}) for c in conns] == [403] * len(conns)
+        s3.delete_public_access_block(Bucket="coherent")
+        assert [_anonymous_status(c, "/coherent", {}) for c in conns] == [200] * len(conns)
+    s3.put_bucket_acl(Bucket="coherent", ACL="private")
+    s3.put_bucket_policy(Bucket="coherent", Policy=public)
+    enforced = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    restrict = {**ignore, "IgnorePublicAcls": False, "RestrictPublicBuckets": True}
+    for _ in range(2):
+        s3.put_public_access_block(Bucket="coherent", PublicAccessBlockConfiguration=restrict)
+        assert [_anonymous_status(c, "/coherent/k", {}) for c in conns] == [403] * len(conns)
+        s3.delete_public_access_block(Bucket="coherent")
+        s3.put_bucket_ownership_controls(Bucket="coherent", OwnershipControls=enforced)
+        assert [_anonymous_status(c, "/coherent/k", {}) for c in conns] == [200] * len(
+            conns
+        )  # a policy, not an ACL
+    s3.delete_bucket_policy(Bucket="coherent")
+    s3.delete_bucket_ownership_controls(Bucket="coherent")
+    s3.put_object_acl(Bucket="coherent", Key="k", ACL="public-read")
+    for _ in range(2):
+        s3.put_bucket_ownership_controls(Bucket="coherent", OwnershipControls=enforced)
+        assert [_anonymous_status(c, "/coherent/k", {}) for c in conns] == [403] * len(conns)
+        s3.delete_bucket_ownership_controls(Bucket="coherent")
+        assert [_anonymous_status(c, "/coherent/k", {}) for c in conns] == [200] * len(conns)
+
     def allowed_origin(conn: http.client.HTTPConnection) -> str | None:
         conn.request("GET", "/coherent/k", headers={"Origin": "https://app.example"})
         response = conn.getresponse()

@@ -49,7 +49,7 @@ SUPPORTED: dict[str, str] = {
     # -- access control
     "GetBucketAcl": "the owner's FULL_CONTROL and the canned ACL's grants, or the grants as set",
     "PutBucketAcl": "x-amz-acl, x-amz-grant-* (id=, uri=, emailAddress=) or an AccessControlPolicy "
-    "body; users have no e-mail address here, so emailAddress= is UnresolvableGrantByEmailAddress",
+    "body; emailAddress= names the user given that address (admin API)",
     "GetObjectAcl": "as GetBucketAcl",
     "PutObjectAcl": "as PutBucketAcl",
     "GetBucketPolicy": "the document as it was put",

@@ -256,15 +256,17 @@ async def resolved(stored: str, directory: Directory) -> str:
 class _Users(Protocol):
     async def list_users(self) -> list[User]: ...
 
+    async def user_by_email(self, email: str) -> User | None: ...
+
 
 def directory_of(identity: _Users) -> Directory:
-    """Grantee resolution against the identity store: a canonical id is a user's `owner_id`.
-
-    Users carry no e-mail address here, so an e-mail grantee never resolves."""
+    """Grantee resolution against the identity store: a canonical id is a user's `owner_id`, an
+    e-mail address the one a user was given (`s3server admin user add --email`)."""
 
     async def find(kind: str, value: str) -> str | None:
-        if kind != USER:
-            return None
+        if kind == EMAIL:
+            user = await identity.user_by_email(value)
+            return None if user is None else user.name
         return next((u.name for u in await identity.list_users() if owner_id(u.name) == value), None)
 
     return find

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from tests.integration.helpers import client_error, send
 from tests.support.server import RunningServer
-from tests.support.users import unique_name, user_client
+from tests.support.users import admin_client, client_for, create_user, unique_name, user_client
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
@@ -283,4 +283,45 @@ def test_acl_errors(server: RunningServer, alice: tuple[str, Any]) -> None:
         reply = send(server, "PUT", f"/{unique_name('badacl')}", headers={"x-amz-acl": "everyone"})
         assert reply.status == 400 and reply.error_code() == "InvalidArgument"
     finally:
+        s3.delete_bucket(Bucket=bucket)
+
+
+def test_grants_by_email_address_name_the_user_with_it(server: RunningServer, alice: tuple[str, Any]) -> None:
+    _, s3 = alice
+    bob = unique_name("bob")
+    address = f"{bob}@example.com"
+    _, access_key, secret_key = create_user(server, bob, email=address)
+    bob_s3 = client_for(server, access_key, secret_key)
+    bucket = unique_name("bymail")
+    s3.create_bucket(Bucket=bucket, GrantRead=f'emailAddress="{address.upper()}"')
+    try:
+        acl = s3.get_bucket_acl(Bucket=bucket)
+        assert user_grants(acl) == [(bob, "READ")]
+        # Stored and read back as the user's canonical id, as AWS does.
+        assert acl["Grants"][0]["Grantee"]["Type"] == "CanonicalUser"
+        assert acl["Grants"][0]["Grantee"]["ID"] == bob_s3.list_buckets()["Owner"]["ID"]
+        bob_s3.list_objects_v2(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+        policy = {
+            "Owner": s3.get_object_acl(Bucket=bucket, Key="k")["Owner"],
+            "Grants": [
+                {"Grantee": {"Type": "AmazonCustomerByEmail", "EmailAddress": address}, "Permission": "READ"}
+            ],
+        }
+        s3.put_object_acl(Bucket=bucket, Key="k", AccessControlPolicy=policy)
+        assert bob_s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+        with pytest.raises(ClientError) as err:
+            s3.put_object_acl(Bucket=bucket, Key="k", GrantRead='emailAddress="nobody@example.com"')
+        assert client_error(err.value) == ("UnresolvableGrantByEmailAddress", 400)
+        assert bob_s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"  # unchanged
+        # The address can be changed through the admin API; grants then follow the new one.
+        answer = admin_client(server).expect("PUT", f"/_admin/users/{bob}/email", {"email": f"new-{address}"})
+        assert answer["email"] == f"new-{address}"
+        with pytest.raises(ClientError) as err:
+            s3.put_object_acl(Bucket=bucket, Key="k", GrantRead=f'emailAddress="{address}"')
+        assert client_error(err.value) == ("UnresolvableGrantByEmailAddress", 400)
+        s3.put_object_acl(Bucket=bucket, Key="k", GrantReadACP=f'emailAddress="new-{address}"')
+        assert user_grants(bob_s3.get_object_acl(Bucket=bucket, Key="k")) == [(bob, "READ_ACP")]
+    finally:
+        s3.delete_object(Bucket=bucket, Key="k")
         s3.delete_bucket(Bucket=bucket)

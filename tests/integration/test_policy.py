@@ -237,3 +237,34 @@ def test_policy_conditions_on_the_wire(server: RunningServer, owned: tuple[str, 
     assert code(lambda: bob_s3.copy_object(Bucket=bucket, Key="copies/3", CopySource=other)) == denied
     for key in ("shared", "closed", "tls-only/x", "in/a", "copies/1"):
         s3.delete_object(Bucket=bucket, Key=key)
+
+
+def test_secure_transport_is_true_over_https(tls_server: RunningServer) -> None:
+    """aws:SecureTransport: a Deny of plain-HTTP requests leaves HTTPS ones (here, every one) alone."""
+    _, s3 = user_client(tls_server)
+    _, bob_s3 = user_client(tls_server)
+    bucket = unique_name("tlspolicy")
+    s3.create_bucket(Bucket=bucket)
+    try:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+        arn = f"arn:aws:s3:::{bucket}/*"
+        statements = [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": arn},
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ]
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Statement": statements}))
+        assert bob_s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+        statements[1]["Condition"] = {"Bool": {"aws:SecureTransport": "true"}}
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Statement": statements}))
+        with pytest.raises(ClientError) as err:
+            bob_s3.get_object(Bucket=bucket, Key="k")
+        assert client_error(err.value) == ("AccessDenied", 403)
+    finally:
+        s3.delete_object(Bucket=bucket, Key="k")
+        s3.delete_bucket(Bucket=bucket)

@@ -11,8 +11,9 @@ from __future__ import annotations
 SUPPORTED: dict[str, str] = {
     # -- service and buckets
     "ListBuckets": "prefix, max-buckets and continuation-token paging",
-    "CreateBucket": "LocationConstraint becomes the bucket's region; canned ACL (x-amz-acl); "
-    "x-amz-bucket-object-lock-enabled (turns versioning on); grant and ownership headers are not applied",
+    "CreateBucket": "LocationConstraint becomes the bucket's region; canned ACL (x-amz-acl) or "
+    "x-amz-grant-* headers; x-amz-object-ownership; x-amz-bucket-object-lock-enabled (turns versioning "
+    "on)",
     "HeadBucket": "",
     "DeleteBucket": "BucketNotEmpty while objects remain; uploads in progress are aborted with it",
     "GetBucketLocation": "",
@@ -27,8 +28,8 @@ SUPPORTED: dict[str, str] = {
     "PutObjectLegalHold": "",
     # -- objects
     "PutObject": "Content-MD5, signed payload SHA-256 and one flexible checksum verified (header or "
-    "aws-chunked trailer); If-None-Match/If-Match; x-amz-tagging; canned ACL (x-amz-acl); versions "
-    "and Object Lock headers; SSE-S3 and SSE-C (AES-256-GCM at rest; SSE-KMS answers 501)",
+    "aws-chunked trailer); If-None-Match/If-Match; x-amz-tagging; x-amz-acl or x-amz-grant-*; "
+    "versions and Object Lock headers; SSE-S3 and SSE-C (AES-256-GCM at rest; SSE-KMS answers 501)",
     "GetObject": "one byte range, partNumber, versionId, conditional headers, response-* overrides, "
     "x-amz-checksum-mode, SSE-C customer key headers",
     "HeadObject": "as GetObject, without the body",
@@ -41,24 +42,35 @@ SUPPORTED: dict[str, str] = {
     "DeleteObjects": "up to 1000 keys with version ids; per-key ETag, LastModifiedTime and Size "
     "conditions; needs Content-MD5 or a flexible checksum, as AWS does",
     "CopyObject": "within and across buckets, from a version (versionId); metadata and tagging "
-    "directives; canned ACL; bytes are copied, never shared (decrypted and sealed again, so a copy may "
-    "change its encryption; copy-source SSE-C headers)",
+    "directives; x-amz-acl or x-amz-grant-*; bytes are copied, never shared (decrypted and sealed "
+    "again, so a copy may change its encryption; copy-source SSE-C headers)",
     "GetObjectAttributes": "ETag, Checksum, ObjectParts (with each part's checksum), StorageClass, "
     "ObjectSize",
     "GetObjectTagging": "",
     "PutObjectTagging": "",
     "DeleteObjectTagging": "",
     # -- access control
-    "GetBucketAcl": "canned ACLs only: the owner's FULL_CONTROL plus the canned ACL's group grants",
-    "PutBucketAcl": "canned ACLs (x-amz-acl, or a grant list equal to one); grants to other users "
-    "answer NotImplemented",
+    "GetBucketAcl": "the owner's FULL_CONTROL and the canned ACL's grants, or the grants as set",
+    "PutBucketAcl": "x-amz-acl, x-amz-grant-* (id=, uri=, emailAddress=) or an AccessControlPolicy "
+    "body; emailAddress= names the user given that address (admin API)",
     "GetObjectAcl": "as GetBucketAcl",
     "PutObjectAcl": "as PutBucketAcl",
     "GetBucketPolicy": "the document as it was put",
     "PutBucketPolicy": "Allow/Deny, Principal \"*\" or users, Action/NotAction, Resource/NotResource "
-    "with wildcards, String* conditions; anything else is MalformedPolicy",
+    "with wildcards, String*, Numeric*, Bool, IpAddress, Null and …IfExists conditions; anything else "
+    "is MalformedPolicy",
     "DeleteBucketPolicy": "",
-    "GetBucketPolicyStatus": "public when an Allow statement admits \"*\" without conditions",
+    "GetBucketPolicyStatus": "public when an Allow statement admits \"*\" without a condition pinning "
+    "the caller (source address range, user, account)",
+    "PutBucketOwnershipControls": "BucketOwnerEnforced (ACLs disabled, AccessControlListNotSupported), "
+    "BucketOwnerPreferred, ObjectWriter; also x-amz-object-ownership on CreateBucket; new buckets have "
+    "no setting (AWS now defaults to BucketOwnerEnforced)",
+    "GetBucketOwnershipControls": "",
+    "DeleteBucketOwnershipControls": "",
+    "PutPublicAccessBlock": "BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets, "
+    "enforced on ACL and policy writes and on access",
+    "GetPublicAccessBlock": "",
+    "DeletePublicAccessBlock": "",
     "GetBucketLifecycleConfiguration": "",
     "PutBucketLifecycleConfiguration": "up to 1000 rules; Filter with Prefix, Tag, object sizes and And; "
     "Expiration (Days, Date, ExpiredObjectDeleteMarker), NoncurrentVersionExpiration (NoncurrentDays, "
@@ -80,7 +92,8 @@ SUPPORTED: dict[str, str] = {
     "ListObjectVersions": "prefix, delimiter, key-marker, version-id-marker, max-keys, encoding-type=url",
     # -- multipart
     "CreateMultipartUpload": "x-amz-checksum-algorithm with COMPOSITE or FULL_OBJECT checksum type; "
-    "canned ACL for the object; x-amz-abort-date and x-amz-abort-rule-id from lifecycle rules",
+    "x-amz-acl or x-amz-grant-* for the object; x-amz-abort-date and x-amz-abort-rule-id from "
+    "lifecycle rules",
     "UploadPart": "Content-MD5 and one flexible checksum verified (header or aws-chunked trailer)",
     "UploadPartCopy": "x-amz-copy-source-range",
     "CompleteMultipartUpload": "parts of at least 5 MiB but the last; multipart ETag `md5-of-md5s-N`; "

@@ -168,7 +168,14 @@ def _key_pair(args: argparse.Namespace) -> dict[str, str]:
 
 def user_add(client: AdminClient, args: argparse.Namespace, out: TextIO) -> None:
     answer = client.expect(
-        "POST", "/_admin/users", {"name": args.name, "admin": args.admin, **_key_pair(args)}
+        "POST",
+        "/_admin/users",
+        {
+            "name": args.name,
+            "admin": args.admin,
+            **({"email": args.email} if args.email else {}),
+            **_key_pair(args),
+        },
     )
     if args.json:
         user = answer["user"]
@@ -323,6 +330,7 @@ def add_parsers(admin_commands: Any) -> None:
     add = users.add_parser("add", parents=[common], help="create a user and their first access key")
     add.add_argument("name")
     add.add_argument("--admin", action="store_true", help="the user may call the admin API")
+    add.add_argument("--email", help="the address ACL grants by e-mail (emailAddress=) name this user by")
     _pair_arguments(add)
     users.add_parser("list", parents=[common], help="list users and how many keys each has")
     remove = users.add_parser("remove", parents=[common], help="remove a user and their access keys")

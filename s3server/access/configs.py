@@ -1,27 +1,23 @@
-"""Per-process cache of what access decisions read about a bucket: owner, canned ACL, policy, CORS.
+"""What access decisions read about a bucket: owner, ACL, policy, CORS, ownership, public access block.
 
-Every request that names a bucket needs these before its handler runs, so they are kept in memory
-(parsed: a `Policy`, `CorsRule`s) rather than read from the metadata store each time. A change made
-through this process invalidates its entry at once (the gateway does so after every operation that
-changes a bucket's configuration); a change made by another worker process or gateway is seen within
-`ttl` seconds. Missing buckets are not cached, so a bucket created elsewhere is usable at once.
+Every request that names a bucket reads its row afresh (so no worker or gateway acts on a change it
+has not seen); parsing the policy and CORS rules is what is remembered, keyed by the row's content.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from s3server.access import cors
+from s3server.access import cors, public_block
+from s3server.access.ownership import ENFORCED
 from s3server.access.policy import Policy, parse_policy
+from s3server.access.public_block import PublicAccessBlock
 from s3server.metadata.base import Bucket, MetadataStore
 from s3server.s3.errors import S3Error
 
 log = logging.getLogger("s3server.access")
 
-DEFAULT_TTL = 2.0
 MAX_ENTRIES = 10_000
 
 
@@ -30,6 +26,7 @@ class BucketConfig:
     bucket: Bucket
     policy: Policy | None
     cors: tuple[cors.CorsRule, ...] | None  # None: no CORS configuration
+    block: PublicAccessBlock = public_block.NONE
 
     @property
     def name(self) -> str:
@@ -42,6 +39,11 @@ class BucketConfig:
     @property
     def acl(self) -> str:
         return self.bucket.acl
+
+    @property
+    def acls_disabled(self) -> bool:
+        """Object Ownership BucketOwnerEnforced: ACLs grant nothing."""
+        return self.bucket.ownership == ENFORCED
 
 
 def config_of(bucket: Bucket) -> BucketConfig:
@@ -62,47 +64,40 @@ def config_of(bucket: Bucket) -> BucketConfig:
         except (ValueError, KeyError, TypeError):
             log.error("bucket %s: its stored CORS rules do not load; CORS requests are refused", bucket.name)
             rules = ()
-    return BucketConfig(bucket=bucket, policy=policy, cors=rules)
+    block = public_block.NONE
+    if bucket.public_access_block:
+        try:
+            block = public_block.loads(bucket.public_access_block)
+        except (ValueError, TypeError):
+            # As with a policy: refuse what cannot be read rather than open the bucket.
+            log.error("bucket %s: its stored public access block does not load; blocking all", bucket.name)
+            block = PublicAccessBlock(True, True, True, True)
+    return BucketConfig(bucket=bucket, policy=policy, cors=rules, block=block)
 
 
 class BucketConfigs:
-    """name → BucketConfig, read through to the metadata store."""
+    """name → BucketConfig: the bucket's row read for every request, its parse remembered.
 
-    def __init__(
-        self, meta: MetadataStore, *, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    Nothing is trusted from an earlier request: every call reads the bucket row (a point lookup by
+    primary key), so a change made by any worker or gateway on the same database governs the very
+    next request. Only the parse (policy document, CORS rules) is kept, per bucket name, and reused
+    while the row read is equal to the one it was parsed from.
+    """
+
+    def __init__(self, meta: MetadataStore) -> None:
         self.meta = meta
-        self.ttl = ttl
-        self._clock = clock
-        self._entries: dict[str, tuple[BucketConfig, float]] = {}
-        self._generation = 0
+        self._parsed: dict[str, BucketConfig] = {}
 
     async def get(self, name: str) -> BucketConfig | None:
-        hit = self._entries.get(name)
-        if hit is not None and hit[1] > self._clock():
-            return hit[0]
-        generation = self._generation
         bucket = await self.meta.get_bucket(name)
         if bucket is None:
-            self._entries.pop(name, None)
+            self._parsed.pop(name, None)
             return None
+        known = self._parsed.get(name)
+        if known is not None and known.bucket == bucket:
+            return known
         config = config_of(bucket)
-        # A change that committed while we read may have made this answer stale: don't keep it.
-        if generation == self._generation:
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[name] = (config, self._clock() + self.ttl)
+        if len(self._parsed) >= MAX_ENTRIES:
+            self._parsed.clear()
+        self._parsed[name] = config
         return config
-
-    def peek(self, name: str) -> BucketConfig | None:
-        """The cached configuration, however old, without a read (None when not cached)."""
-        hit = self._entries.get(name)
-        return hit[0] if hit is not None else None
-
-    def invalidate(self, name: str | None = None) -> None:
-        """Forget one bucket (or all): its next request reads the store again."""
-        self._generation += 1
-        if name is None:
-            self._entries.clear()
-        else:
-            self._entries.pop(name, None)

@@ -8,11 +8,17 @@ Every request goes through `Authorizer.check` with the IAM action its router row
     2. service-level calls (ListBuckets) and CreateBucket need a signature, nothing more;
     3. a bucket that does not exist is left to the handler (NoSuchBucket);
     4. the bucket's owner may do anything to it and in it (a policy cannot lock its owner out);
-    5. the bucket policy: an explicit Deny refuses, an Allow grants;
-    6. the bucket's canned ACL: READ lists it, WRITE writes and deletes objects in it;
-    7. for object operations, the object itself: its uploader has full control of it, and its canned
-       ACL's READ grants reads (this needs the object's record, so it is asked for last);
+    5. the bucket policy: an explicit Deny refuses, an Allow grants (not when the public access
+       block's RestrictPublicBuckets is on and the policy is public);
+    6. the bucket's ACL: READ lists it, WRITE writes and deletes objects in it, READ_ACP / WRITE_ACP
+       read and replace its ACL (FULL_CONTROL is all four);
+    7. for object operations, the object itself: its uploader has full control of it, and its ACL's
+       READ, READ_ACP and WRITE_ACP grant reads and its ACL (this needs the object's record, so it
+       is asked for last);
     8. otherwise AccessDenied.
+
+ACLs (steps 6 and 7) count for nothing when the bucket's Object Ownership is BucketOwnerEnforced,
+and their public grants for nothing under the public access block's IgnorePublicAcls.
 
 More lenient than AWS: the bucket owner owns every object in the bucket, whoever uploaded it (AWS's
 "bucket owner enforced" object ownership), while object ACLs keep granting reads as with ACLs enabled.
@@ -22,31 +28,36 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from enum import Enum
+from urllib.parse import parse_qsl
 
 from s3server.access import acl
 from s3server.access.configs import BucketConfig, BucketConfigs
-from s3server.access.policy import Decision
+from s3server.access.policy import EXISTING_TAG, Decision
 from s3server.identity.model import Credential
 from s3server.metadata.base import MetadataStore, ObjectRecord
 from s3server.s3.errors import S3Error
 
 __all__ = ["Authorizer", "Outcome", "decide", "policy_context"]
 
-# IAM actions the canned ACLs' grants stand for (AWS's "ACL permission → policy action" mapping).
-BUCKET_READ = frozenset({"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"})
-BUCKET_WRITE = frozenset(
-    {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
-)
-OBJECT_READ = frozenset({"s3:GetObject", "s3:GetObjectAttributes"})
+# ACL permission → the IAM actions it grants (AWS's "ACL permission → policy action" mapping).
+BUCKET_ACL_ACTIONS: dict[str, frozenset[str]] = {
+    "READ": frozenset({"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"}),
+    "WRITE": frozenset(
+        {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+    ),
+    "READ_ACP": frozenset({"s3:GetBucketAcl"}),
+    "WRITE_ACP": frozenset({"s3:PutBucketAcl"}),
+}
+OBJECT_ACL_ACTIONS: dict[str, frozenset[str]] = {
+    "READ": frozenset({"s3:GetObject", "s3:GetObjectAttributes"}),
+    "READ_ACP": frozenset({"s3:GetObjectAcl"}),
+    "WRITE_ACP": frozenset({"s3:PutObjectAcl"}),
+}
+BUCKET_PERMISSION = {action: perm for perm, actions in BUCKET_ACL_ACTIONS.items() for action in actions}
+OBJECT_PERMISSION = {action: perm for perm, actions in OBJECT_ACL_ACTIONS.items() for action in actions}
 # Object-level actions the object's own record (its uploader, its ACL) can grant.
-OBJECT_GRANTS = OBJECT_READ | frozenset(
-    {
-        "s3:GetObjectAcl",
-        "s3:PutObjectAcl",
-        "s3:GetObjectTagging",
-        "s3:PutObjectTagging",
-        "s3:DeleteObjectTagging",
-    }
+OBJECT_GRANTS = frozenset(OBJECT_PERMISSION) | frozenset(
+    {"s3:GetObjectTagging", "s3:PutObjectTagging", "s3:DeleteObjectTagging"}
 )
 # Operations that need nothing but a signature: what they touch is the caller's own (or checked by
 # the handler, as CreateBucket's name clash is).
@@ -55,6 +66,18 @@ SIGNED_ONLY = frozenset({"ListBuckets", "CreateBucket"})
 # PostObject once its form has named the key and its signer.
 PER_KEY = frozenset({"DeleteObjects", "PostObject"})
 POLICY_QUERY_KEYS = ("prefix", "delimiter", "max-keys")
+POLICY_HEADER_KEYS = (
+    "x-amz-acl",
+    "x-amz-copy-source",
+    "x-amz-metadata-directive",
+    "x-amz-grant-read",
+    "x-amz-grant-write",
+    "x-amz-grant-read-acp",
+    "x-amz-grant-write-acp",
+    "x-amz-grant-full-control",
+    "x-amz-server-side-encryption",
+    "x-amz-storage-class",
+)
 
 
 class Outcome(Enum):
@@ -92,12 +115,15 @@ def decide(
         decision = config.policy.evaluate(user, permission, resource, context())
         if decision is Decision.DENY:
             return Outcome.DENY
-        if decision is Decision.ALLOW:
+        if decision is Decision.ALLOW and not (
+            config.block.restrict_public_buckets and config.policy.is_public
+        ):
             return Outcome.ALLOW
-    authenticated = principal is not None
-    if permission in BUCKET_READ and acl.allows(config.acl, authenticated, "READ"):
-        return Outcome.ALLOW
-    if permission in BUCKET_WRITE and acl.allows(config.acl, authenticated, "WRITE"):
+    if config.acls_disabled:
+        return Outcome.DENY
+    ignore_public = config.block.ignore_public_acls
+    bucket_permission = BUCKET_PERMISSION.get(permission)
+    if bucket_permission is not None and acl.allows(config.acl, user, bucket_permission, ignore_public):
         return Outcome.ALLOW
     if key is not None and permission in OBJECT_GRANTS:
         if not object_checked:
@@ -105,7 +131,8 @@ def decide(
         if obj is not None:
             if user is not None and obj.owner == user:
                 return Outcome.ALLOW
-            if permission in OBJECT_READ and acl.allows(obj.acl, authenticated, "READ"):
+            object_permission = OBJECT_PERMISSION.get(permission)
+            if object_permission is not None and acl.allows(obj.acl, user, object_permission, ignore_public):
                 return Outcome.ALLOW
     return Outcome.DENY
 
@@ -117,10 +144,15 @@ def policy_context(
     remote: str | None,
     secure: bool,
 ) -> Mapping[str, str]:
-    """The condition keys a bucket policy may test (String* operators only)."""
+    """The condition keys a bucket policy may test (s3:ExistingObjectTag/… is added by `Authorizer`)."""
     context = {f"s3:{name}": query[name] for name in POLICY_QUERY_KEYS if name in query}
-    if "x-amz-acl" in headers:
-        context["s3:x-amz-acl"] = headers["x-amz-acl"]
+    for name in POLICY_HEADER_KEYS:
+        if name in headers:
+            context[f"s3:{name}"] = headers[name]
+    tagging = headers.get("x-amz-tagging")
+    if tagging:
+        for tag, value in parse_qsl(tagging, keep_blank_values=True):
+            context[f"s3:RequestObjectTag/{tag}"] = value
     if principal is not None:
         context["aws:username"] = principal.user
     if remote:
@@ -130,7 +162,7 @@ def policy_context(
 
 
 class Authorizer:
-    """`decide` with the bucket configuration cache and, when needed, the object's record."""
+    """`decide` with the bucket's configuration and, when needed, the object's record."""
 
     def __init__(self, configs: BucketConfigs, meta: MetadataStore) -> None:
         self.configs = configs
@@ -159,10 +191,33 @@ class Authorizer:
         context: Callable[[], Mapping[str, str]] = _no_context,
     ) -> None:
         """`check` with the bucket's configuration already looked up (None: there is no bucket)."""
+        if (
+            key is not None
+            and config is not None
+            and config.policy is not None
+            and config.policy.needs_object_tags
+        ):
+            context = await self._with_object_tags(bucket, key, context)
         outcome = decide(principal, permission, config, key, context)
         if outcome is Outcome.CHECK_OBJECT:
             assert key is not None
             record = await self.meta.get_object(bucket, key)
             outcome = decide(principal, permission, config, key, context, obj=record, object_checked=True)
+            if record is None and outcome is Outcome.DENY and permission in OBJECT_ACL_ACTIONS["READ"]:
+                # As on AWS: a missing key is NoSuchKey (404) to a caller who may list the bucket,
+                # AccessDenied to anyone else (so keys cannot be probed).
+                outcome = decide(principal, "s3:ListBucket", config, None, context)
         if outcome is not Outcome.ALLOW:
             raise S3Error("AccessDenied")
+
+    async def _with_object_tags(
+        self, bucket: str, key: str, context: Callable[[], Mapping[str, str]]
+    ) -> Callable[[], Mapping[str, str]]:
+        """`context` with the object's tags as s3:ExistingObjectTag/<key> (none for a missing key)."""
+        record = await self.meta.get_object(bucket, key)
+        tags = {f"{EXISTING_TAG}{k}": v for k, v in (record.tags if record is not None else {}).items()}
+
+        def with_tags() -> Mapping[str, str]:
+            return {**context(), **tags}
+
+        return with_tags

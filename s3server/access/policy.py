@@ -1,13 +1,15 @@
 """Bucket policies: parsed and validated once at PutBucketPolicy, evaluated on every request.
 
-The subset implemented is what public-read buckets and per-user prefixes need: Effect, Principal
-("*" or users), Action/NotAction and Resource/NotResource with `*`/`?` wildcards, and String* conditions
-on request keys such as s3:prefix. Anything else is MalformedPolicy rather than silently ignored, so a
+The subset implemented: Effect, Principal ("*" or users), Action/NotAction and Resource/NotResource
+with `*`/`?` wildcards, and conditions with the String*, Numeric*, Bool, IpAddress/NotIpAddress and
+Null operators (each but Null also as …IfExists) on the keys `decide.policy_context` builds.
+Anything else is MalformedPolicy rather than silently ignored, so a
 policy never grants or denies less than its author thinks.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -20,7 +22,44 @@ from s3server.s3.errors import S3Error
 MAX_POLICY_BYTES = 20 * 1024
 ARN_PREFIX = "arn:aws:s3:::"
 VERSIONS = ("2012-10-17", "2008-10-17")
-CONDITION_OPERATORS = ("StringEquals", "StringNotEquals", "StringLike", "StringNotLike")
+STRING_OPERATORS = (
+    "StringEquals",
+    "StringNotEquals",
+    "StringEqualsIgnoreCase",
+    "StringNotEqualsIgnoreCase",
+    "StringLike",
+    "StringNotLike",
+)
+NUMERIC_OPERATORS = (
+    "NumericEquals",
+    "NumericNotEquals",
+    "NumericLessThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThan",
+    "NumericGreaterThanEquals",
+)
+CONDITION_OPERATORS = (*STRING_OPERATORS, *NUMERIC_OPERATORS, "Bool", "IpAddress", "NotIpAddress", "Null")
+# Operators that hold when the request lacks the key (without IfExists, the others fail).
+NEGATED = frozenset(
+    {"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "NumericNotEquals", "NotIpAddress"}
+)
+EXISTING_TAG = "s3:ExistingObjectTag/"
+# Condition keys whose fixed values make a statement non-public (AWS's "public" evaluation).
+FIXED_KEYS = frozenset(
+    {
+        "aws:SourceIp",
+        "aws:SourceArn",
+        "aws:SourceVpc",
+        "aws:SourceVpce",
+        "aws:SourceAccount",
+        "aws:SourceOwner",
+        "aws:PrincipalAccount",
+        "aws:PrincipalArn",
+        "aws:PrincipalOrgID",
+        "aws:userid",
+        "aws:username",
+    }
+)
 
 
 class Decision(Enum):
@@ -64,20 +103,77 @@ def _user_of(principal: str) -> str:
     return principal
 
 
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _in_network(address: str, networks: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
+
+
+def _numeric(op: str, actual: float, value: float) -> bool:
+    return {
+        "NumericEquals": actual == value,
+        "NumericNotEquals": actual != value,
+        "NumericLessThan": actual < value,
+        "NumericLessThanEquals": actual <= value,
+        "NumericGreaterThan": actual > value,
+        "NumericGreaterThanEquals": actual >= value,
+    }[op]
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
-    operator: str
+    operator: str  # without its IfExists suffix
     key: str
     values: tuple[str, ...]
+    if_exists: bool = False  # …IfExists: a request without the key passes
+
+    @property
+    def is_fixed(self) -> bool:
+        """Whether the condition confines a statement to known callers, so it is not public."""
+        if self.if_exists or self.key not in FIXED_KEYS:
+            return False
+        if self.operator == "IpAddress":
+            # A narrow enough range pins the caller; 0.0.0.0/1 and the like still admit the world.
+            networks = [ipaddress.ip_network(v, strict=False) for v in self.values]
+            return all(n.prefixlen >= (8 if n.version == 4 else 32) for n in networks)
+        if self.operator in ("StringEquals", "StringEqualsIgnoreCase"):
+            return True
+        return self.operator == "StringLike" and not any("*" in v or "?" in v for v in self.values)
 
     def holds(self, context: Mapping[str, str]) -> bool:
         actual = context.get(self.key)
-        if self.operator == "StringEquals":
-            return actual is not None and actual in self.values
-        if self.operator == "StringNotEquals":
-            return actual is None or actual not in self.values
-        matched = actual is not None and any(_pattern(v).match(actual) for v in self.values)
-        return matched if self.operator == "StringLike" else not matched
+        op = self.operator
+        if op == "Null":
+            return (actual is None) == (self.values[0].lower() == "true")
+        if actual is None:
+            # A missing key: IfExists passes; otherwise only the negated operators hold, as in IAM.
+            return self.if_exists or op in NEGATED
+        if op in ("StringEquals", "StringNotEquals"):
+            return (actual in self.values) == (op == "StringEquals")
+        if op in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
+            hit = actual.lower() in {v.lower() for v in self.values}
+            return hit == (op == "StringEqualsIgnoreCase")
+        if op in ("StringLike", "StringNotLike"):
+            hit = any(_pattern(v).match(actual) for v in self.values)
+            return hit == (op == "StringLike")
+        if op == "Bool":
+            return actual.lower() in {v.lower() for v in self.values}
+        if op in ("IpAddress", "NotIpAddress"):
+            return _in_network(actual, self.values) == (op == "IpAddress")
+        number = _number(actual)
+        if number is None:
+            return op == "NumericNotEquals"
+        hits = [_numeric(op, number, float(v)) for v in self.values]
+        return all(hits) if op == "NumericNotEquals" else any(hits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +217,18 @@ class Policy:
         return decision
 
     @property
+    def needs_object_tags(self) -> bool:
+        """Whether a condition tests s3:ExistingObjectTag/…, so the object's tags must be read first."""
+        return any(c.key.startswith(EXISTING_TAG) for s in self.statements for c in s.conditions)
+
+    @property
     def is_public(self) -> bool:
-        """GetBucketPolicyStatus: some Allow statement admits everyone without conditions."""
-        return any(s.effect == "Allow" and "*" in s.principals and not s.conditions for s in self.statements)
+        """AWS's "public": some Allow statement admits everyone ("*") without a condition that pins
+        the caller to fixed values (a source address range, a user, an account, …)."""
+        return any(
+            s.effect == "Allow" and "*" in s.principals and not any(c.is_fixed for c in s.conditions)
+            for s in self.statements
+        )
 
 
 def _principals(raw: object) -> tuple[str, ...]:
@@ -161,12 +266,35 @@ def _conditions(raw: object) -> tuple[Condition, ...]:
     if not isinstance(raw, dict):
         raise malformed("Policy has an invalid condition")
     out = []
-    for operator, block in raw.items():
-        if operator not in CONDITION_OPERATORS or not isinstance(block, dict):
-            raise malformed(f"Policy has an invalid condition operator: {operator}")
-        for key, values in block.items():
-            out.append(Condition(operator, key, tuple(_as_list(values, "condition value"))))
+    for name, block in raw.items():
+        operator, if_exists = (name[: -len("IfExists")], True) if name.endswith("IfExists") else (name, False)
+        if (
+            operator not in CONDITION_OPERATORS
+            or (if_exists and operator == "Null")
+            or not isinstance(block, dict)
+        ):
+            raise malformed(f"Policy has an invalid condition operator: {name}")
+        for key, raw_values in block.items():
+            if isinstance(raw_values, bool | int | float) and not isinstance(raw_values, str):
+                raw_values = str(raw_values).lower() if isinstance(raw_values, bool) else str(raw_values)
+            values = tuple(_as_list(raw_values, "condition value"))
+            _check_values(operator, values)
+            out.append(Condition(operator, key, values, if_exists))
     return tuple(out)
+
+
+def _check_values(operator: str, values: tuple[str, ...]) -> None:
+    """Values an operator cannot compare are MalformedPolicy, not a condition that never holds."""
+    if operator in ("Bool", "Null") and any(v.lower() not in ("true", "false") for v in values):
+        raise malformed(f"Invalid value for {operator}: {values}")
+    if operator in NUMERIC_OPERATORS and any(_number(v) is None for v in values):
+        raise malformed(f"Invalid value for {operator}: {values}")
+    if operator in ("IpAddress", "NotIpAddress"):
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError as exc:
+                raise malformed(f"Invalid IP address for {operator}: {value}") from exc
 
 
 _STATEMENT_FIELDS = {

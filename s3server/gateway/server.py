@@ -2,7 +2,7 @@
 
 The stages run in a fixed order for every request: request id → target (bucket/key from host or
 path) → operation (router table) → signature (identity, or anonymous) → rate limit → access decision
-(`s3server.access.decide`, on the bucket's cached configuration) → handler → response; any S3Error on
+(`s3server.access.decide`, on the bucket's configuration as stored) → handler → response; any S3Error on
 the way becomes AWS's XML error, anything unexpected a logged 500 InternalError, and one structured
 access-log line and one metrics observation close every request. OPTIONS (a CORS preflight) is
 answered from the bucket's CORS rules before any authentication.
@@ -25,7 +25,7 @@ from urllib.parse import unquote
 from aiohttp import web
 from lxml import etree
 
-from s3server.access.configs import BucketConfigs
+from s3server.access.configs import BucketConfig, BucketConfigs
 from s3server.access.cors import CorsRule
 from s3server.access.decide import PER_KEY, SIGNED_ONLY, Authorizer, policy_context
 from s3server.config import Settings, worker_count
@@ -53,20 +53,6 @@ access_log = logging.getLogger("s3server.access")
 METRICS_PATH = "/metrics"
 ADMIN_METRICS_PATH = "/_admin/metrics"
 METRICS_BUCKET = "metrics"
-# Operations after which this process's cached configuration of the bucket may be wrong.
-CONFIG_CHANGES = frozenset(
-    {
-        "CreateBucket",
-        "DeleteBucket",
-        "PutBucketAcl",
-        "PutBucketPolicy",
-        "DeleteBucketPolicy",
-        "PutBucketCors",
-        "DeleteBucketCors",
-        "PutBucketVersioning",
-        "PutObjectLockConfiguration",
-    }
-)
 PREFLIGHT = "Preflight"  # the metrics and log label of an OPTIONS request (it has no AWS name)
 
 
@@ -179,7 +165,7 @@ class Gateway:
         self.access_log: AccessLog | None = None  # opened with the layers when --access-log is on
         self.log_requests = settings.access_log
         self.services: Services  # bound at startup, once the layers are open
-        self.configs: BucketConfigs  # bucket owner, ACL, policy and CORS, cached; bound with services
+        self.configs: BucketConfigs  # bucket access configuration, read per request
         self.authorizer: Authorizer
         self.in_flight = 0  # requests being handled, so shutdown can wait for them
         self.admin: AdminEndpoint | None = None  # the JSON API under /_admin/, bound at startup
@@ -303,14 +289,18 @@ class Gateway:
         )
 
     async def _authorize(
-        self, request: web.Request, op: router.Operation, target: Target, principal: Credential | None
+        self,
+        request: web.Request,
+        op: router.Operation,
+        target: Target,
+        principal: Credential | None,
+        config: BucketConfig | None,
     ) -> None:
         """The access decision for the request's own resource (AccessDenied, or nothing)."""
         if op.name in SIGNED_ONLY or target.bucket is None:
             if principal is None:
                 raise S3Error("AccessDenied")
             return
-        config = await self.configs.get(target.bucket)
         if op.name not in PER_KEY:  # those are decided key by key by their handler
             context = self._context(request, target, principal)
             await self.authorizer.check_config(
@@ -357,15 +347,14 @@ class Gateway:
         auth = await self._authenticate(request, target)
         principal = auth.credential if auth is not None else None
         ex.principal = principal.user if principal is not None else "anonymous"
+        config = await self.configs.get(target.bucket) if target.bucket is not None else None
         try:
-            await self._authorize(request, op, target, principal)
+            await self._authorize(request, op, target, principal, config)
         finally:
             # Allowed or not, a browser may read the answer when the bucket's CORS rules say so.
             if target.bucket is not None and "Origin" in request.headers:
-                cached = self.configs.peek(target.bucket)
-                origin = request.headers.get("Origin")
                 console = self._console_rule(request, target)
-                ex.cors = cors.actual_headers(cached, origin, request.method, console)
+                ex.cors = cors.actual_headers(config, request.headers.get("Origin"), request.method, console)
         handler = HANDLERS.get(op.name)
         if handler is None:
             raise S3Error("NotImplemented", f"{op.name} is not implemented by this server")
@@ -453,8 +442,6 @@ class Gateway:
             error = S3Error("InternalError")
             return self._error(request, error, ex.resource, ex.request_id, ex.host_id, ex.cors)
         finally:
-            if ex.operation in CONFIG_CHANGES and ex.bucket is not None:
-                self.configs.invalidate(ex.bucket)
             self._record(request, ex, time.perf_counter() - started)
 
     def _record(self, request: web.Request, ex: Exchange, seconds: float) -> None:

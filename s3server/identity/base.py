@@ -57,6 +57,8 @@ _USER_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")
 # Access keys appear inside SigV4's `Credential=AK/date/region/s3/aws4_request` and SigV2's
 # `AWS AK:sig`, so '/', ',', '=', ':' and whitespace are out.
 _ACCESS_KEY = re.compile(r"[A-Za-z0-9_.@+-]{3,128}")
+# E-mail addresses: one @, a dot in the domain, no whitespace (enough to catch a typo, not RFC 5322).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _SECRET_KEY = re.compile(r"[\x21-\x7e]{8,128}")
 
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
@@ -90,6 +92,14 @@ def _check(pattern: re.Pattern[str], value: str, what: str) -> None:
 
 def check_user_name(name: str) -> None:
     _check(_USER_NAME, name, "user name")
+
+
+def check_email(email: str) -> str:
+    """A plausible e-mail address, lower-cased (AWS compares them without case)."""
+    email = email.strip().lower()
+    if len(email) > 254 or not _EMAIL.fullmatch(email):
+        raise InvalidIdentityName(f"invalid e-mail address {email!r}")
+    return email
 
 
 def check_access_key(access_key: str) -> None:
@@ -131,8 +141,15 @@ class IdentityStoreBase(ABC):
         AccessKeyExists if the key belongs to another user."""
 
     @abstractmethod
-    async def _insert_user(self, name: str, is_admin: bool, created: int) -> bool:
+    async def _insert_user(self, name: str, is_admin: bool, created: int, email: str | None = None) -> bool:
         """False when the name is taken."""
+
+    @abstractmethod
+    async def _fetch_user_by_email(self, email: str) -> User | None: ...
+
+    @abstractmethod
+    async def _update_email(self, name: str, email: str | None) -> bool:
+        """False when there is no such user."""
 
     @abstractmethod
     async def _fetch_user(self, name: str) -> User | None: ...
@@ -240,12 +257,37 @@ class IdentityStoreBase(ABC):
 
     # -- users
 
-    async def create_user(self, name: str, is_admin: bool = False) -> User:
+    async def create_user(self, name: str, is_admin: bool = False, email: str | None = None) -> User:
         check_user_name(name)
+        email = await self._free_email(email)
         created = now_micros()
-        if not await self._changing(self._insert_user(name, is_admin, created)):
+        if not await self._changing(self._insert_user(name, is_admin, created, email)):
             raise UserExists(f"user {name!r} already exists")
-        return User(name, is_admin, from_micros(created))
+        return User(name, is_admin, from_micros(created), email)
+
+    async def _free_email(self, email: str | None, owner: str | None = None) -> str | None:
+        """A well-formed address (lower-cased) that no other user has; None stays None."""
+        if email is None:
+            return None
+        email = check_email(email)
+        holder = await self._fetch_user_by_email(email)
+        if holder is not None and holder.name != owner:
+            raise UserExists(f"e-mail address {email!r} belongs to user {holder.name!r}")
+        return email
+
+    async def set_user_email(self, name: str, email: str | None) -> User:
+        """Give a user an e-mail address (None removes it); NoSuchUser, UserExists when taken."""
+        email = await self._free_email(email, owner=name)
+        if not await self._update_email(name, email):
+            raise NoSuchUser(f"no user {name!r}")
+        user = await self._fetch_user(name)
+        if user is None:
+            raise NoSuchUser(f"no user {name!r}")
+        return user
+
+    async def user_by_email(self, email: str) -> User | None:
+        """The user with this address (compared without case), None when nobody has it."""
+        return await self._fetch_user_by_email(email.strip().lower())
 
     async def get_user(self, name: str) -> User | None:
         return await self._fetch_user(name)

@@ -53,6 +53,7 @@ class User:
     name: str
     is_admin: bool
     created: datetime
+    email: str | None = None  # lower-cased; what ACL grants by e-mail address (emailAddress=) resolve
 
 
 class IdentityError(Exception):

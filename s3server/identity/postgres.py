@@ -43,6 +43,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "CREATE INDEX access_keys_by_user ON access_keys (user_name, access_key)",
     ),
+    # A user's e-mail address, unique when set: ACL grants by e-mail address name the user with it.
+    ("ALTER TABLE users ADD COLUMN email TEXT", "CREATE UNIQUE INDEX users_by_email ON users (email)"),
 ]
 
 _SELECT_CREDENTIAL = (
@@ -56,9 +58,12 @@ def _credential(row: asyncpg.Record) -> Credential:
     return Credential(access_key, secret_key, user, is_admin, active)
 
 
+_USER_COLUMNS = "name, is_admin, created, email"
+
+
 def _user(row: asyncpg.Record) -> User:
-    name, is_admin, created = row
-    return User(name, is_admin, from_micros(created))
+    name, is_admin, created, email = row
+    return User(name, is_admin, from_micros(created), email)
 
 
 class PostgresIdentityStore(IdentityStoreBase, PgClient):
@@ -119,14 +124,15 @@ class PostgresIdentityStore(IdentityStoreBase, PgClient):
 
         await self._transaction(run)
 
-    async def _insert_user(self, name: str, is_admin: bool, created: int) -> bool:
+    async def _insert_user(self, name: str, is_admin: bool, created: int, email: str | None = None) -> bool:
         async def run(conn: asyncpg.Connection) -> bool:
             status = await conn.execute(
-                "INSERT INTO users (name, is_admin, created) VALUES ($1, $2, $3) "
+                "INSERT INTO users (name, is_admin, created, email) VALUES ($1, $2, $3, $4) "
                 "ON CONFLICT (name) DO NOTHING",
                 name,
                 is_admin,
                 created,
+                email,
             )
             return status.endswith(" 1")
 
@@ -134,16 +140,29 @@ class PostgresIdentityStore(IdentityStoreBase, PgClient):
 
     async def _fetch_user(self, name: str) -> User | None:
         async def run(conn: asyncpg.Connection) -> User | None:
-            row = await conn.fetchrow("SELECT name, is_admin, created FROM users WHERE name = $1", name)
+            row = await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE name = $1", name)
             return None if row is None else _user(row)
+
+        return await self._run(run)
+
+    async def _fetch_user_by_email(self, email: str) -> User | None:
+        async def run(conn: asyncpg.Connection) -> User | None:
+            row = await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE email = $1", email)
+            return None if row is None else _user(row)
+
+        return await self._run(run)
+
+    async def _update_email(self, name: str, email: str | None) -> bool:
+        async def run(conn: asyncpg.Connection) -> bool:
+            status = await conn.execute("UPDATE users SET email = $2 WHERE name = $1", name, email)
+            return status.endswith(" 1")
 
         return await self._run(run)
 
     async def _fetch_users(self) -> list[User]:
         async def run(conn: asyncpg.Connection) -> list[User]:
             return [
-                _user(row)
-                for row in await conn.fetch("SELECT name, is_admin, created FROM users ORDER BY name")
+                _user(row) for row in await conn.fetch(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")
             ]
 
         return await self._run(run)

@@ -45,6 +45,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
         ) WITHOUT ROWID""",
         "CREATE INDEX access_keys_by_user ON access_keys (user, access_key)",
     ),
+    # A user's e-mail address, unique when set: ACL grants by e-mail address name the user with it.
+    ("ALTER TABLE users ADD COLUMN email TEXT", "CREATE UNIQUE INDEX users_by_email ON users (email)"),
 ]
 
 _SELECT_CREDENTIAL = (
@@ -58,9 +60,12 @@ def _credential(row: tuple[Any, ...]) -> Credential:
     return Credential(access_key, secret_key, user, bool(is_admin), bool(active))
 
 
+_USER_COLUMNS = "name, is_admin, created, email"
+
+
 def _user(row: tuple[Any, ...]) -> User:
-    name, is_admin, created = row
-    return User(name, bool(is_admin), from_micros(created))
+    name, is_admin, created, email = row
+    return User(name, bool(is_admin), from_micros(created), email)
 
 
 class IdentityStore(IdentityStoreBase):
@@ -138,11 +143,12 @@ class IdentityStore(IdentityStoreBase):
 
         await self._write(run)
 
-    async def _insert_user(self, name: str, is_admin: bool, created: int) -> bool:
+    async def _insert_user(self, name: str, is_admin: bool, created: int, email: str | None = None) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
-                "INSERT INTO users (name, is_admin, created) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
-                (name, int(is_admin), created),
+                "INSERT INTO users (name, is_admin, created, email) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, int(is_admin), created, email),
             )
             return cursor.rowcount == 1
 
@@ -150,16 +156,26 @@ class IdentityStore(IdentityStoreBase):
 
     async def _fetch_user(self, name: str) -> User | None:
         def run(conn: sqlite3.Connection) -> User | None:
-            row = conn.execute("SELECT name, is_admin, created FROM users WHERE name = ?", (name,)).fetchone()
+            row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name,)).fetchone()
             return None if row is None else _user(row)
 
         return await self._read(run)
 
+    async def _fetch_user_by_email(self, email: str) -> User | None:
+        def run(conn: sqlite3.Connection) -> User | None:
+            row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE email = ?", (email,)).fetchone()
+            return None if row is None else _user(row)
+
+        return await self._read(run)
+
+    async def _update_email(self, name: str, email: str | None) -> bool:
+        return await self._write(
+            lambda conn: conn.execute("UPDATE users SET email = ? WHERE name = ?", (email, name)).rowcount > 0
+        )
+
     async def _fetch_users(self) -> list[User]:
         def run(conn: sqlite3.Connection) -> list[User]:
-            return [
-                _user(row) for row in conn.execute("SELECT name, is_admin, created FROM users ORDER BY name")
-            ]
+            return [_user(row) for row in conn.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")]
 
         return await self._read(run)
 

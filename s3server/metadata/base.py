@@ -61,6 +61,10 @@ class Bucket:
     # Default encryption (JSON: {"SSEAlgorithm": …, "KMSMasterKeyID"?: …, "BucketKeyEnabled"?: bool});
     # None: PutBucketEncryption never set one.
     encryption: str | None = None
+    # Object Ownership (BucketOwnerEnforced, BucketOwnerPreferred, ObjectWriter); None: not set.
+    ownership: str | None = None
+    # The public access block (JSON of its four flags, see s3server.access.exposure); None: not set.
+    public_access_block: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +372,12 @@ class MetadataStore(Protocol):
 
     async def set_bucket_cors(self, name: str, cors: str | None) -> None:
         """Set (or with None remove) the bucket's CORS rules. Raises NoSuchBucketError."""
+
+    async def set_bucket_ownership(self, name: str, ownership: str | None) -> None:
+        """Set (or with None remove) the bucket's Object Ownership. Raises NoSuchBucketError."""
+
+    async def set_public_access_block(self, name: str, config: str | None) -> None:
+        """Set (or with None remove) the bucket's public access block. Raises NoSuchBucketError."""
 
     async def bucket_stats(self, name: str) -> tuple[int, int] | None:
         """(object count, total bytes) from the maintained counters; None if there is no bucket."""

@@ -448,6 +448,12 @@ class SharedStore:
     async def set_bucket_cors(self, name: str, cors: str | None) -> None:
         await self._set_bucket_column(name, "cors", cors)
 
+    async def set_bucket_ownership(self, name: str, ownership: str | None) -> None:
+        await self._set_bucket_column(name, "ownership", ownership)
+
+    async def set_public_access_block(self, name: str, config: str | None) -> None:
+        await self._set_bucket_column(name, "public_access_block", config)
+
     async def put_object(
         self, record: ObjectRecord, condition: WriteCondition | None = None
     ) -> ObjectRecord | None:

@@ -146,6 +146,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
     tables.ENCRYPTION_MIGRATION,
     # What the gateways of a cluster share: the rate limit's buckets and the storage node list.
     (*RATE_BUCKETS_MIGRATION_POSTGRES, *NODES_MIGRATION_POSTGRES),
+    tables.BUCKET_ACCESS_MIGRATION,
 ]
 
 
@@ -273,6 +274,10 @@ def _walk_args(bucket: str, span: common.ListRange, want: int) -> tuple[Any, ...
     return (bucket, span.lower, span.upper, span.delimiter, len(span.prefix) + 1, len(span.delimiter), want)
 
 
+# One placeholder per column of BUCKET_COLUMNS.
+_BUCKET_VALUES = ", ".join(f"${n}" for n in range(1, tables.BUCKET_COLUMNS.count(",") + 2))
+
+
 class PostgresMetadataStore(
     PostgresLeases, PostgresNodes, PostgresTokenBuckets, common.SharedStore, PgClient
 ):
@@ -312,7 +317,7 @@ class PostgresMetadataStore(
             for _ in range(8):
                 status = await conn.execute(
                     f"INSERT INTO buckets ({tables.BUCKET_COLUMNS}) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (name) DO NOTHING",
+                    f"VALUES ({_BUCKET_VALUES}) ON CONFLICT (name) DO NOTHING",
                     *params,
                 )
                 if status.endswith(" 1"):

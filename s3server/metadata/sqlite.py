@@ -127,6 +127,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
     tables.ENCRYPTION_MIGRATION,
     # The storage node list (the rate limit's buckets live in a file of their own: metadata.ratelimit).
     NODES_MIGRATION_SQLITE,
+    tables.BUCKET_ACCESS_MIGRATION,
 ]
 
 _IN_CHUNK = 500  # bound parameters per IN (...) query
@@ -135,6 +136,10 @@ _SELECT_RANGE = (
     f"SELECT {tables.LIST_COLUMNS} FROM objects "
     "WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?"
 )
+
+
+# One placeholder per column of BUCKET_COLUMNS.
+_BUCKET_VALUES = ", ".join("?" * (tables.BUCKET_COLUMNS.count(",") + 1))
 
 
 class SqliteMetadataStore(SqliteLeases, SqliteNodes, SharedStore):
@@ -212,7 +217,7 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SharedStore):
             if row is not None:
                 raise BucketExistsError(bucket.name, owned_by_you=row[0] == bucket.owner)
             conn.execute(
-                f"INSERT INTO buckets ({tables.BUCKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO buckets ({tables.BUCKET_COLUMNS}) VALUES ({_BUCKET_VALUES})",
                 tables.bucket_params(bucket, _to_micros),
             )
 

@@ -17,6 +17,7 @@ from s3server.metadata.base import Bucket, Encryption, ObjectRecord, Part, Segme
 
 __all__ = [
     "ACCESS_CONTROL_MIGRATION",
+    "BUCKET_ACCESS_MIGRATION",
     "BUCKET_COLUMNS",
     "ENCRYPTION_MIGRATION",
     "LIST_COLUMNS",
@@ -170,6 +171,14 @@ ENCRYPTION_MIGRATION = (
 )
 
 
+# Object Ownership and the public access block: two more bucket settings that every access decision
+# reads with the bucket's row (so a change governs the next request in every process).
+BUCKET_ACCESS_MIGRATION = (
+    "ALTER TABLE buckets ADD COLUMN ownership TEXT",
+    "ALTER TABLE buckets ADD COLUMN public_access_block TEXT",
+)
+
+
 def versioning_migration(
     *, key: str, stamp: str, flag: str, false: str, big: str, text: str
 ) -> tuple[str, ...]:
@@ -226,7 +235,10 @@ UPLOAD_COLUMNS = (
     "checksum_algorithm, checksum_type, acl, lock_mode, lock_until, legal_hold, encryption"
 )
 PART_COLUMNS = "part_number, size, etag, last_modified, blob_id, checksums"
-BUCKET_COLUMNS = "name, owner, region, created, acl, policy, cors, versioning, object_lock, encryption"
+BUCKET_COLUMNS = (
+    "name, owner, region, created, acl, policy, cors, versioning, object_lock, encryption, ownership, "
+    "public_access_block"
+)
 
 Stamp = Callable[[datetime], Any]  # a datetime as the backend stores it
 When = Callable[[Any], datetime]  # and back
@@ -412,12 +424,15 @@ def bucket_params(bucket: Bucket, stamp: Stamp) -> tuple[Any, ...]:
         bucket.versioning,
         bucket.object_lock,
         bucket.encryption,
+        bucket.ownership,
+        bucket.public_access_block,
     )
 
 
 def bucket_from(row: Sequence[Any], when: When) -> Bucket:
     """The bucket of a row of BUCKET_COLUMNS."""
-    name, owner, region, created, acl, policy, cors, versioning, object_lock, encryption = row
+    (name, owner, region, created, acl, policy, cors, versioning, object_lock, encryption, ownership,
+     public_access_block) = row  # fmt: skip
     return Bucket(
         name=name,
         owner=owner,
@@ -429,4 +444,6 @@ def bucket_from(row: Sequence[Any], when: When) -> Bucket:
         versioning=versioning,
         object_lock=object_lock,
         encryption=encryption,
+        ownership=ownership,
+        public_access_block=public_access_block,
     )

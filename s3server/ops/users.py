@@ -1,8 +1,11 @@
 """Users and access keys through the JSON admin API (what `s3server admin user|key …` calls).
 
     GET    /_admin/users                      every user with their keys (never a secret)
-    POST   /_admin/users                      {"name", "admin"?, "access_key_id"?, "secret_access_key"?}:
-                                              the user and a first key; the secret is in this answer only
+    POST   /_admin/users                      {"name", "admin"?, "email"?, "access_key_id"?,
+                                              "secret_access_key"?}: the user and a first key; the
+                                              secret is in this answer only
+    PUT    /_admin/users/{name}/email         {"email": "…" | null}: the address ACL grants by e-mail
+                                              (emailAddress=) name this user by
     GET    /_admin/users/{name}               one user with their keys
     DELETE /_admin/users/{name}               the user and their keys (409 while they own buckets)
     GET    /_admin/users/{name}/keys          one user's keys
@@ -44,6 +47,7 @@ def user_json(user: User, keys: list[Credential]) -> dict[str, Any]:
         "name": user.name,
         "admin": user.is_admin,
         "created": user.created.isoformat(),
+        "email": user.email,
         "access_keys": [key_json(k) for k in keys if k.user == user.name],
     }
 
@@ -90,9 +94,10 @@ async def create_user(api: AdminApi, req: AdminRequest) -> tuple[int, Any]:
     admin = req.body.get("admin", False)
     if not isinstance(admin, bool):
         raise _bad("admin must be true or false")
+    email = _email(req.body)
     access_key, secret_key = _pair(req.body)
     identity = api.services.identity
-    user = await identity.create_user(name, is_admin=admin)
+    user = await identity.create_user(name, is_admin=admin, email=email)
     try:
         credential = await identity.create_access_key(name, access_key, secret_key)
     except BaseException:
@@ -103,6 +108,21 @@ async def create_user(api: AdminApi, req: AdminRequest) -> tuple[int, Any]:
         "access_key_id": credential.access_key,
         "secret_access_key": credential.secret_key,
     }
+
+
+def _email(body: dict[str, Any]) -> str | None:
+    email = body.get("email")
+    if email is not None and not isinstance(email, str):
+        raise _bad("email must be a string or null")
+    return email
+
+
+async def set_user_email(api: AdminApi, req: AdminRequest) -> tuple[int, Any]:
+    if "email" not in req.body:
+        raise _bad("email (a string, or null to remove it) is required")
+    identity = api.services.identity
+    user = await identity.set_user_email(req.params["name"], _email(req.body))
+    return 200, user_json(user, await identity.list_access_keys(user.name))
 
 
 async def get_user(api: AdminApi, req: AdminRequest) -> tuple[int, Any]:
@@ -182,6 +202,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/_admin/users", create_user),
     Route("GET", "/_admin/users/{name}", get_user),
     Route("DELETE", "/_admin/users/{name}", delete_user),
+    Route("PUT", "/_admin/users/{name}/email", set_user_email),
     Route("GET", "/_admin/users/{name}/keys", list_user_keys),
     Route("POST", "/_admin/users/{name}/keys", create_key),
     Route("GET", "/_admin/keys", list_keys),

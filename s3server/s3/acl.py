@@ -1,12 +1,13 @@
-"""Canned ACLs on buckets and objects: GetBucketAcl, PutBucketAcl, GetObjectAcl, PutObjectAcl.
+"""ACLs on buckets and objects: GetBucketAcl, PutBucketAcl, GetObjectAcl, PutObjectAcl.
 
-Only canned ACLs are stored (`s3server.access.acl`); a grant list in a body is accepted when it says
-exactly what a canned ACL says. The gateway has already decided that the caller may do this.
+A canned ACL (x-amz-acl), grant headers (x-amz-grant-*) or an AccessControlPolicy body, as
+`s3server.access.acl` reads and stores them. The gateway has already decided that the caller may do
+this (the owner, or a READ_ACP / WRITE_ACP grantee).
 """
 
 from __future__ import annotations
 
-from s3server.access import acl
+from s3server.access import acl, ownership
 from s3server.s3.bodies import read_verified_body
 from s3server.s3.buckets import XML_HEADERS, require_bucket, require_object
 from s3server.s3.context import S3Request, S3Response
@@ -18,7 +19,7 @@ MAX_ACL_BODY = 64 * 1024
 
 async def _requested_acl(req: S3Request) -> str:
     body = await read_verified_body(req, MAX_ACL_BODY, integrity_required=False)
-    return acl.from_request(req.headers, body)
+    return await acl.requested(acl.from_request(req.headers, body), req.services.identity)
 
 
 async def get_bucket_acl(req: S3Request) -> S3Response:
@@ -28,22 +29,26 @@ async def get_bucket_acl(req: S3Request) -> S3Response:
 
 async def put_bucket_acl(req: S3Request) -> S3Response:
     assert req.bucket is not None
-    await require_bucket(req)
-    canned = await _requested_acl(req)
-    await req.services.meta.set_bucket_acl(req.bucket, canned)
+    bucket = await require_bucket(req)
+    stored = ownership.admit_acl(bucket, await _requested_acl(req))
+    await req.services.meta.set_bucket_acl(req.bucket, stored)
     return S3Response()
 
 
 async def get_object_acl(req: S3Request) -> S3Response:
     record = await require_object(req)
+    bucket = await require_bucket(req)
+    if bucket.ownership == ownership.ENFORCED:  # ACLs are disabled: the bucket's owner has it all
+        return S3Response(body=acl.render(bucket.owner, acl.DEFAULT), headers=dict(XML_HEADERS))
     return S3Response(body=acl.render(record.owner, record.acl), headers=dict(XML_HEADERS))
 
 
 async def put_object_acl(req: S3Request) -> S3Response:
     assert req.bucket is not None and req.key is not None
     record = await require_object(req)
-    canned = await _requested_acl(req)
-    if await req.services.meta.set_object_acl(req.bucket, req.key, canned, record.version_id) is None:
+    bucket = await require_bucket(req)
+    stored = ownership.admit_acl(bucket, await _requested_acl(req))
+    if await req.services.meta.set_object_acl(req.bucket, req.key, stored, record.version_id) is None:
         raise S3Error("NoSuchKey", Key=req.key)  # deleted meanwhile
     return S3Response(headers=version_headers(None, record))
 

@@ -6,7 +6,7 @@ import base64
 import binascii
 import re
 
-from s3server.access import acl
+from s3server.access import acl, ownership
 from s3server.metadata.base import Bucket, ObjectRecord
 from s3server.s3 import xml
 from s3server.s3.common import http_date, now, owner_id, requested_version
@@ -76,10 +76,12 @@ def marker_headers(marker: ObjectRecord) -> dict[str, str]:
     return {"x-amz-delete-marker": "true", "x-amz-version-id": marker.version_id}
 
 
-def writer_of(req: S3Request, bucket: Bucket) -> str:
-    """Who owns what a request writes: its signer; for an anonymous write (which an ACL or a policy
-    allowed) the bucket's owner."""
-    return req.principal.user if req.principal is not None else bucket.owner
+def writer_of(req: S3Request, bucket: Bucket, requested_acl: str = acl.DEFAULT) -> str:
+    """Who owns what a request writes with `requested_acl`: its signer (for an anonymous write, which
+    an ACL or a policy allowed, the bucket's owner), unless the bucket's Object Ownership gives it
+    to the bucket's owner."""
+    writer = req.principal.user if req.principal is not None else bucket.owner
+    return ownership.object_owner(bucket, writer, requested_acl)
 
 
 def _owner(parent: object, user: str) -> None:
@@ -139,7 +141,12 @@ def _int_param(req: S3Request, name: str, default: int, low: int, high: int) -> 
 async def create_bucket(req: S3Request) -> S3Response:
     assert req.bucket is not None and req.principal is not None
     validate_bucket_name(req.bucket)
-    canned = acl.from_headers(req.headers)
+    canned = await acl.requested(acl.from_headers(req.headers), req.services.identity)
+    object_ownership = ownership.from_create_header(req.headers)
+    if object_ownership == ownership.ENFORCED and acl.grants_of(canned, req.principal.user) != acl.grants_of(
+        acl.DEFAULT, req.principal.user
+    ):
+        raise S3Error("InvalidBucketAclWithObjectOwnership")
     region = req.services.settings.region
     body = await req.body.read(64 * 1024)
     if body.strip():
@@ -160,6 +167,7 @@ async def create_bucket(req: S3Request) -> S3Response:
             # Object Lock needs versioning, so a bucket made with it is versioned from the start.
             versioning="Enabled" if lock else "",
             object_lock="{}" if lock else None,
+            ownership=object_ownership,
         )
     )
     return S3Response(headers={"Location": f"/{req.bucket}"})

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-from s3server.access import acl
+from s3server.access import acl, ownership
 from s3server.metadata.base import NULL_VERSION, ObjectRecord, Segment
 from s3server.s3 import sse, xml
 from s3server.s3.buckets import XML_HEADERS, require_bucket, writer_of
@@ -217,9 +217,11 @@ async def copy_object(req: S3Request) -> S3Response:
         replace_tags = parse_tagging_header(req.headers.get("x-amz-tagging"))
     if metadata_directive == "REPLACE":
         replace_meta = user_metadata(req.headers)
-    canned = acl.from_headers(req.headers)  # a copy gets its own ACL (private by default), as on AWS
+    # A copy gets its own ACL (private by default), as on AWS.
+    requested = await acl.requested(acl.from_headers(req.headers), req.services.identity)
     bucket = await require_bucket(req)
-    owner = writer_of(req, bucket)
+    canned = ownership.admit_acl(bucket, requested)
+    owner = writer_of(req, bucket, requested)
     lock = write_lock(req.headers, bucket)
     # The copy is encrypted as its own headers (or the bucket's default) say: decrypted and sealed
     # again under a new data key, whatever the source's encryption was.

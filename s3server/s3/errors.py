@@ -52,6 +52,17 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "InternalError": (500, "We encountered an internal error. Please try again."),
     "InvalidAccessKeyId": (403, "The AWS Access Key Id you provided does not exist in our records."),
     "InvalidArgument": (400, "Invalid Argument"),
+    "UnresolvableGrantByEmailAddress": (
+        400,
+        "The e-mail address you provided does not match any account on record.",
+    ),
+    "AccessControlListNotSupported": (400, "The bucket does not allow ACLs"),
+    "InvalidBucketAclWithObjectOwnership": (
+        400,
+        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+    ),
+    "OwnershipControlsNotFoundError": (404, "The bucket ownership controls were not found"),
+    "NoSuchPublicAccessBlockConfiguration": (404, "The public access block configuration was not found"),
     "InvalidBucketName": (400, "The specified bucket is not valid."),
     "InvalidBucketState": (409, "The request is not valid with the current state of the bucket."),
     "InvalidEncryptionAlgorithmError": (

@@ -15,8 +15,10 @@ from s3server.s3 import (
     multipart,
     object_lock,
     objects,
+    ownership,
     policy,
     post_object,
+    public_access,
     tagging,
     versioning,
 )
@@ -39,4 +41,6 @@ HANDLERS: dict[str, Handler] = {
     **object_lock.HANDLERS,
     **post_object.HANDLERS,
     **lifecycle.HANDLERS,
+    **ownership.HANDLERS,
+    **public_access.HANDLERS,
 }

@@ -27,7 +27,7 @@ from urllib.parse import quote, quote_plus
 
 from awscrt import checksums as crt
 
-from s3server.access import acl
+from s3server.access import acl, ownership
 from s3server.metadata.base import NULL_VERSION, ObjectRecord, Part, Segment, Upload
 from s3server.metadata.errors import NoSuchUploadError
 from s3server.s3 import sse, xml
@@ -207,7 +207,9 @@ async def create_multipart_upload(req: S3Request) -> S3Response:
         storage_class=storage_class(req.headers),
         checksum_algorithm=algorithm,
         checksum_type=kind,
-        acl=acl.from_headers(req.headers),
+        acl=ownership.admit_acl(
+            bucket, await acl.requested(acl.from_headers(req.headers), req.services.identity)
+        ),
         lock_mode=lock.mode,
         lock_until=lock.until,
         legal_hold=lock.legal_hold,
@@ -482,6 +484,7 @@ async def complete_multipart_upload(req: S3Request) -> S3Response:
     assert req.bucket is not None and req.key is not None
     condition = write_condition(req.headers)
     upload = await _require_upload(req)
+    bucket = await require_bucket(req)
     # x-amz-checksum-* here describe the object being assembled, not this small XML body.
     body = await read_verified_body(req, xml.MAX_XML_BODY, integrity_required=False, body_checksums=False)
     listed = _parse_complete(body)
@@ -508,7 +511,7 @@ async def complete_multipart_upload(req: S3Request) -> S3Response:
         part_sizes=[p.size for p in chosen],
         part_checksums=[dict(p.checksums) for p in chosen] if upload.checksum_algorithm else None,
         storage_class=upload.storage_class,
-        owner=upload.owner,
+        owner=ownership.object_owner(bucket, upload.owner, upload.acl),
         acl=upload.acl,
         version_id=new_version_id(),
         lock_mode=upload.lock_mode,

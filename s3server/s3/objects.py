@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from s3server.access import acl
+from s3server.access import acl, ownership
 from s3server.metadata.base import NULL_VERSION, Bucket, DeleteResult, ObjectRecord, Segment, WriteCondition
 from s3server.s3 import sse
 from s3server.s3.bodies import payload_digests
@@ -114,7 +114,8 @@ async def write_object(
     """Stream a new object's bytes through the saga and point `key` at them (PutObject, PostObject):
     a new version in a versioned bucket, with the lock it is written under and sealed as `sealing`
     says (None: in clear)."""
-    owner = writer_of(req, bucket)
+    stored_acl = ownership.admit_acl(bucket, attributes.acl)
+    owner = writer_of(req, bucket, attributes.acl)
     version_id = new_version_id()
     lock = lock or WriteLock()
 
@@ -133,7 +134,7 @@ async def write_object(
             tags=attributes.tags,
             storage_class=attributes.storage_class,
             owner=owner,
-            acl=attributes.acl,
+            acl=stored_acl,
             version_id=version_id,
             lock_mode=lock.mode,
             lock_until=lock.until,
@@ -150,6 +151,7 @@ async def put_object(req: S3Request) -> S3Response:
     validate_key(req.key)
     require_length(req, MAX_PUT_SIZE)
     attributes = ObjectAttributes.parse(req.headers, parse_tagging_header(req.headers.get("x-amz-tagging")))
+    attributes = replace(attributes, acl=await acl.requested(attributes.acl, req.services.identity))
     condition = write_condition(req.headers)
     bucket = await require_bucket(req)
     if condition is not None:

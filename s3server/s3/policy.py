@@ -6,6 +6,7 @@ stored, and stored as sent: GetBucketPolicy returns it byte for byte.
 
 from __future__ import annotations
 
+from s3server.access import public_block
 from s3server.access.policy import MAX_POLICY_BYTES, malformed, parse_policy
 from s3server.s3 import xml
 from s3server.s3.bodies import read_verified_body
@@ -16,7 +17,7 @@ from s3server.s3.errors import S3Error
 
 async def put_bucket_policy(req: S3Request) -> S3Response:
     assert req.bucket is not None
-    await require_bucket(req)
+    bucket = await require_bucket(req)
     try:
         # One byte over the limit is enough for parse_policy to say the document is too large.
         body = await read_verified_body(req, MAX_POLICY_BYTES + 1, integrity_required=False)
@@ -25,6 +26,8 @@ async def put_bucket_policy(req: S3Request) -> S3Response:
             raise malformed("Policies must be 20 KB or smaller") from err
         raise
     policy = parse_policy(body, req.bucket)
+    if policy.is_public and public_block.loads(bucket.public_access_block).block_public_policy:
+        raise S3Error("AccessDenied")
     await req.services.meta.set_bucket_policy(req.bucket, policy.document)
     return S3Response(status=204)
 

@@ -402,3 +402,20 @@ def test_anonymous_raw_requests(server: RunningServer, alice: tuple[str, Any], o
     s3.put_object_acl(Bucket=owned, Key="doc.txt", ACL="public-read")
     reply = send(server, "GET", object_path(owned, "doc.txt"), auth="none")
     assert reply.status == 200 and reply.body == b"alice's words"
+
+
+def test_copy_of_an_unreadable_object_within_a_writable_bucket(
+    server: RunningServer, alice: tuple[str, Any], bob: tuple[str, Any], owned: str
+) -> None:
+    """Bob may write into the bucket (its ACL) but not read alice's object: the copy is refused."""
+    _, alice_s3 = alice
+    _, bob_s3 = bob
+    alice_s3.put_bucket_acl(Bucket=owned, ACL="public-read-write")
+    with pytest.raises(ClientError) as err:
+        bob_s3.copy_object(Bucket=owned, Key="mine", CopySource={"Bucket": owned, "Key": "doc.txt"})
+    assert client_error(err.value) == ("AccessDenied", 403)
+    with pytest.raises(ClientError) as err:
+        bob_s3.head_object(Bucket=owned, Key="mine")
+    assert client_error(err.value) == ("404", 404)
+    reply = send(server, "GET", "/", auth="none")
+    assert (reply.status, reply.error_code()) == (403, "AccessDenied")

@@ -304,3 +304,106 @@ def test_one_worker_runs_in_process(tmp_path: Path) -> None:
         make_client(server).list_buckets()
     finally:
         assert server.stop() == 0
+
+
+def _anonymous_status(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]) -> int:
+    conn.request("GET", path, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+def connections_on_every_worker(server: RunningServer) -> list[http.client.HTTPConnection]:
+    """Kept-alive connections, at least one held by each worker (told apart by who read the request)."""
+    pids = worker_pids(server)
+    padding = {"X-Padding": "p" * 8192}  # a request only its own worker reads
+    held: dict[int, list[http.client.HTTPConnection]] = {pid: [] for pid in pids}
+    for _ in range(32):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        before = {pid: read_bytes(pid) for pid in pids}
+        _anonymous_status(conn, "/", padding)
+        grown = [pid for pid in pids if read_bytes(pid) - before[pid] >= 8192]
+        assert len(grown) == 1
+        held[grown[0]].append(conn)
+        if all(held.values()) and sum(map(len, held.values())) >= 8:
+            break
+    assert all(held.values()), "one worker was given no connection"
+    return [conn for conns in held.values() for conn in conns]
+
+
+def test_access_changes_govern_the_next_request_in_every_worker(workers_server: WorkersServer) -> None:
+    server = workers_server.server
+    s3 = make_client(server)
+    s3.create_bucket(Bucket="coherent")
+    s3.put_object(Bucket="coherent", Key="k", Body=b"v")
+    conns = connections_on_every_worker(server)
+    public = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::coherent/*",
+                }
+            ],
+        }
+    )
+    for _ in range(3):
+        s3.put_bucket_policy(Bucket="coherent", Policy=public)
+        assert [_anonymous_status(c, "/coherent/k", {}) for c in conns] == [200] * len(conns)
+        s3.delete_bucket_policy(Bucket="coherent")
+        assert [_anonymous_status(c, "/coherent/k", {}) for c in conns] == [403] * len(conns)
+        s3.put_bucket_acl(Bucket="coherent", ACL="public-read")
+        assert [_anonymous_status(c, "/coherent", {}) for c in conns] == [200] * len(conns)
+        s3.put_bucket_acl(Bucket="coherent", ACL="private")
+        assert [_anonymous_status(c, "/coherent", {}) for c in conns] == [403] * len(conns)
+
+    # The public access block and Object Ownership govern the next request as well.
+    s3.put_bucket_acl(Bucket="coherent", ACL="public-read")
+    ignore = {
+        "BlockPublicAcls": False,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": False,
+        "RestrictPublicBuckets": False,
+    }
+    for _ in range(2):
+        s3.put_public_access_block(Bucket="coherent", PublicAccessBlockConfiguration=ignore)
+        assert [_anonymous_status(c, "/coherent", {}) for c in conns] == [403] * len(conns)
+        s3.delete_public_access_block(Bucket="coherent")
+        assert [_anonymous_status(c, "/coherent", {}) for c in conns] == [200] * len(conns)
+    s3.put_bucket_acl(Bucket="coherent", ACL="private")
+    s3.put_bucket_policy(Bucket="coherent", Policy=public)
+    enforced = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    restrict = {**ignore, "IgnorePublicAcls": False, "RestrictPublicBuckets": True}
+    for _ in range(2):
+        s3.put_public_access_block(Bucket="coherent", PublicAccessBlockConfiguration=restrict)
+        assert [_anonymous_status(c, "/coherent/k", {}) for c in conns] == [403] * len(conns)
+        s3.delete_public_access_block(Bucket="coherent")
+        s3.put_bucket_ownership_controls(Bucket="coherent", OwnershipControls=enforced)
+        assert [_anonymous_status(c, "/coherent/k", {}) for c in conns] == [200] * len(
+            conns
+        )  # a policy, not an ACL
+    s3.delete_bucket_policy(Bucket="coherent")
+    s3.delete_bucket_ownership_controls(Bucket="coherent")
+    s3.put_object_acl(Bucket="coherent", Key="k", ACL="public-read")
+    for _ in range(2):
+        s3.put_bucket_ownership_controls(Bucket="coherent", OwnershipControls=enforced)
+        assert [_anonymous_status(c, "/coherent/k", {}) for c in conns] == [403] * len(conns)
+        s3.delete_bucket_ownership_controls(Bucket="coherent")
+        assert [_anonymous_status(c, "/coherent/k", {}) for c in conns] == [200] * len(conns)
+
+    def allowed_origin(conn: http.client.HTTPConnection) -> str | None:
+        conn.request("GET", "/coherent/k", headers={"Origin": "https://app.example"})
+        response = conn.getresponse()
+        response.read()
+        return response.getheader("Access-Control-Allow-Origin")
+
+    rules = {"CORSRules": [{"AllowedOrigins": ["https://app.example"], "AllowedMethods": ["GET"]}]}
+    s3.put_bucket_cors(Bucket="coherent", CORSConfiguration=rules)
+    assert [allowed_origin(c) for c in conns] == ["https://app.example"] * len(conns)
+    s3.delete_bucket_cors(Bucket="coherent")
+    assert [allowed_origin(c) for c in conns] == [None] * len(conns)
+    for conn in conns:
+        conn.close()

@@ -25,11 +25,14 @@ def unique_name(prefix: str = "user") -> str:
 
 
 def create_user(
-    server: RunningServer, name: str | None = None, *, admin: bool = False
+    server: RunningServer, name: str | None = None, *, admin: bool = False, email: str | None = None
 ) -> tuple[str, str, str]:
-    """(name, access key id, secret) of a new user."""
+    """(name, access key id, secret) of a new user (with an e-mail address when given)."""
     name = name or unique_name()
-    answer = admin_client(server).expect("POST", "/_admin/users", {"name": name, "admin": admin})
+    body: dict[str, Any] = {"name": name, "admin": admin}
+    if email is not None:
+        body["email"] = email
+    answer = admin_client(server).expect("POST", "/_admin/users", body)
     return name, answer["access_key_id"], answer["secret_access_key"]
 
 

@@ -26,6 +26,7 @@ from s3server.identity.model import (
     ProtectedUser,
     UserExists,
 )
+from s3server.identity.postgres import MIGRATIONS as PG_IDENTITY_MIGRATIONS
 from s3server.identity.postgres import PostgresIdentityStore
 from s3server.identity.secrets import KEY_ENV, KEY_FILE, SecretBox, SecretUnreadable
 from s3server.identity.store import IdentityStore, generate_access_key, generate_secret_key
@@ -146,6 +147,32 @@ async def test_users(ids: IdentityStoreBase) -> None:
     with pytest.raises(NoSuchUser):
         await ids.delete_user("alice")
     assert [u.name for u in await ids.list_users()] == ["ops.admin@example"]
+
+
+async def test_user_emails(ids: IdentityStoreBase) -> None:
+    alice = await ids.create_user("alice", email="Alice@Example.COM")
+    assert alice.email == "alice@example.com"
+    assert await ids.get_user("alice") == alice
+    assert await ids.user_by_email("ALICE@example.com") == alice
+    assert await ids.user_by_email("bob@example.com") is None
+    with pytest.raises(UserExists):  # an address names one user only
+        await ids.create_user("bob", email="alice@example.com")
+    assert await ids.get_user("bob") is None
+    bob = await ids.create_user("bob")
+    assert bob.email is None
+    with pytest.raises(UserExists):
+        await ids.set_user_email("bob", "alice@EXAMPLE.com")
+    assert (await ids.set_user_email("alice", "alice@example.com")).email == "alice@example.com"  # her own
+    assert (await ids.set_user_email("bob", "bob@example.com")).email == "bob@example.com"
+    assert (await ids.user_by_email("bob@example.com")) == await ids.get_user("bob")
+    assert (await ids.set_user_email("alice", None)).email is None
+    assert await ids.user_by_email("alice@example.com") is None
+    assert [u.email for u in await ids.list_users()] == [None, "bob@example.com"]
+    for bad in ("no-at-sign", "two@@example.com", "a b@example.com", "x@localhost"):
+        with pytest.raises(InvalidIdentityName):
+            await ids.create_user("carol", email=bad)
+    with pytest.raises(NoSuchUser):
+        await ids.set_user_email("nobody", "n@example.com")
 
 
 @pytest.mark.parametrize("name", ["", "has space", "slash/y", "x" * 65, "ünï"])
@@ -315,7 +342,7 @@ async def test_postgres_identity_shares_the_metadata_pool(postgres_cluster: Post
         await meta.close()
         assert db.is_open
         assert await ids.lookup(ROOT_KEY) is not None
-        assert await ids.schema_version() == 1
+        assert await ids.schema_version() == len(PG_IDENTITY_MIGRATIONS)
     finally:
         await ids.close()
         postgres_cluster.drop_database(dsn)
@@ -422,3 +449,39 @@ def test_server_key_from_the_environment(tmp_path: Path) -> None:
     assert not (tmp_path / "a" / KEY_FILE).exists()
     with pytest.raises(ValueError, match=KEY_ENV):
         SecretBox.load(tmp_path, environ={KEY_ENV: "short"})
+
+
+async def test_users_from_before_emails_keep_working(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """A database made before e-mail addresses existed is migrated on open, on both backends."""
+    from s3server.identity import store as sqlite_identity
+    from s3server.pgdb import apply_migrations as pg_migrations
+    from s3server.sqlitedb import Database, apply_migrations
+
+    db = Database(tmp_path / "identity.db")
+    await db.open()
+    await db.write(lambda conn: apply_migrations(conn, sqlite_identity.MIGRATIONS[:1]))
+    await db.write(
+        lambda conn: conn.execute("INSERT INTO users (name, is_admin, created) VALUES ('old', 0, 0)")
+    )
+    await db.close()
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    dsn = cluster.create_database("identity-old")
+    pg = PgDatabase(dsn)
+    await pg.open()
+    await pg.run(lambda conn: pg_migrations(conn, "identity", PG_IDENTITY_MIGRATIONS[:1]))
+    await pg.run(
+        lambda conn: conn.execute("INSERT INTO users (name, is_admin, created) VALUES ('old', false, 0)")
+    )
+    await pg.close()
+    for store in (
+        IdentityStore(tmp_path / "identity.db", secrets=BOX),
+        PostgresIdentityStore(dsn, secrets=BOX),
+    ):
+        await store.open()
+        try:
+            old = await store.get_user("old")
+            assert old is not None and old.email is None
+            assert (await store.set_user_email("old", "old@example.com")).email == "old@example.com"
+        finally:
+            await store.close()
+    cluster.drop_database(dsn)

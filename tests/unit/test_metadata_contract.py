@@ -1250,6 +1250,31 @@ async def test_bucket_acl_policy_and_cors(store: MetadataStore) -> None:
     assert await store.get_bucket("nope") is None
 
 
+async def test_bucket_ownership_and_public_access_block(store: MetadataStore) -> None:
+    await store.create_bucket(Bucket("photos", "alice", "us-east-1", NOW, ownership="ObjectWriter"))
+    got = await store.get_bucket("photos")
+    assert got is not None and (got.ownership, got.public_access_block) == ("ObjectWriter", None)
+    block = '{"BlockPublicAcls":true}'
+    await store.set_bucket_ownership("photos", "BucketOwnerEnforced")
+    await store.set_public_access_block("photos", block)
+    got = await store.get_bucket("photos")
+    assert got is not None and (got.ownership, got.public_access_block) == ("BucketOwnerEnforced", block)
+    assert [(b.ownership, b.public_access_block) for b in await store.list_buckets()] == [
+        ("BucketOwnerEnforced", block)
+    ]
+    await store.set_bucket_ownership("photos", None)
+    await store.set_public_access_block("photos", None)
+    got = await store.get_bucket("photos")
+    assert got is not None and (got.ownership, got.public_access_block, got.acl) == (None, None, "private")
+    for change in (
+        store.set_bucket_ownership("nope", "ObjectWriter"),
+        store.set_public_access_block("nope", None),
+    ):
+        with pytest.raises(DomainError) as err:
+            await change
+        assert from_domain(err.value).code == "NoSuchBucket"
+
+
 async def test_new_buckets_and_objects_are_private(store: MetadataStore) -> None:
     await store.create_bucket(bucket())
     got = await store.get_bucket("photos")
@@ -1499,6 +1524,7 @@ async def test_access_columns_migrate_onto_existing_rows(
         assert got is not None
         assert (got.owner, got.acl, got.policy, got.cors) == ("alice", "private", None, None)
         assert got.encryption is None
+        assert (got.ownership, got.public_access_block) == (None, None)
         await store.put_object(record("k", bucket_name="old"))
         obj = await store.get_object("old", "k")
         assert obj is not None and obj.acl == "private" and obj.encryption is None

@@ -12,9 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import boto3
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 
 from bench import server as bench_server
 from bench.proc import vm_hwm_mib
@@ -37,15 +35,7 @@ def run(size_mib: int, multipart: bool, tls: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         with bench_server.running(tmp_path / "data", tls=tls) as server:
-            s3 = boto3.client(
-                "s3",
-                endpoint_url=server.endpoint,
-                aws_access_key_id=server.access_key,
-                aws_secret_access_key=server.secret_key,
-                region_name="us-east-1",
-                config=Config(s3={"addressing_style": "path"}),
-                verify=server.ca_bundle or True,
-            )
+            s3 = server.boto3_client()
             s3.create_bucket(Bucket="bench")
             src = tmp_path / "src.bin"
             digest = make_file(src, size_mib * 1024 * 1024)

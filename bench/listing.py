@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import os
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from bench import server as bench_server
 from bench.client import Client
 from bench.postgres import running_cluster
 from bench.server import Server
-from bench.timing import in_parallel, percentile
+from bench.timing import in_parallel, p50_p99_ms
 from s3server.metadata.base import Bucket, ObjectRecord, Segment
 from s3server.metadata.postgres import PostgresMetadataStore
 from s3server.metadata.sqlite import SqliteMetadataStore
@@ -126,8 +125,7 @@ def run(backends: list[str], sizes: list[int], pages: int) -> None:
                 with bench_server.running(base / "data", args) as server:
                     measured = asyncio.run(measure_all(server, sizes, pages))
             for size, kind, latencies in measured:
-                p50 = statistics.median(latencies) * 1000
-                p99 = percentile(latencies, 0.99) * 1000
+                p50, p99 = p50_p99_ms(latencies)
                 lines.append(
                     f"{name:<9} {size:>10,} keys  {kind:<13} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms"
                     f"  ({len(latencies)} pages)"

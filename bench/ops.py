@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import os
 import random
-import statistics
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ from bench import server as bench_server
 from bench.client import Client
 from bench.postgres import running_cluster
 from bench.server import Server
-from bench.timing import in_parallel, percentile
+from bench.timing import in_parallel, p50_p99_ms
 
 SIZE = 4096
 
@@ -79,8 +78,7 @@ def run(backends: list[str], workers: list[int], count: int, concurrency: int) -
             ):
                 results = asyncio.run(put_get(server, count, concurrency))
             for op, (rate, latencies) in results.items():
-                p50 = statistics.median(latencies) * 1000
-                p99 = percentile(latencies, 0.99) * 1000
+                p50, p99 = p50_p99_ms(latencies)
                 lines.append(
                     f"{name:<9} workers={n}  {op} 4KiB c={concurrency}  {rate:8.0f} ops/s"
                     f"  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"

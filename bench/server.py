@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ACCESS_KEY = "AKIAS3SERVERBENCHROOT"
 SECRET_KEY = "s3server-bench-secret-key-0123456789abcd"
@@ -53,6 +54,22 @@ class Server:
         with contextlib.suppress(OSError):
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         return ""
+
+    def boto3_client(self, **config: Any) -> Any:
+        """A path-style boto3 S3 client of this server (`config`: more botocore Config options), for
+        the workloads that measure what a boto3 user sees; only they import boto3."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}, **config),
+            verify=self.ca_bundle or True,
+        )
 
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM, then SIGKILL if it has not exited within `timeout`; its exit status."""
@@ -133,10 +150,10 @@ def start(
 
 
 @contextlib.contextmanager
-def running(data_dir: Path, args: Sequence[str] = (), **options: object) -> Iterator[Server]:
+def running(data_dir: Path, args: Sequence[str] = (), **options: Any) -> Iterator[Server]:
     """`start`, then `stop` on the way out; an exit status other than 0 raises, with the log's tail,
     so that a server that failed under load cannot pass for a slow one."""
-    server = start(data_dir, args, **options)  # type: ignore[arg-type]
+    server = start(data_dir, args, **options)
     try:
         yield server
     finally:

@@ -16,9 +16,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-
 from bench import server as bench_server
 
 CUSTOMER_KEY = hashlib.sha256(b"s3server bench customer key").digest()
@@ -51,14 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         small = os.urandom(4096)
         # SSE-C keys over plain HTTP: a benchmark on loopback
         with bench_server.running(Path(tmp) / "data", ["--allow-sse-c-over-http"]) as server:
-            s3 = boto3.client(
-                "s3",
-                endpoint_url=server.endpoint,
-                aws_access_key_id=server.access_key,
-                aws_secret_access_key=server.secret_key,
-                region_name="us-east-1",
-                config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-            )
+            s3 = server.boto3_client(retries={"max_attempts": 1})
             s3.create_bucket(Bucket="bench")
             best: dict[tuple[str, str], float] = {}
 

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import hashlib
 import os
-import statistics
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 from bench import server as bench_server
 from bench.client import Client
 from bench.server import Server
-from bench.timing import in_parallel, percentile
+from bench.timing import in_parallel, p50_p99_ms
 
 
 @dataclass
@@ -32,8 +31,7 @@ class Result:
     nbytes: int
 
     def line(self) -> str:
-        p50 = statistics.median(self.latencies) * 1000
-        p99 = percentile(self.latencies, 0.99) * 1000
+        p50, p99 = p50_p99_ms(self.latencies)
         rate = self.ops / self.seconds
         mbs = self.nbytes / self.seconds / 1e6
         return f"{self.label:<28} {rate:9.0f} op/s {mbs:9.1f} MB/s   p50 {p50:7.2f} ms  p99 {p99:7.2f} ms"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -35,3 +36,8 @@ def percentile(values: list[float], fraction: float) -> float:
     """The value below which `fraction` of them lie (nearest rank, no interpolation)."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def p50_p99_ms(latencies: list[float]) -> tuple[float, float]:
+    """The median and the 99th percentile of latencies in seconds, in milliseconds."""
+    return statistics.median(latencies) * 1000, percentile(latencies, 0.99) * 1000

@@ -12,19 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import boto3
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 
-from tests.support.server import start_server
-
-
-def vm_hwm_mib(pid: int) -> float:
-    """Peak resident set size of a process, from /proc (kB → MiB)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
+from bench import server as bench_server
+from bench.proc import vm_hwm_mib
 
 
 def make_file(path: Path, size: int) -> str:
@@ -43,22 +34,8 @@ def make_file(path: Path, size: int) -> str:
 def run(size_mib: int, multipart: bool, tls: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        server = start_server(
-            tmp_path / "data",
-            env={"S3SERVER_ACCESS_LOG": "false"},
-            args=["--tls", "auto"] if tls else [],
-            scheme="https" if tls else "http",
-        )
-        try:
-            s3 = boto3.client(
-                "s3",
-                endpoint_url=server.endpoint,
-                aws_access_key_id=server.access_key,
-                aws_secret_access_key=server.secret_key,
-                region_name="us-east-1",
-                config=Config(s3={"addressing_style": "path"}),
-                verify=server.ca_bundle or True,
-            )
+        with bench_server.running(tmp_path / "data", tls=tls) as server:
+            s3 = server.boto3_client()
             s3.create_bucket(Bucket="bench")
             src = tmp_path / "src.bin"
             digest = make_file(src, size_mib * 1024 * 1024)
@@ -87,8 +64,6 @@ def run(size_mib: int, multipart: bool, tls: bool = False) -> None:
                 f"GET {size_mib} MiB: {size_mib / down:.0f} MB/s; "
                 f"server VmHWM {vm_hwm_mib(server.process.pid):.1f} MiB"
             )
-        finally:
-            server.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

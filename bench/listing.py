@@ -16,20 +16,20 @@ import asyncio
 import contextlib
 import os
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
+from bench import server as bench_server
+from bench.client import Client
+from bench.postgres import running_cluster
+from bench.server import Server
+from bench.timing import in_parallel, p50_p99_ms
 from s3server.metadata.base import Bucket, ObjectRecord, Segment
 from s3server.metadata.postgres import PostgresMetadataStore
 from s3server.metadata.sqlite import SqliteMetadataStore
-from tests.support.aioclient import S3Client
-from tests.support.postgres import running_cluster
-from tests.support.server import RunningServer, start_server
 
 DIRECTORIES = 1000
 WIDTH = 256  # put_object calls in flight while filling
@@ -45,40 +45,28 @@ async def fill(store: SqliteMetadataStore | PostgresMetadataStore, bucket: str, 
     """Create `bucket` with `size` keys; returns the rate (keys/s)."""
     await store.create_bucket(Bucket(bucket, "root", "us-east-1", datetime.now(UTC)))
     now = datetime.now(UTC)
-    keys = iter(range(size))
-    started = time.perf_counter()
 
-    async def writer() -> None:
-        for i in keys:
-            key = key_of(i, size)
-            await store.put_object(
-                ObjectRecord(
-                    bucket, key, 4096, "0" * 32, now, [Segment(f"bench-{bucket}-{i}", 4096)], owner="root"
-                )
-            )
-            if i and i % 100_000 == 0:
-                print(f"  {bucket}: {i:,} keys, {i / (time.perf_counter() - started):,.0f}/s", flush=True)
+    async def put(i: int) -> None:
+        record = ObjectRecord(
+            bucket, key_of(i, size), 4096, "0" * 32, now, [Segment(f"bench-{bucket}-{i}", 4096)], owner="root"
+        )
+        await store.put_object(record)
 
-    await asyncio.gather(*(writer() for _ in range(WIDTH)))
-    return size / (time.perf_counter() - started)
+    seconds, _ = await in_parallel(size, WIDTH, put, progress=bucket)
+    return size / seconds
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
-
-
-async def measure(client: S3Client, bucket: str, size: int, pages: int, delimiter: bool) -> list[float]:
+async def measure(client: Client, bucket: str, size: int, pages: int, delimiter: bool) -> list[float]:
     """Latencies (s) of `pages` ListObjectsV2 requests of up to 1,000 entries."""
     latencies: list[float] = []
     for _ in range(pages):
-        query = "list-type=2&max-keys=1000&encoding-type=url"
+        params = {"list-type": "2", "max-keys": "1000", "encoding-type": "url"}
         if delimiter:
-            query += "&delimiter=%2F"
+            params["delimiter"] = "/"
         else:  # a page starting anywhere in the bucket
-            query += "&start-after=" + quote(key_of(_START_POINTS.randrange(size - 1000), size), safe="")
+            params["start-after"] = key_of(_START_POINTS.randrange(size - 1000), size)
         started = time.perf_counter()
-        reply = await client.request("GET", f"/{bucket}?{query}")
+        reply = await client.request("GET", bucket, params=params)
         latencies.append(time.perf_counter() - started)
         if reply.status != 200:
             raise RuntimeError(f"ListObjectsV2 {bucket}: {reply.status} {reply.body[:200]!r}")
@@ -109,14 +97,12 @@ async def fill_all(store: SqliteMetadataStore | PostgresMetadataStore, sizes: li
         await store.close()
 
 
-async def measure_all(
-    server: RunningServer, sizes: list[int], pages: int
-) -> list[tuple[int, str, list[float]]]:
+async def measure_all(server: Server, sizes: list[int], pages: int) -> list[tuple[int, str, list[float]]]:
     """Every case, page by page in turn, so that background work in the database (autovacuum after
     the fill) or on the machine weighs on all of them alike."""
     cases = [(size, delimiter) for delimiter in (False, True) for size in sizes]
     latencies: dict[tuple[int, bool], list[float]] = {case: [] for case in cases}
-    async with S3Client(server, connections=4) as client:
+    async with Client(server, connections=4) as client:
         for size, delimiter in cases:  # warm caches and query plans
             await measure(client, f"keys-{size}", size, 10, delimiter)
         for _ in range(pages):
@@ -136,18 +122,15 @@ def run(backends: list[str], sizes: list[int], pages: int) -> None:
             with backend(name, base) as (args, store):
                 print(f"{name}: filling {', '.join(f'{s:,}' for s in sizes)} keys", flush=True)
                 asyncio.run(fill_all(store, sizes))
-                server = start_server(base / "data", args=args, env={"S3SERVER_ACCESS_LOG": "false"})
-                try:
-                    for size, kind, latencies in asyncio.run(measure_all(server, sizes, pages)):
-                        p50 = statistics.median(latencies) * 1000
-                        p99 = percentile(latencies, 0.99) * 1000
-                        lines.append(
-                            f"{name:<9} {size:>10,} keys  {kind:<13} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms"
-                            f"  ({len(latencies)} pages)"
-                        )
-                        print(lines[-1], flush=True)
-                finally:
-                    server.stop()
+                with bench_server.running(base / "data", args) as server:
+                    measured = asyncio.run(measure_all(server, sizes, pages))
+            for size, kind, latencies in measured:
+                p50, p99 = p50_p99_ms(latencies)
+                lines.append(
+                    f"{name:<9} {size:>10,} keys  {kind:<13} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms"
+                    f"  ({len(latencies)} pages)"
+                )
+                print(lines[-1], flush=True)
     print("\nListObjectsV2, 1,000 entries per page:")
     for line in lines:
         print(line)

@@ -28,12 +28,13 @@ import time
 from array import array
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from urllib.parse import urlsplit
 from xml.sax.saxutils import unescape
 
 from bench import proc
-from bench.http11 import KIB, MIB, Connection, ProtocolError, Response
-from bench.sign import EMPTY_SHA256, UNSIGNED_PAYLOAD, Signer, canonical_query, payload_sha256, uri_encode
+from bench.client import S3, Slot
+from bench.http11 import KIB, MIB, ProtocolError, Response
+from bench.sign import canonical_query
+from bench.timing import percentile
 
 SMALL = 4 * KIB
 CLIENT_BOUND = 0.9  # client CPU / wall time from which a figure is the generator's, not the server's
@@ -46,108 +47,6 @@ class VerifyError(Exception):
 
 class Exhausted(Exception):
     """No object left for the operation (a DELETE run outpaced the objects written before it)."""
-
-
-# --------------------------------------------------------------------------------------------------------
-# S3 over HTTP/1.1
-# --------------------------------------------------------------------------------------------------------
-
-
-class S3:
-    """Where to connect and how to sign; `Slot`s send the requests."""
-
-    def __init__(self, endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1") -> None:
-        parts = urlsplit(endpoint)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"the load generator speaks plain http only: {endpoint}")
-        self.host = parts.hostname
-        self.port = parts.port or 80
-        self.signer = Signer(access_key, secret_key, parts.netloc, region)
-
-    async def connect(self) -> Connection:
-        loop = asyncio.get_running_loop()
-        _transport, conn = await loop.create_connection(Connection, self.host, self.port)
-        return conn
-
-    def request_head(
-        self,
-        method: str,
-        bucket: str,
-        key: str = "",
-        query: str = "",
-        payload_hash: str = UNSIGNED_PAYLOAD,
-        content_length: int | None = None,
-    ) -> bytes:
-        path = f"/{bucket}/{uri_encode(key, keep_slash=True)}" if key else f"/{bucket}"
-        target = f"{path}?{query}" if query else path
-        length = "" if content_length is None else f"Content-Length: {content_length}\r\n"
-        auth = self.signer.headers(method, path, query, payload_hash)
-        return f"{method} {target} HTTP/1.1\r\n{auth}{length}\r\n".encode()
-
-
-class Slot:
-    """One concurrency slot: its own persistent connection, reopened only after the peer closes it."""
-
-    def __init__(self, s3: S3, signed_payload: bool = False) -> None:
-        self.s3 = s3
-        self.signed_payload = signed_payload
-        self.conn: Connection | None = None
-
-    async def open(self) -> Connection:
-        if self.conn is None or self.conn.closed:
-            self.conn = await self.s3.connect()
-        return self.conn
-
-    def reset(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    async def call(
-        self,
-        method: str,
-        bucket: str,
-        key: str = "",
-        query: str = "",
-        body: bytes | None = None,
-        sink: Callable[[bytes], object] | None = None,
-    ) -> Response:
-        conn = await self.open()
-        if self.signed_payload:
-            payload_hash = payload_sha256(body) if body else EMPTY_SHA256
-        else:
-            payload_hash = UNSIGNED_PAYLOAD
-        length = len(body) if body is not None else (0 if method in ("PUT", "POST") else None)
-        head = self.s3.request_head(method, bucket, key, query, payload_hash, length)
-        if body and len(body) <= 64 * KIB:
-            waiter = conn.send(head + body, head_only=method == "HEAD", sink=sink)
-        else:
-            waiter = conn.send(head, head_only=method == "HEAD", sink=sink)
-            if body:
-                assert conn.transport is not None
-                conn.transport.write(body)
-        response = await waiter
-        if not response.keep_alive:
-            self.reset()
-        return response
-
-    async def stream_put(self, bucket: str, key: str, size: int, block: bytes) -> Response:
-        """PUT `size` bytes made of `block` repeated, never holding more than the socket buffers."""
-        conn = await self.open()
-        waiter = conn.expect()
-        assert conn.transport is not None
-        conn.transport.write(self.s3.request_head("PUT", bucket, key, "", UNSIGNED_PAYLOAD, size))
-        sent = 0
-        view = memoryview(block)
-        while sent < size and not waiter.done():
-            piece = block if size - sent >= len(block) else bytes(view[: size - sent])
-            conn.transport.write(piece)
-            sent += len(piece)
-            await conn.drain()
-        response = await waiter
-        if sent < size or not response.keep_alive:
-            self.reset()  # answered before the body was complete: the connection is out of step
-        return response
 
 
 def expect_status(response: Response, *ok: int, what: str) -> None:
@@ -199,10 +98,6 @@ class Outcome:
         data["client_cpu_pct"] = 100 * self.client_cpu_s / self.seconds if self.seconds else 0.0
         data["client_bound"] = self.seconds > 0 and self.client_cpu_s >= CLIENT_BOUND * self.seconds
         return data
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * fraction))]
 
 
 Op = Callable[[Slot, int], Awaitable[int]]  # (slot, slot index) → body bytes moved

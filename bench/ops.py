@@ -1,8 +1,8 @@
 """4 KiB PUT and GET operations per second with 1 and 2 worker processes, on both metadata backends.
 
 Each configuration gets a fresh `s3server serve --workers N` (PostgreSQL: a fresh durable server,
-fsync on, as in production). The client is asyncio + aiohttp with UNSIGNED-PAYLOAD SigV4
-(`tests.support.aioclient`), 32 requests in flight; it runs on the same machine, so it competes with
+fsync on, as in production). The client is bench.client (asyncio, HTTP/1.1,
+UNSIGNED-PAYLOAD SigV4), 32 requests in flight; it runs on the same machine, so it competes with
 the server for the CPU: compare the rows with each other rather than with other machines.
 
     python -m bench ops [--backends sqlite,postgres] [--workers 1,2] [--count 5000] [--concurrency 32]
@@ -15,15 +15,15 @@ import asyncio
 import contextlib
 import os
 import random
-import statistics
 import tempfile
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
-from tests.support.aioclient import S3Client
-from tests.support.postgres import running_cluster
-from tests.support.server import RunningServer, start_server
+from bench import server as bench_server
+from bench.client import Client
+from bench.postgres import running_cluster
+from bench.server import Server
+from bench.timing import in_parallel, p50_p99_ms
 
 SIZE = 4096
 
@@ -32,25 +32,13 @@ async def timed(
     count: int, concurrency: int, op: Callable[[int], Awaitable[None]]
 ) -> tuple[float, list[float]]:
     """(ops/s, latencies) of `count` calls of op(i) with `concurrency` in flight."""
-    queue = iter(range(count))
-    latencies: list[float] = []
-
-    async def worker() -> None:
-        for i in queue:
-            started = time.perf_counter()
-            await op(i)
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return count / (time.perf_counter() - started), latencies
+    seconds, latencies = await in_parallel(count, concurrency, op)
+    return count / seconds, latencies
 
 
-async def put_get(
-    server: RunningServer, count: int, concurrency: int
-) -> dict[str, tuple[float, list[float]]]:
+async def put_get(server: Server, count: int, concurrency: int) -> dict[str, tuple[float, list[float]]]:
     body = os.urandom(SIZE)
-    async with S3Client(server, connections=concurrency) as client:
+    async with Client(server, connections=concurrency) as client:
         await client.create_bucket("ops")
 
         async def put(i: int) -> None:
@@ -86,17 +74,11 @@ def run(backends: list[str], workers: list[int], count: int, concurrency: int) -
             with (
                 tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp,
                 metadata_args(name) as args,
+                bench_server.running(Path(tmp) / "data", args, workers=n) as server,
             ):
-                server = start_server(
-                    Path(tmp) / "data", args=args, workers=n, env={"S3SERVER_ACCESS_LOG": "false"}
-                )
-                try:
-                    results = asyncio.run(put_get(server, count, concurrency))
-                finally:
-                    server.stop()
+                results = asyncio.run(put_get(server, count, concurrency))
             for op, (rate, latencies) in results.items():
-                p50 = statistics.median(latencies) * 1000
-                p99 = sorted(latencies)[int(len(latencies) * 0.99)] * 1000
+                p50, p99 = p50_p99_ms(latencies)
                 lines.append(
                     f"{name:<9} workers={n}  {op} 4KiB c={concurrency}  {rate:8.0f} ops/s"
                     f"  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"

@@ -19,16 +19,12 @@ import importlib.metadata
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.server import ACCESS_KEY, SECRET_KEY, free_port
+from bench.server import ACCESS_KEY, SECRET_KEY, Server, clean_env, free_port, serve_command, wait_serving
 
 PEERS = ("s3server", "moto", "rclone", "s3rver")
 BARE = "bare-aiohttp"  # the ceiling app of bench.ceilings, started like a peer
@@ -43,31 +39,10 @@ class Unavailable(Exception):
 
 
 @dataclass
-class Peer:
-    name: str
-    endpoint: str
-    access_key: str
-    secret_key: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+class Peer(Server):
+    """A running server of the comparison; `name` says which."""
 
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log_tail(self, lines: int = 20) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def stop(self, timeout: float = 15) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    name: str = ""
 
 
 def pinned(cmd: list[str], core: int | None) -> list[str]:
@@ -99,12 +74,10 @@ def s3rver_script() -> Path:
 
 def command(name: str, port: int, data_dir: Path) -> tuple[list[str], dict[str, str], str, str]:
     """(argv, environment, access key, secret key) of one server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("S3SERVER_", "RCLONE_", "MOTO_"))}
+    env = clean_env("RCLONE_", "MOTO_")
     address = "127.0.0.1"
     if name == "s3server":
-        env.update(S3SERVER_ROOT_USER=ACCESS_KEY, S3SERVER_ROOT_PASSWORD=SECRET_KEY)
-        argv = [sys.executable, "-m", "s3server", "serve", "--address", address, "--port", str(port),
-                "--data-dir", str(data_dir), "--no-console"]  # fmt: skip
+        argv, env = serve_command(port, data_dir, ["--no-console"])
         return argv, env, ACCESS_KEY, SECRET_KEY
     if name == "moto":
         binary = shutil.which("moto_server")
@@ -147,20 +120,12 @@ def start(name: str, data_dir: Path, core: int | None) -> Peer:
             )
         except OSError as exc:
             raise Unavailable(f"cannot run {argv[0]}: {exc}") from exc
-    peer = Peer(name, f"http://127.0.0.1:{port}", access_key, secret_key, process, log_path)
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise Unavailable(f"exited with {process.returncode}: {peer.log_tail(3)[-300:]}")
-        try:
-            with contextlib.closing(urllib.request.urlopen(peer.endpoint + "/", timeout=2)):
-                return peer
-        except urllib.error.HTTPError:
-            return peer  # any HTTP answer (403 for anonymous) means it serves
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    peer.stop()
-    raise Unavailable(f"did not answer within {READY_TIMEOUT:.0f} s")
+    peer = Peer(f"http://127.0.0.1:{port}", process, log_path, access_key, secret_key, name=name)
+    try:
+        wait_serving(peer, READY_TIMEOUT)
+    except RuntimeError as exc:
+        raise Unavailable(str(exc)) from None
+    return peer
 
 
 def version(name: str) -> str:

@@ -13,12 +13,13 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from bench.server import free_port
 
 SUPERUSER = "postgres"
 
@@ -35,12 +36,6 @@ def bin_dir() -> Path:
     if initdb:
         return Path(os.path.realpath(initdb)).parent
     raise RuntimeError("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Cluster:

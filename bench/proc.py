@@ -7,9 +7,15 @@ import contextlib
 import os
 from pathlib import Path
 
-from bench.large_object import vm_hwm_mib
-
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def vm_hwm_mib(pid: int) -> float:
+    """Peak resident set size of a process, from /proc (kB → MiB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
 
 
 def _stat_fields(pid: int) -> list[str]:

@@ -8,66 +8,22 @@ gives each mode's best round and its rate as a share of the unencrypted one.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
+from bench import server as bench_server
 
-ACCESS_KEY = "AKIAS3SERVERBENCHSSE0"
-SECRET_KEY = "bench-secret-key-for-the-sse-workload-000"
 CUSTOMER_KEY = hashlib.sha256(b"s3server bench customer key").digest()
 MODES: dict[str, dict[str, object]] = {
     "none": {},
     "SSE-S3": {"ServerSideEncryption": "AES256"},
     "SSE-C": {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": CUSTOMER_KEY},
 }
-
-
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serve(data_dir: Path) -> Iterator[str]:
-    """A one-worker server that takes SSE-C keys over plain HTTP (a benchmark on loopback)."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("S3SERVER_")}
-    env.update(S3SERVER_ROOT_USER=ACCESS_KEY, S3SERVER_ROOT_PASSWORD=SECRET_KEY, S3SERVER_ACCESS_LOG="false")
-    cmd = [sys.executable, "-m", "s3server", "serve", "--port", str(port), "--data-dir", str(data_dir)]
-    cmd += ["--workers", "1", "--no-console", "--allow-sse-c-over-http"]
-    log = open(data_dir.parent / "server.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(endpoint + "/", timeout=2).close()
-                break
-            except urllib.error.HTTPError:
-                break  # 403 for an anonymous request: it is serving
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("s3server did not start") from None
-                time.sleep(0.05)
-        yield endpoint
-    finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
 
 
 def timed(fn: Callable[[], None]) -> float:
@@ -90,16 +46,9 @@ def main(argv: list[str] | None = None) -> None:
             for _ in range(args.size_mib):
                 fh.write(block)
         small = os.urandom(4096)
-        (Path(tmp) / "data").mkdir()
-        with serve(Path(tmp) / "data") as endpoint:
-            s3 = boto3.client(
-                "s3",
-                endpoint_url=endpoint,
-                aws_access_key_id=ACCESS_KEY,
-                aws_secret_access_key=SECRET_KEY,
-                region_name="us-east-1",
-                config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-            )
+        # SSE-C keys over plain HTTP: a benchmark on loopback
+        with bench_server.running(Path(tmp) / "data", ["--allow-sse-c-over-http"]) as server:
+            s3 = server.boto3_client(retries={"max_attempts": 1})
             s3.create_bucket(Bucket="bench")
             best: dict[tuple[str, str], float] = {}
 

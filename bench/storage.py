@@ -1,8 +1,8 @@
 """PUT and GET throughput for small (4 KiB) and large (64 MiB) objects, replicas 1 and 3, side by side.
 
 Each configuration gets a fresh `s3server serve` (one worker) with three drive directories on the same
-disk, so the numbers differ only in the replica count. The client is asyncio + aiohttp with its own
-SigV4 signing (UNSIGNED-PAYLOAD), light enough to leave the server most of the CPU.
+disk, so the numbers differ only in the replica count. The client is bench.client (asyncio, HTTP/1.1,
+SigV4 with UNSIGNED-PAYLOAD), light enough to leave the server most of the CPU.
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import argparse
 import asyncio
 import hashlib
 import os
-import statistics
 import tempfile
-import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.aioclient import S3Client
-from tests.support.server import RunningServer, start_server
+from bench import server as bench_server
+from bench.client import Client
+from bench.server import Server
+from bench.timing import in_parallel, p50_p99_ms
 
 
 @dataclass
@@ -30,43 +31,33 @@ class Result:
     nbytes: int
 
     def line(self) -> str:
-        lat = sorted(self.latencies)
-        p50 = statistics.median(lat) * 1000
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        p50, p99 = p50_p99_ms(self.latencies)
         rate = self.ops / self.seconds
         mbs = self.nbytes / self.seconds / 1e6
         return f"{self.label:<28} {rate:9.0f} op/s {mbs:9.1f} MB/s   p50 {p50:7.2f} ms  p99 {p99:7.2f} ms"
 
 
-async def _timed_many(label: str, count: int, concurrency: int, size: int, op) -> Result:  # type: ignore[no-untyped-def]
-    latencies: list[float] = []
-    queue = iter(range(count))
-
-    async def worker() -> None:
-        for i in queue:
-            started = time.perf_counter()
-            await op(i)
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Result(label, count, time.perf_counter() - started, latencies, count * size)
+async def _timed_many(
+    label: str, count: int, concurrency: int, size: int, op: Callable[[int], Awaitable[object]]
+) -> Result:
+    seconds, latencies = await in_parallel(count, concurrency, op)
+    return Result(label, count, seconds, latencies, count * size)
 
 
-async def run_config(server: RunningServer, label: str, small_count: int, large_count: int) -> list[Result]:
-    async with S3Client(server, connections=64, timeout=600) as client:
+async def run_config(server: Server, label: str, small_count: int, large_count: int) -> list[Result]:
+    async with Client(server, connections=64, timeout=600) as client:
         await client.create_bucket("bench")
         small = os.urandom(4096)
 
         async def put(key: str, body: bytes) -> None:
             reply = await client.put("bench", key, body)
             if reply.status != 200:
-                raise RuntimeError(f"PUT {key}: {reply.status}")
+                raise RuntimeError(f"PUT {key}: {reply.status} {reply.body[:200]!r}")
 
         async def get(key: str, size: int) -> bytes:
             reply = await client.get("bench", key)
             if reply.status != 200 or len(reply.body) != size:
-                raise RuntimeError(f"GET {key}: {reply.status}")
+                raise RuntimeError(f"GET {key}: {reply.status} {reply.body[:200]!r}")
             return reply.body
 
         results = [
@@ -102,13 +93,10 @@ def run(replicas: list[int], small_count: int, large_count: int) -> None:
             args: list[str] = []
             for i in range(3):
                 args += ["--drive", str(base / f"drive{i}")]
-            args += ["--replicas", str(count), "--workers", "1"]
-            server = start_server(base / "data", args=args, env={"S3SERVER_ACCESS_LOG": "false"})
-            try:
+            args += ["--replicas", str(count)]
+            with bench_server.running(base / "data", args) as server:
                 label = f"replicas={count}"
                 all_results += asyncio.run(run_config(server, label, small_count, large_count))
-            finally:
-                server.stop()
     for result in all_results:
         print(result.line())
 

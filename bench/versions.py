@@ -32,26 +32,23 @@ import asyncio
 import contextlib
 import os
 import re
-import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import asyncpg
 
-from bench.http11 import Connection
-from bench.postgres import free_port, running_cluster
-from bench.sign import UNSIGNED_PAYLOAD, Signer, canonical_query
+from bench import server as bench_server
+from bench.client import Client
+from bench.postgres import running_cluster
+from bench.server import Server
+from bench.timing import in_parallel, percentile
 from s3server.metadata import postgres_objects as postgres_store
 from s3server.metadata import sqlite_objects as sqlite_store
 from s3server.metadata import tables
@@ -77,8 +74,6 @@ VERSIONS = 10  # writes per key in `versioned`
 SPREAD = 10  # key slots per live key in `markers`: one live key, then SPREAD - 1 marker keys
 PER_DIRECTORY = 100  # live keys per "directory" (100,000 keys: 1,000 directories)
 PAGE = 1000
-ACCESS_KEY = "AKIAS3SERVERBENCHROOT"
-SECRET_KEY = "s3server-bench-secret-key-0123456789abcdef"
 _KEY = re.compile(rb"<Key>([^<]*)</Key>")
 _PREFIX = re.compile(rb"<Prefix>([^<]*)</Prefix>")
 
@@ -95,23 +90,6 @@ def live_key(i: int) -> str:
 # --------------------------------------------------------------------------------------------------------
 # filling
 # --------------------------------------------------------------------------------------------------------
-
-
-async def in_parallel(count: int, width: int, label: str, op: Callable[[int], Awaitable[None]]) -> float:
-    """op(0..count-1) with `width` in flight; returns the rate (calls/s)."""
-    items = iter(range(count))
-    started = time.perf_counter()
-    step = max(1, count // 5)
-
-    async def worker() -> None:
-        for i in items:
-            await op(i)
-            if i and i % step == 0:
-                rate = i / (time.perf_counter() - started)
-                print(f"  {label}: {i:,}/{count:,} at {rate:,.0f}/s", file=sys.stderr, flush=True)
-
-    await asyncio.gather(*(worker() for _ in range(width)))
-    return count / (time.perf_counter() - started)
 
 
 def version(bucket: str, key: str, blob: str, version_id: str) -> ObjectRecord:
@@ -151,7 +129,8 @@ async def fill_through_api(store: MetadataStore, keys: int, width: int) -> None:
         ("versioned", keys, versioned, VERSIONS),
         ("markers", keys * SPREAD, markers, 1),
     ):
-        rate = await in_parallel(count, width, name, op)
+        seconds, _ = await in_parallel(count, width, op, progress=name)
+        rate = count / seconds
         print(f"  filled {name}: {count * per:,} writes at {rate * per:,.0f}/s", file=sys.stderr, flush=True)
 
 
@@ -248,93 +227,22 @@ async def fill_in_bulk(store: MetadataStore, keys: int) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------
-# the server and its client
+# listing over HTTP
 # --------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    endpoint: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-
-def start_server(data_dir: Path, args: list[str]) -> Server:
-    """`s3server serve` (one worker, no console, no access log) on a free loopback port."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("S3SERVER_")}
-    env |= {
-        "S3SERVER_ROOT_USER": ACCESS_KEY,
-        "S3SERVER_ROOT_PASSWORD": SECRET_KEY,
-        "S3SERVER_ACCESS_LOG": "false",
-    }
-    log_path = data_dir.parent / "server.log"
-    cmd = [sys.executable, "-m", "s3server", "serve", "--address", "127.0.0.1", "--port", str(port),
-           "--data-dir", str(data_dir), "--workers", "1", "--no-console", *args]  # fmt: skip
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    server = Server(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"s3server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            with contextlib.closing(urllib.request.urlopen(server.endpoint + "/", timeout=2)):
-                return server
-        except urllib.error.HTTPError:
-            return server  # any HTTP answer (403 for anonymous) means it serves
-        except OSError:
-            time.sleep(0.05)
-    server.stop()
-    raise RuntimeError("s3server did not start within 120 s")
-
-
-class Lister:
-    """Signed ListObjectsV2 requests over one keep-alive connection (bench.http11, bench.sign)."""
-
-    def __init__(self, endpoint: str) -> None:
-        parts = urlsplit(endpoint)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.signer = Signer(ACCESS_KEY, SECRET_KEY, parts.netloc)
-        self.conn: Connection | None = None
-
-    async def list(self, bucket: str, params: dict[str, str]) -> tuple[float, list[bytes]]:
-        """(seconds, the page's keys and common prefixes) of one ListObjectsV2 request."""
-        if self.conn is None or self.conn.closed:
-            _, self.conn = await asyncio.get_running_loop().create_connection(
-                Connection, self.host, self.port
-            )
-        query = canonical_query({"list-type": "2", "max-keys": str(PAGE), **params})
-        path = f"/{bucket}"
-        head = (
-            f"GET {path}?{query} HTTP/1.1\r\n{self.signer.headers('GET', path, query, UNSIGNED_PAYLOAD)}\r\n"
-        )
-        started = time.perf_counter()
-        response = await self.conn.send(head.encode())
-        elapsed = time.perf_counter() - started
-        if response.status != 200:
-            raise RuntimeError(f"ListObjectsV2 {bucket} {params}: {response.status} {response.body[:300]!r}")
-        if not response.keep_alive:
-            self.conn.close()
-        body = response.body
-        entries = _KEY.findall(body)
-        if b"<CommonPrefixes>" in body:
-            entries += _PREFIX.findall(body.split(b"<CommonPrefixes>", 1)[1])
-        return elapsed, entries
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
+async def list_page(client: Client, bucket: str, params: dict[str, str]) -> tuple[float, list[bytes]]:
+    """(seconds, the page's keys and common prefixes) of one ListObjectsV2 request."""
+    started = time.perf_counter()
+    response = await client.request("GET", bucket, params={"list-type": "2", "max-keys": str(PAGE), **params})
+    elapsed = time.perf_counter() - started
+    if response.status != 200:
+        raise RuntimeError(f"ListObjectsV2 {bucket} {params}: {response.status} {response.body[:300]!r}")
+    body = response.body
+    entries = _KEY.findall(body)
+    if b"<CommonPrefixes>" in body:
+        entries += _PREFIX.findall(body.split(b"<CommonPrefixes>", 1)[1])
+    return elapsed, entries
 
 
 def cases(keys: int) -> dict[str, tuple[dict[str, str], list[bytes]]]:
@@ -357,17 +265,17 @@ def cases(keys: int) -> dict[str, tuple[dict[str, str], list[bytes]]]:
     }
 
 
-async def measure(endpoint: str, keys: int, pages: int, warmup: int) -> dict[tuple[str, str], list[float]]:
-    """Latencies per (case, bucket): every round times one page of each case in each bucket."""
+async def measure(server: Server, keys: int, pages: int, warmup: int) -> dict[tuple[str, str], list[float]]:
+    """Latencies per (case, bucket): every round times one page of each case in each bucket, one
+    request at a time over one keep-alive connection."""
     plan = cases(keys)
     latencies: dict[tuple[str, str], list[float]] = {(c, b): [] for c in plan for b in BUCKETS}
-    lister = Lister(endpoint)
-    try:
+    async with Client(server, connections=1) as client:
         for round_ in range(warmup + pages):  # the first rounds warm caches and query plans
             for case, (params, expected) in plan.items():
                 buckets = BUCKETS if round_ % 2 == 0 else BUCKETS[::-1]  # no bucket always goes first
                 for bucket in buckets:
-                    elapsed, entries = await lister.list(bucket, params)
+                    elapsed, entries = await list_page(client, bucket, params)
                     if entries != expected:
                         raise RuntimeError(
                             f"{bucket}, {case}: listed {len(entries)} entries, {entries[:3]}…, "
@@ -375,19 +283,12 @@ async def measure(endpoint: str, keys: int, pages: int, warmup: int) -> dict[tup
                         )
                     if round_ >= warmup:
                         latencies[case, bucket].append(elapsed)
-    finally:
-        lister.close()
     return latencies
 
 
 # --------------------------------------------------------------------------------------------------------
 # the run
 # --------------------------------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
 @contextlib.contextmanager
@@ -436,13 +337,9 @@ def run_backend(
             started = time.perf_counter()
             asyncio.run(fill_store(store, keys, how, 256 if name == "sqlite" else 32))
             print(f"{name}: filled in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-            server = start_server(base / "data", args)
-            try:
-                latencies = asyncio.run(measure(server.endpoint, keys, pages, warmup))
-            finally:
-                code = server.stop()
-            if code != 0:
-                raise RuntimeError(f"s3server exited with {code}:\n{server.log_path.read_text()[-3000:]}")
+            # opening a store of millions of rows may take the server a while
+            with bench_server.running(base / "data", args, timeout=120) as server:
+                latencies = asyncio.run(measure(server, keys, pages, warmup))
     lines = []
     worst = 0.0
     for case in cases(keys):

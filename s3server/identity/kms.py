@@ -135,8 +135,9 @@ class BuiltinKeyService:
         if not version.isdigit():
             raise KmsError("InvalidCiphertextException", "The ciphertext is not one this service made.")
         aad = _DATA_KEY_AAD + key.key_id.encode() + b"\0" + context
+        material = self._material(key, int(version))  # not opening: another identity key, a 500
         try:
-            return open_key(self._material(key, int(version)), sealed, aad)
+            return open_key(material, sealed, aad)
         except KeyUnavailable:
             raise KmsError(
                 "InvalidCiphertextException", "The ciphertext does not decrypt under this key and context."

@@ -2,7 +2,7 @@
 key …`, named by id, ARN or alias (or none: the default key), through PutObject, GetObject (ranges),
 HeadObject, CopyObject to and from other modes, multipart and UploadPartCopy, bucket default
 encryption; the encryption context and S3 Bucket Key headers; rotation and disabled keys; the
-error answers; the bytes on disk; and the aws cli."""
+error answers; the bytes on disk; the aws cli; and PostObject's encryption fields (every mode)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from tests.conftest import BACKENDS, aws_cli_for, backend_args, make_client
@@ -460,3 +461,83 @@ def test_aws_cli_sse_kms(kms: KmsServer, c3, bkt: str, app_key: tuple[str, str],
     assert c3.head_object(Bucket=bkt, Key="small.txt")["ServerSideEncryption"] == "aws:kms"
     aws("s3", "cp", f"s3://{bkt}/small.txt", str(tmp_path / "small.out"))
     assert (tmp_path / "small.out").read_bytes() == small.read_bytes()
+
+
+# -- PostObject
+
+
+def post_form(c3, bkt: str, key: str, fields: dict[str, str], data: bytes) -> requests.Response:  # type: ignore[no-untyped-def]
+    """A presigned browser upload whose policy names every field, sent as a browser does."""
+    form = c3.generate_presigned_post(bkt, key, Fields=fields, Conditions=[{k: v} for k, v in fields.items()])
+    return requests.post(form["url"], data=form["fields"], files={"file": ("f.bin", data)}, timeout=60)
+
+
+def test_post_object_with_kms_fields(c3, bkt: str, app_key: tuple[str, str]) -> None:  # type: ignore[no-untyped-def]
+    context = base64.b64encode(json.dumps({"form": "yes"}).encode()).decode()
+    fields = {
+        "x-amz-server-side-encryption": "aws:kms",
+        "x-amz-server-side-encryption-aws-kms-key-id": app_key[0],
+        "x-amz-server-side-encryption-context": context,
+        "x-amz-server-side-encryption-bucket-key-enabled": "true",
+    }
+    data = body(70_000, 5)
+    resp = post_form(c3, bkt, "form-kms", fields, data)
+    assert resp.status_code == 204, resp.text
+    assert resp.headers["x-amz-server-side-encryption"] == "aws:kms"
+    assert resp.headers["x-amz-server-side-encryption-aws-kms-key-id"] == app_key[1]
+    assert resp.headers["x-amz-server-side-encryption-bucket-key-enabled"] == "true"
+    assert json.loads(base64.b64decode(resp.headers["x-amz-server-side-encryption-context"])) == {
+        "form": "yes",
+        "aws:s3:arn": f"arn:aws:s3:::{bkt}",
+    }
+    got = c3.get_object(Bucket=bkt, Key="form-kms")
+    assert got["Body"].read() == data and got["SSEKMSKeyId"] == app_key[1] and got["BucketKeyEnabled"]
+
+
+def test_post_object_with_s3_and_customer_fields(c3, bkt: str) -> None:  # type: ignore[no-untyped-def]
+    resp = post_form(c3, bkt, "form-s3", {"x-amz-server-side-encryption": "AES256"}, b"sse-s3 form")
+    assert resp.status_code == 204 and resp.headers["x-amz-server-side-encryption"] == "AES256"
+    assert c3.head_object(Bucket=bkt, Key="form-s3")["ServerSideEncryption"] == "AES256"
+    md5 = base64.b64encode(hashlib.md5(KEY).digest()).decode()
+    customer = {
+        "x-amz-server-side-encryption-customer-algorithm": "AES256",
+        "x-amz-server-side-encryption-customer-key": base64.b64encode(KEY).decode(),
+        "x-amz-server-side-encryption-customer-key-MD5": md5,
+    }
+    resp = post_form(c3, bkt, "form-c", customer, b"sse-c form")
+    assert resp.status_code == 204, resp.text
+    assert resp.headers["x-amz-server-side-encryption-customer-key-MD5"] == md5
+    assert c3.get_object(Bucket=bkt, Key="form-c", **ssec())["Body"].read() == b"sse-c form"
+    with pytest.raises(ClientError) as exc:
+        c3.get_object(Bucket=bkt, Key="form-c")
+    assert code_of(exc)[:2] == (400, "InvalidRequest")
+
+
+def test_post_object_takes_the_bucket_default(c3, bkt: str, app_key: tuple[str, str]) -> None:  # type: ignore[no-untyped-def]
+    rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": app_key[1]}}
+    c3.put_bucket_encryption(Bucket=bkt, ServerSideEncryptionConfiguration={"Rules": [rule]})
+    resp = post_form(c3, bkt, "form-default", {}, b"defaulted form")
+    assert resp.status_code == 204, resp.text
+    assert c3.head_object(Bucket=bkt, Key="form-default")["SSEKMSKeyId"] == app_key[1]
+    assert c3.get_object(Bucket=bkt, Key="form-default")["Body"].read() == b"defaulted form"
+
+
+def test_post_object_encryption_refusals(c3, bkt: str, app_key: tuple[str, str]) -> None:  # type: ignore[no-untyped-def]
+    unknown = {
+        "x-amz-server-side-encryption": "aws:kms",
+        "x-amz-server-side-encryption-aws-kms-key-id": "alias/nobody",
+    }
+    resp = post_form(c3, bkt, "refused", unknown, b"x")
+    assert resp.status_code == 400 and b"<Code>KMS.NotFoundException</Code>" in resp.content
+    both = {
+        "x-amz-server-side-encryption": "aws:kms",
+        "x-amz-server-side-encryption-customer-algorithm": "AES256",
+        "x-amz-server-side-encryption-customer-key": base64.b64encode(KEY).decode(),
+        "x-amz-server-side-encryption-customer-key-MD5": base64.b64encode(hashlib.md5(KEY).digest()).decode(),
+    }
+    resp = post_form(c3, bkt, "refused", both, b"x")
+    assert resp.status_code == 400 and b"<Code>InvalidArgument</Code>" in resp.content
+    malformed = {"x-amz-server-side-encryption": "aws:kms", "x-amz-server-side-encryption-context": "%%%"}
+    resp = post_form(c3, bkt, "refused", malformed, b"x")
+    assert resp.status_code == 400 and b"<Code>InvalidArgument</Code>" in resp.content
+    assert "Contents" not in c3.list_objects_v2(Bucket=bkt)

@@ -1483,45 +1483,53 @@ async def test_kms_keys(store: MetadataStore) -> None:
     assert got is not None and got.enabled
 
 
-@pytest.mark.parametrize("backend_name", BACKENDS)
-async def test_kms_tables_migrate_onto_an_existing_database(
-    request: pytest.FixtureRequest, tmp_path: Path, backend_name: str
-) -> None:
-    """A database made before the key service existed gains its tables and keeps its rows."""
+async def _old_database(
+    request: pytest.FixtureRequest, tmp_path: Path, backend_name: str, sqlite_at: int, postgres_at: int
+) -> MetadataStore:
+    """A store (not yet opened) on a database left at an older schema version, with one bucket
+    'old' written then: what an upgrade finds."""
     if backend_name == "sqlite":
         from s3server.sqlitedb import Database, apply_migrations
 
         path = tmp_path / "old.db"
         db = Database(path)
         await db.open()
-        await db.write(lambda conn: apply_migrations(conn, MIGRATIONS[:-1]))
+        await db.write(lambda conn: apply_migrations(conn, MIGRATIONS[:sqlite_at]))
         await db.write(
             lambda conn: conn.execute(
-                "INSERT INTO buckets (name, owner, region, created) VALUES ('before', 'al', 'us-east-1', 0)"
+                "INSERT INTO buckets (name, owner, region, created) VALUES ('old', 'alice', 'us-east-1', 0)"
             )
         )
         await db.close()
-        store: MetadataStore = SqliteMetadataStore(path)
-    else:
-        from s3server.metadata import postgres as pg
-        from s3server.pgdb import PgDatabase
-        from s3server.pgdb import apply_migrations as pg_migrations
+        return SqliteMetadataStore(path)
+    from s3server.metadata import postgres as pg
+    from s3server.pgdb import PgDatabase
+    from s3server.pgdb import apply_migrations as pg_migrations
 
-        dsn = request.getfixturevalue("postgres_cluster").create_database("kms-migrate")
-        db = PgDatabase(dsn)
-        await db.open()
-        await db.run(lambda conn: pg_migrations(conn, pg.COMPONENT, pg.MIGRATIONS[:-1]))
-        await db.run(
-            lambda conn: conn.execute(
-                "INSERT INTO buckets (name, owner, region, created) "
-                "VALUES ('before', 'alice', 'us-east-1', now())"
-            )
+    dsn = request.getfixturevalue("postgres_cluster").create_database("migrate")
+    db = PgDatabase(dsn)
+    await db.open()
+    await db.run(lambda conn: pg_migrations(conn, pg.COMPONENT, pg.MIGRATIONS[:postgres_at]))
+    await db.run(
+        lambda conn: conn.execute(
+            "INSERT INTO buckets (name, owner, region, created) VALUES ('old', 'alice', 'us-east-1', now())"
         )
-        await db.close()
-        store = PostgresMetadataStore(dsn)
+    )
+    await db.close()
+    return PostgresMetadataStore(dsn)
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+async def test_kms_tables_migrate_onto_an_existing_database(
+    request: pytest.FixtureRequest, tmp_path: Path, backend_name: str
+) -> None:
+    """A database made before the key service existed gains its tables and keeps its rows."""
+    from s3server.metadata import postgres as pg
+
+    store = await _old_database(request, tmp_path, backend_name, len(MIGRATIONS) - 1, len(pg.MIGRATIONS) - 1)
     await store.open()
     try:
-        assert await store.get_bucket("before") is not None
+        assert await store.get_bucket("old") is not None
         await store.create_kms_key(KmsKey("k1", NOW, ("m1",), "alias/after"))
         assert [k.key_id for k in await store.kms_keys()] == ["k1"]
     finally:
@@ -1533,37 +1541,7 @@ async def test_access_columns_migrate_onto_existing_rows(
     request: pytest.FixtureRequest, tmp_path: Path, backend_name: str
 ) -> None:
     """Rows written before the access-control migration read back private, without policy or CORS."""
-    if backend_name == "sqlite":
-        from s3server.sqlitedb import Database, apply_migrations
-
-        path = tmp_path / "old.db"
-        db = Database(path)
-        await db.open()
-        await db.write(lambda conn: apply_migrations(conn, MIGRATIONS[:2]))
-        await db.write(
-            lambda conn: conn.execute(
-                "INSERT INTO buckets (name, owner, region, created) VALUES ('old', 'alice', 'us-east-1', 0)"
-            )
-        )
-        await db.close()
-        store: MetadataStore = SqliteMetadataStore(path)
-    else:
-        from s3server.metadata import postgres as pg
-        from s3server.pgdb import PgDatabase
-        from s3server.pgdb import apply_migrations as pg_migrations
-
-        dsn = request.getfixturevalue("postgres_cluster").create_database("migrate")
-        db = PgDatabase(dsn)
-        await db.open()
-        await db.run(lambda conn: pg_migrations(conn, pg.COMPONENT, pg.MIGRATIONS[:1]))
-        await db.run(
-            lambda conn: conn.execute(
-                "INSERT INTO buckets (name, owner, region, created) "
-                "VALUES ('old', 'alice', 'us-east-1', now())"
-            )
-        )
-        await db.close()
-        store = PostgresMetadataStore(dsn)
+    store = await _old_database(request, tmp_path, backend_name, 2, 1)
     await store.open()
     try:
         got = await store.get_bucket("old")

@@ -220,8 +220,13 @@ async def for_write(
             if name in headers:
                 raise _invalid(f"{name} is only valid with {SSE}: aws:kms", name, headers[name])
     key_id = headers.get(KMS_KEY_ID) or None
+    bucket_key = _bucket_key(headers)
+    if mode == SSE_KMS and BUCKET_KEY not in headers:
+        # An SSE-KMS write that says nothing of a bucket key takes the bucket's setting, as on AWS.
+        rule = default_of(bucket)
+        bucket_key = bool(rule and rule.get("BucketKeyEnabled"))
     where = (bucket.name, key)
-    return await seal_managed(req, mode, key_id, _context(headers), _bucket_key(headers), where)
+    return await seal_managed(req, mode, key_id, _context(headers), bucket_key, where)
 
 
 def seal_customer(customer: CustomerKey) -> Sealing:

@@ -424,6 +424,17 @@ def test_bucket_default_kms(kms: KmsServer, c3, bkt: str, app_key: tuple[str, st
     assert sorted(o["Key"] for o in c3.list_objects_v2(Bucket=bkt)["Contents"]) == ["d", "own", "p"]
 
 
+def test_kms_writes_take_the_buckets_bucket_key_setting(c3, bkt: str, app_key: tuple[str, str]) -> None:  # type: ignore[no-untyped-def]
+    rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}
+    c3.put_bucket_encryption(Bucket=bkt, ServerSideEncryptionConfiguration={"Rules": [rule]})
+    inherited = c3.put_object(Bucket=bkt, Key="i", Body=b"x", **kms_args(app_key[0]))
+    assert inherited["BucketKeyEnabled"] is True
+    assert context_of(inherited) == {"aws:s3:arn": f"arn:aws:s3:::{bkt}"}
+    own = c3.put_object(Bucket=bkt, Key="o", Body=b"x", **kms_args(app_key[0], BucketKeyEnabled=False))
+    assert "BucketKeyEnabled" not in own
+    assert c3.get_object(Bucket=bkt, Key="i")["Body"].read() == b"x"
+
+
 # -- on disk, and the aws cli
 
 

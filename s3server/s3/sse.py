@@ -3,7 +3,9 @@ copy-source variants), bucket default encryption, and the headers answers carry.
 
 A write decides its encryption before reading a byte (`for_write`): the request's headers, else the
 bucket's default, else none. A read opens the stored data key (`data_key`), which for SSE-C needs the
-same customer key again. The cipher itself is `storage.encryption`; the keys, `identity.keys`.
+same customer key again. An SSE-KMS data key is bound to its encryption context: the request's
+pairs plus aws:s3:arn (the object's ARN, or the bucket's with a bucket key), as S3 makes it. The
+cipher itself is `storage.encryption`; the keys, `identity.keys` and `identity.kms`.
 """
 
 from __future__ import annotations

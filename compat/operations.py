@@ -29,21 +29,24 @@ SUPPORTED: dict[str, str] = {
     # -- objects
     "PutObject": "Content-MD5, signed payload SHA-256 and one flexible checksum verified (header or "
     "aws-chunked trailer); If-None-Match/If-Match; x-amz-tagging; x-amz-acl or x-amz-grant-*; "
-    "versions and Object Lock headers; SSE-S3 and SSE-C (AES-256-GCM at rest; SSE-KMS answers 501)",
+    "versions and Object Lock headers; SSE-S3, SSE-KMS (built-in key service: key id, ARN or alias, "
+    "encryption context, bucket key header) and SSE-C, AES-256-GCM at rest",
     "GetObject": "one byte range, partNumber, versionId, conditional headers, response-* overrides, "
-    "x-amz-checksum-mode, SSE-C customer key headers",
+    "x-amz-checksum-mode, SSE-C customer key headers; SSE-KMS objects answer KMS.DisabledException "
+    "under a disabled key",
     "HeadObject": "as GetObject, without the body",
     "DeleteObject": "delete markers in versioned buckets, versionId removes one version; locked "
     "versions refused; If-Match, x-amz-if-match-last-modified-time and x-amz-if-match-size (also "
     "with a versionId, and on every bucket: AWS refuses those two headers outside directory buckets)",
     "PostObject": "SigV4 and SigV2 policies, every condition, anonymous into "
     "public-write buckets, success_action_status/redirect, x-amz-meta-*, tagging, canned ACL, "
-    "x-amz-checksum-*; versions like PutObject; no server-side encryption fields",
+    "x-amz-checksum-*; versions like PutObject; server-side encryption fields (SSE-S3, SSE-KMS, "
+    "SSE-C) and the bucket default",
     "DeleteObjects": "up to 1000 keys with version ids; per-key ETag, LastModifiedTime and Size "
     "conditions; needs Content-MD5 or a flexible checksum, as AWS does",
     "CopyObject": "within and across buckets, from a version (versionId); metadata and tagging "
     "directives; x-amz-acl or x-amz-grant-*; bytes are copied, never shared (decrypted and sealed "
-    "again, so a copy may change its encryption; copy-source SSE-C headers)",
+    "again, so a copy may change its encryption, to or from SSE-KMS too; copy-source SSE-C headers)",
     "GetObjectAttributes": "ETag, Checksum, ObjectParts (with each part's checksum), StorageClass, "
     "ObjectSize",
     "GetObjectTagging": "",
@@ -82,8 +85,8 @@ SUPPORTED: dict[str, str] = {
     "unlike AWS, the server's own web console may also send PostObject from its origin",
     "DeleteBucketCors": "",
     "GetBucketEncryption": "",
-    "PutBucketEncryption": "one rule: AES256 (aws:kms is accepted but its writes answer 501), "
-    "BucketKeyEnabled; applied to writes naming no encryption",
+    "PutBucketEncryption": "one rule: AES256 or aws:kms with KMSMasterKeyID (id, ARN or alias; "
+    "unchecked, as on AWS), BucketKeyEnabled; applied to writes naming no encryption",
     "DeleteBucketEncryption": "",
     # -- listing
     "ListObjects": "prefix, delimiter, marker, max-keys, encoding-type=url; UTF-8 byte order",

@@ -17,6 +17,7 @@ from s3server.faults import Faults, FaultyMetadataStore
 from s3server.gateway.server import Gateway
 from s3server.identity.base import IdentityStoreBase
 from s3server.identity.keys import Keys, MasterKey
+from s3server.identity.kms import BuiltinKeyService
 from s3server.identity.secrets import identity_material
 from s3server.lifecycle import LifecycleWorker
 from s3server.metadata.backends import metadata_stores
@@ -87,13 +88,14 @@ async def open_services(settings: Settings, faults: Faults | None = None) -> Ser
     await install_root(settings, identity)
     if faults is not None:
         meta = FaultyMetadataStore(meta, faults)  # type: ignore[assignment]
+    material = identity_material(data)
     return Services(
         settings=settings,
         meta=meta,
         blobs=blobs,
         saga=Saga(meta, blobs, executor),
         identity=identity,
-        keys=Keys(MasterKey(identity_material(data))),
+        keys=Keys(MasterKey(material), BuiltinKeyService(meta, material, settings.region)),
     )
 
 

@@ -14,7 +14,7 @@ import ssl
 import sys
 from collections.abc import Sequence
 
-from s3server import __version__, admin_cli, nodes_cli
+from s3server import __version__, admin_cli, kms_cli, nodes_cli
 from s3server.app import GATEWAY_KEY, build_app, prepare
 from s3server.config import OPTIONS, Settings, add_arguments, resolve
 from s3server.metadata.backends import describe, metadata_stores, migrate
@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     add_arguments(migrate_parser, only=ADMIN_OPTIONS)
     admin_cli.add_parsers(admin_commands)
     nodes_cli.add_parsers(admin_commands, ADMIN_OPTIONS)
+    kms_cli.add_parsers(admin_commands, ADMIN_OPTIONS)
     return parser
 
 
@@ -223,7 +224,7 @@ def _multiprocess_metrics(settings: Settings) -> None:
 
 
 def admin(args: argparse.Namespace) -> int:
-    """`s3server admin migrate` and `admin nodes …` (on the stores directly), and `admin
+    """`s3server admin migrate`, `admin nodes …` and `admin kms …` (on the stores directly), and `admin
     user|key|lifecycle …` (through a running server's admin API)."""
     if args.admin_command in ("user", "key", "lifecycle"):
         return admin_cli.run(args)
@@ -231,6 +232,8 @@ def admin(args: argparse.Namespace) -> int:
     _configure_logging(settings.log_level)
     if args.admin_command == "nodes":
         return nodes_cli.run(settings, args)
+    if args.admin_command == "kms":
+        return kms_cli.run(settings, args)
     if args.admin_command == "migrate":
         try:
             versions = asyncio.run(migrate(settings))

@@ -33,6 +33,8 @@ METADATA_READS = frozenset(
         "get_upload",
         "list_parts",
         "list_uploads",
+        "get_kms_key",
+        "kms_keys",
         "stale_uploads",
         "bucket_stats",
         "all_bucket_stats",

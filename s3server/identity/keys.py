@@ -4,8 +4,9 @@ MasterKey    SSE-S3's key-encryption key, HKDF-derived from the server identity 
              root secret the server has; `identity.secrets` derives the access-key box from it
              too, under a different label)
 KeyService   the interface SSE-KMS speaks: generate a data key under a named key, open it again.
-             The built-in one keeps its keys in the metadata database; an external KMS (Vault's
-             transit engine, AWS KMS) would be another implementation of the same protocol.
+             The built-in one (`identity.kms`) keeps its keys in the metadata database; an
+             external KMS (Vault's transit engine, AWS KMS) would be another implementation of the
+             same three methods.
 seal / open  AES-GCM wrapping of a data key under any 256-bit key (SSE-C: the customer's).
 
 Exception
@@ -111,7 +112,13 @@ class MasterKey:
 
 
 class KeyService(Protocol):
-    """SSE-KMS's key service: data keys are generated under, and opened by, a named key."""
+    """SSE-KMS's key service: data keys are sealed under, and opened by, a named key.
+
+    Kept to three calls on purpose, so that an external KMS can stand behind it: with Vault's
+    transit engine, wrap/unwrap are `transit/encrypt|decrypt/KEY` with the context as associated
+    data and resolve reads `transit/keys/KEY`; with AWS KMS they are Encrypt/Decrypt with an
+    EncryptionContext and DescribeKey. Key administration stays with the service itself.
+    """
 
     async def resolve(self, key_id: str | None) -> str:
         """The ARN of a usable key named by id, alias or ARN (None: the default key, made on first

@@ -28,6 +28,7 @@ __all__ = [
     "DeleteCondition",
     "DeleteResult",
     "Encryption",
+    "KmsKey",
     "ListPage",
     "MetadataError",
     "MetadataStore",
@@ -265,6 +266,18 @@ class NodeEntry:
 
     name: str
     url: str
+
+
+@dataclass(frozen=True, slots=True)
+class KmsKey:
+    """A key of the built-in key service (SSE-KMS, `identity.kms`): every version of its material,
+    each sealed under the server identity key; the newest seals new data keys, all of them open."""
+
+    key_id: str
+    created: datetime
+    materials: tuple[str, ...]  # version n's sealed material at index n - 1
+    alias: str | None = None  # "alias/NAME"
+    enabled: bool = True
 
 
 @dataclass(slots=True)
@@ -573,3 +586,20 @@ class MetadataStore(Protocol):
 
     async def storage_nodes(self) -> list[NodeEntry]:
         """The listed nodes, by name."""
+
+    # -- the keys of the built-in key service (SSE-KMS), their material already sealed
+    async def create_kms_key(self, key: KmsKey) -> None:
+        """Add a key with its versions; raises KmsAliasExistsError when its alias is taken."""
+
+    async def get_kms_key(self, name: str) -> KmsKey | None:
+        """The key whose id, or alias ("alias/NAME"), is `name`."""
+
+    async def kms_keys(self) -> list[KmsKey]:
+        """Every key, oldest first."""
+
+    async def set_kms_key_enabled(self, key_id: str, enabled: bool) -> bool:
+        """Enable or disable a key; whether it exists."""
+
+    async def add_kms_key_version(self, key_id: str, version: int, material: str) -> bool:
+        """Add version `version` of a key's material; False when the key does not exist or that
+        version already does (a racing rotation won: read the key again)."""

@@ -15,7 +15,8 @@ into S3 errors of the catalogue.
           ├── PreconditionFailedError   (condition: the header that did not hold)
           ├── NoSuchUploadError         (upload_id)
           ├── InvalidPartError          (upload_id)
-          └── ObjectLockedError         (key, version_id): retention or legal hold forbids it
+          ├── ObjectLockedError         (key, version_id): retention or legal hold forbids it
+          └── KmsAliasExistsError       (alias): another key of the key service has it
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "BucketNotEmptyError",
     "DomainError",
     "InvalidPartError",
+    "KmsAliasExistsError",
     "MetadataError",
     "NoSuchBucketError",
     "NoSuchKeyError",
@@ -107,3 +109,9 @@ class ObjectLockedError(DomainError):
         super().__init__(f"{key!r} version {version_id!r} is locked")
         self.key = key
         self.version_id = version_id
+
+
+class KmsAliasExistsError(DomainError):
+    def __init__(self, alias: str) -> None:
+        super().__init__(f"a key already has the alias {alias!r}")
+        self.alias = alias

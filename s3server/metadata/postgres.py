@@ -46,6 +46,7 @@ from s3server.metadata.errors import (
     NoSuchBucketError,
     NoSuchUploadError,
 )
+from s3server.metadata.kms import KMS_MIGRATION_POSTGRES, PostgresKmsKeys
 from s3server.metadata.leases import LIFECYCLE_MIGRATION_POSTGRES, PostgresLeases
 from s3server.metadata.nodes import NODES_MIGRATION_POSTGRES, PostgresNodes
 from s3server.metadata.postgres_objects import (
@@ -147,6 +148,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
     # What the gateways of a cluster share: the rate limit's buckets and the storage node list.
     (*RATE_BUCKETS_MIGRATION_POSTGRES, *NODES_MIGRATION_POSTGRES),
     tables.BUCKET_ACCESS_MIGRATION,
+    # The keys of the built-in key service (SSE-KMS).
+    KMS_MIGRATION_POSTGRES,
 ]
 
 
@@ -279,7 +282,7 @@ _BUCKET_VALUES = ", ".join(f"${n}" for n in range(1, tables.BUCKET_COLUMNS.count
 
 
 class PostgresMetadataStore(
-    PostgresLeases, PostgresNodes, PostgresTokenBuckets, common.SharedStore, PgClient
+    PostgresLeases, PostgresNodes, PostgresKmsKeys, PostgresTokenBuckets, common.SharedStore, PgClient
 ):
     """MetadataStore on PostgreSQL; `db` may be shared with the identity store (one pool)."""
 

@@ -39,6 +39,7 @@ from s3server.metadata.errors import (
     NoSuchBucketError,
     NoSuchUploadError,
 )
+from s3server.metadata.kms import KMS_MIGRATION_SQLITE, SqliteKmsKeys
 from s3server.metadata.leases import LIFECYCLE_MIGRATION_SQLITE, SqliteLeases
 from s3server.metadata.nodes import NODES_MIGRATION_SQLITE, SqliteNodes
 from s3server.metadata.ratelimit import SqliteTokenBuckets
@@ -128,6 +129,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
     # The storage node list (the rate limit's buckets live in a file of their own: metadata.ratelimit).
     NODES_MIGRATION_SQLITE,
     tables.BUCKET_ACCESS_MIGRATION,
+    # The keys of the built-in key service (SSE-KMS).
+    KMS_MIGRATION_SQLITE,
 ]
 
 _IN_CHUNK = 500  # bound parameters per IN (...) query
@@ -142,7 +145,7 @@ _SELECT_RANGE = (
 _BUCKET_VALUES = ", ".join("?" * (tables.BUCKET_COLUMNS.count(",") + 1))
 
 
-class SqliteMetadataStore(SqliteLeases, SqliteNodes, SharedStore):
+class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore):
     """MetadataStore on an embedded SQLite database (the single-machine default)."""
 
     when = staticmethod(_from_micros)

@@ -293,7 +293,7 @@ async def copy_object(req: S3Request) -> S3Response:
             xml.sub(root, f"Checksum{name}", value)
     headers = dict(XML_HEADERS)
     if sealing is not None:
-        headers.update(sse.headers_of(sealing.record, sealing.customer))
+        headers.update(sse.headers_of(sealing.record, sealing.customer, context=True))
     headers.update(source_version_headers(source))
     headers.update(version_headers(bucket, record))
     headers.update(await expiration_headers(req, record))

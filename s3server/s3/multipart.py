@@ -220,7 +220,7 @@ async def create_multipart_upload(req: S3Request) -> S3Response:
     xml.subs(root, [("Bucket", req.bucket), ("Key", req.key), ("UploadId", upload.upload_id)])
     headers = dict(XML_HEADERS)
     if sealing is not None:
-        headers.update(sse.headers_of(sealing.record, sealing.customer))
+        headers.update(sse.headers_of(sealing.record, sealing.customer, context=True))
     headers.update(await abort_headers(req, req.bucket, req.key, initiated))
     if algorithm is not None and kind is not None:
         headers["x-amz-checksum-algorithm"] = algorithm

@@ -165,7 +165,7 @@ async def put_object(req: S3Request) -> S3Response:
     )
     headers = {"ETag": f'"{record.etag}"'}
     if sealing is not None:
-        headers.update(sse.headers_of(sealing.record, sealing.customer))
+        headers.update(sse.headers_of(sealing.record, sealing.customer, context=True))
     headers.update(checksum_headers(record.checksums))
     headers.update(version_headers(bucket, record))
     headers.update(await expiration_headers(req, record))
@@ -294,7 +294,7 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
 async def head_object(req: S3Request) -> S3Response:
     sse.refuse_on_read(req)
     record = await require_object(req)
-    await sse.data_key(req, record.encryption)  # SSE-C: HEAD needs the key too, as on AWS
+    await sse.data_key(req, record.encryption, managed=False)  # SSE-C: HEAD needs the key too
     headers, rng = _read_headers(req, record)
     headers.update(await expiration_headers(req, record))
     if rng is not None:

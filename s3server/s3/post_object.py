@@ -4,7 +4,9 @@ The form carries the key, the object's attributes and, unless the upload is anon
 signed with SigV4 or SigV2. Order of checks: the form's shape, the signature, the policy (expiry,
 conditions, fields it does not name), access to the bucket for the signer, the attributes; then the
 file field streams through the saga exactly like a PutObject body, its size held to the policy's
-content-length-range as it arrives.
+content-length-range as it arrives. The server-side encryption fields (x-amz-server-side-encryption,
+its -aws-kms-key-id, -context and -bucket-key-enabled, the SSE-C customer fields) are read as
+PutObject reads those headers, and the bucket's default applies when there are none.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from urllib.parse import quote, urlsplit
 
 from multidict import CIMultiDict
 
-from s3server.s3 import xml
+from s3server.s3 import sse, xml
 from s3server.s3.buckets import XML_HEADERS, require_bucket
 from s3server.s3.checksums import PayloadDigests, checksum_request
 from s3server.s3.common import validate_key
@@ -141,11 +143,13 @@ async def post_object(req: S3Request) -> S3Response:
     low, high = policy.length_range if policy is not None and policy.length_range else (0, MAX_PUT_SIZE)
     chunks = _sized(form.file_chunks(), low, min(high, MAX_PUT_SIZE))
     lock = write_lock(headers, bucket, require_integrity=False)
-    record = await write_object(req, bucket, key, attributes, chunks, digests, lock=lock)
+    sealing = await sse.for_write(req, bucket, key, headers)
+    record = await write_object(req, bucket, key, attributes, chunks, digests, lock=lock, sealing=sealing)
     etag = f'"{record.etag}"'
-    return _answer(
-        req, fields, key, etag, {**checksum_headers(record.checksums), **version_headers(bucket, record)}
-    )
+    extra = {**checksum_headers(record.checksums), **version_headers(bucket, record)}
+    if sealing is not None:
+        extra.update(sse.headers_of(sealing.record, sealing.customer, context=True))
+    return _answer(req, fields, key, etag, extra)
 
 
 HANDLERS = {"PostObject": post_object}

@@ -3,7 +3,9 @@ copy-source variants), bucket default encryption, and the headers answers carry.
 
 A write decides its encryption before reading a byte (`for_write`): the request's headers, else the
 bucket's default, else none. A read opens the stored data key (`data_key`), which for SSE-C needs the
-same customer key again. The cipher itself is `storage.encryption`; the keys, `identity.keys`.
+same customer key again. An SSE-KMS data key is bound to its encryption context: the request's
+pairs plus aws:s3:arn (the object's ARN, or the bucket's with a bucket key), as S3 makes it. The
+cipher itself is `storage.encryption`; the keys, `identity.keys` and `identity.kms`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ CUSTOMER_ALGORITHM = "x-amz-server-side-encryption-customer-algorithm"
 CUSTOMER_KEY = "x-amz-server-side-encryption-customer-key"
 CUSTOMER_KEY_MD5 = "x-amz-server-side-encryption-customer-key-MD5"
 COPY_SOURCE = "x-amz-copy-source-"
+
+ARN_CONTEXT = "aws:s3:arn"
 
 SSE_S3, SSE_KMS, SSE_C = "AES256", "aws:kms", "SSE-C"
 MODES = (SSE_S3, SSE_KMS)
@@ -83,9 +87,12 @@ def _invalid(message: str, name: str, value: str = "") -> S3Error:
     return S3Error("InvalidArgument", message, ArgumentName=name, ArgumentValue=value)
 
 
-def customer_key(req: S3Request, prefix: str = "") -> CustomerKey | None:
-    """The SSE-C key of a request (prefix COPY_SOURCE: of its copy source), validated as AWS does."""
-    headers = req.headers
+def customer_key(
+    req: S3Request, prefix: str = "", headers: Mapping[str, str] | None = None
+) -> CustomerKey | None:
+    """The SSE-C key of a request (prefix COPY_SOURCE: of its copy source; `headers`: a browser
+    upload's form fields), validated as AWS does."""
+    headers = req.headers if headers is None else headers
     # x-amz-server-side-encryption-customer-* → x-amz-copy-source-server-side-encryption-customer-*
     names = [
         n.replace("x-amz-", prefix or "x-amz-", 1)
@@ -139,7 +146,7 @@ def _bucket_key(headers: Mapping[str, str]) -> bool:
     return value.lower() == "true"
 
 
-def _context(headers: Mapping[str, str]) -> str | None:
+def _context(headers: Mapping[str, str]) -> dict[str, str] | None:
     """x-amz-server-side-encryption-context: base64 of a JSON object of strings."""
     value = headers.get(KMS_CONTEXT)
     if value is None:
@@ -150,7 +157,24 @@ def _context(headers: Mapping[str, str]) -> str | None:
         parsed = None
     if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
         raise _invalid("The encryption context is not valid JSON of string values.", KMS_CONTEXT, value)
-    return value
+    return parsed
+
+
+def _full_context(given: dict[str, str] | None, bucket: str, key: str, bucket_key: bool) -> str:
+    """The encryption context a data key is bound to, as S3 makes it: the request's pairs plus
+    aws:s3:arn, the object's ARN (the bucket's with an S3 Bucket Key); base64 of canonical JSON,
+    which is also the associated data the key service binds."""
+    arn = f"arn:aws:s3:::{bucket}" if bucket_key else f"arn:aws:s3:::{bucket}/{key}"
+    context = dict(given or {})
+    if context.setdefault(ARN_CONTEXT, arn) != arn:
+        raise _invalid(
+            f"The encryption context's {ARN_CONTEXT} must be the ARN of the object (or, with an S3 "
+            "Bucket Key, of the bucket).",
+            KMS_CONTEXT,
+            base64.b64encode(json.dumps(given).encode()).decode(),
+        )
+    canonical = json.dumps(context, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return base64.b64encode(canonical.encode()).decode()
 
 
 def default_of(bucket: Bucket) -> dict[str, object] | None:
@@ -158,10 +182,15 @@ def default_of(bucket: Bucket) -> dict[str, object] | None:
     return json.loads(bucket.encryption) if bucket.encryption else None
 
 
-async def for_write(req: S3Request, bucket: Bucket) -> Sealing | None:
-    """The encryption a write asks for (its headers) or inherits (the bucket's default)."""
-    headers = req.headers
-    customer = customer_key(req)
+async def for_write(
+    req: S3Request, bucket: Bucket, key: str | None = None, headers: Mapping[str, str] | None = None
+) -> Sealing | None:
+    """The encryption a write of `key` (default: the request's) asks for (its headers, or a browser
+    upload's form fields) or inherits (the bucket's default)."""
+    headers = req.headers if headers is None else headers
+    key = req.key if key is None else key
+    assert key is not None
+    customer = customer_key(req, headers=headers)
     mode = headers.get(SSE)
     if customer is not None:
         if mode is not None:
@@ -182,16 +211,24 @@ async def for_write(req: S3Request, bucket: Bucket) -> Sealing | None:
         algorithm = str(rule["SSEAlgorithm"])
         key_id = rule.get("KMSMasterKeyID")
         bucket_key = bool(rule.get("BucketKeyEnabled")) if BUCKET_KEY not in headers else _bucket_key(headers)
-        return await seal_managed(req, algorithm, None if key_id is None else str(key_id), None, bucket_key)
+        where = (bucket.name, key)
+        return await seal_managed(
+            req, algorithm, None if key_id is None else str(key_id), None, bucket_key, where
+        )
     if mode not in MODES:
         raise _invalid("The encryption method specified is not supported", SSE, mode)
     if mode != SSE_KMS:
         for name in (KMS_KEY_ID, KMS_CONTEXT):
             if name in headers:
                 raise _invalid(f"{name} is only valid with {SSE}: aws:kms", name, headers[name])
-    return await seal_managed(
-        req, mode, headers.get(KMS_KEY_ID) or None, _context(headers), _bucket_key(headers)
-    )
+    key_id = headers.get(KMS_KEY_ID) or None
+    bucket_key = _bucket_key(headers)
+    if mode == SSE_KMS and BUCKET_KEY not in headers:
+        # An SSE-KMS write that says nothing of a bucket key takes the bucket's setting, as on AWS.
+        rule = default_of(bucket)
+        bucket_key = bool(rule and rule.get("BucketKeyEnabled"))
+    where = (bucket.name, key)
+    return await seal_managed(req, mode, key_id, _context(headers), bucket_key, where)
 
 
 def seal_customer(customer: CustomerKey) -> Sealing:
@@ -209,9 +246,15 @@ def _kms_error(exc: KmsError) -> S3Error:
 
 
 async def seal_managed(
-    req: S3Request, mode: str, key_id: str | None, context: str | None, bucket_key: bool
+    req: S3Request,
+    mode: str,
+    key_id: str | None,
+    context: dict[str, str] | None,
+    bucket_key: bool,
+    where: tuple[str, str],
 ) -> Sealing:
-    """A new data key for SSE-S3 (under the master key) or SSE-KMS (under a key of the key service)."""
+    """A new data key for SSE-S3 (under the master key) or SSE-KMS (under a key of the key service,
+    bound to the encryption context of object `where`: (bucket, key))."""
     keys = req.services.keys
     data_key = new_data_key()
     if mode == SSE_S3:
@@ -221,12 +264,13 @@ async def seal_managed(
         return Sealing(record, data_key)
     if keys.kms is None:
         raise S3Error("NotImplemented", "SSE-KMS is not configured on this server")
+    full = _full_context(context, *where, bucket_key)
     try:
         arn = await keys.kms.resolve(key_id)
-        wrapped = await keys.kms.wrap(arn, data_key, _kms_context(context))
+        wrapped = await keys.kms.wrap(arn, data_key, _kms_context(full))
     except KmsError as exc:
         raise _kms_error(exc) from None
-    record = Encryption(mode=SSE_KMS, wrapped_key=wrapped, key_id=arn, bucket_key=bucket_key, context=context)
+    record = Encryption(mode=SSE_KMS, wrapped_key=wrapped, key_id=arn, bucket_key=bucket_key, context=full)
     return Sealing(record, data_key)
 
 
@@ -234,14 +278,18 @@ def _kms_context(context: str | None) -> bytes:
     return b"" if context is None else base64.b64decode(context)
 
 
-async def data_key(req: S3Request, encryption: Encryption | None, prefix: str = "") -> bytes | None:
+async def data_key(
+    req: S3Request, encryption: Encryption | None, prefix: str = "", *, managed: bool = True
+) -> bytes | None:
     """The data key to read an object with (None: stored in clear). SSE-C objects need the same
-    customer key in the request (prefix COPY_SOURCE for a copy's source); others refuse one."""
+    customer key in the request (prefix COPY_SOURCE for a copy's source); others refuse one.
+    managed=False checks the request's keys only (HEAD: S3 asks its key service nothing then, so
+    HEAD of an object under a disabled KMS key succeeds) and returns None for SSE-S3 and SSE-KMS."""
     customer = customer_key(req, prefix)
     if encryption is None or encryption.mode != SSE_C:
         if customer is not None:
             raise S3Error("InvalidRequest", _NOT_APPLICABLE)
-        if encryption is None:
+        if encryption is None or not managed:
             return None
         return await _open_managed(req, encryption)
     if customer is None:
@@ -279,8 +327,12 @@ def refuse_on_read(req: S3Request) -> None:
             raise _invalid(f"{name} header is not supported for this operation.", name, req.headers[name])
 
 
-def headers_of(encryption: Encryption | None, customer: CustomerKey | None = None) -> dict[str, str]:
-    """The encryption headers of an answer about an object (or upload) stored with `encryption`."""
+def headers_of(
+    encryption: Encryption | None, customer: CustomerKey | None = None, *, context: bool = False
+) -> dict[str, str]:
+    """The encryption headers of an answer about an object (or upload) stored with `encryption`;
+    `context`: with the SSE-KMS encryption context (PutObject, CopyObject and CreateMultipartUpload
+    answer it, as AWS's do)."""
     if encryption is None:
         return {}
     if encryption.mode == SSE_C:
@@ -291,7 +343,7 @@ def headers_of(encryption: Encryption | None, customer: CustomerKey | None = Non
     out = {SSE: encryption.mode}
     if encryption.mode == SSE_KMS and encryption.key_id is not None:
         out[KMS_KEY_ID] = encryption.key_id
-        if encryption.context is not None:
+        if context and encryption.context is not None:
             out[KMS_CONTEXT] = encryption.context
     if encryption.bucket_key:
         out[BUCKET_KEY] = "true"

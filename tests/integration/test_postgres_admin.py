@@ -38,8 +38,9 @@ def test_migrate_postgres(postgres_cluster: PostgresCluster) -> None:
         url.split("?")[0].rsplit("/", 1)[1],
     )
     assert tables.strip().split(",") == [
-        "access_keys", "bucket_counters", "bucket_lifecycle", "buckets", "leases", "object_blobs",
-        "object_versions", "objects", "parts", "schema_versions", "uploads", "users",
+        "access_keys", "bucket_counters", "bucket_lifecycle", "buckets", "kms_key_versions", "kms_keys",
+        "leases", "object_blobs", "object_versions", "objects", "parts", "s3_rate_buckets",
+        "schema_versions", "storage_nodes", "uploads", "users",
     ]  # fmt: skip
 
 

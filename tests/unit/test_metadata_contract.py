@@ -23,6 +23,7 @@ from s3server.metadata.base import (
     BucketStats,
     DeleteCondition,
     Encryption,
+    KmsKey,
     ListPage,
     MetadataError,
     MetadataStore,
@@ -34,7 +35,7 @@ from s3server.metadata.base import (
     UploadsPage,
     WriteCondition,
 )
-from s3server.metadata.errors import DomainError, NoSuchBucketError
+from s3server.metadata.errors import DomainError, KmsAliasExistsError, NoSuchBucketError
 from s3server.metadata.postgres import PostgresMetadataStore
 from s3server.metadata.sqlite import MIGRATIONS, SqliteMetadataStore, key_successor, prefix_successor
 from s3server.s3.common import new_version_id
@@ -110,7 +111,7 @@ async def _open_backend(name: str, tmp_path: Path, request: pytest.FixtureReques
         try:
             await pg.db.run(
                 lambda conn: conn.execute(
-                    "TRUNCATE buckets, object_blobs, s3_rate_buckets, storage_nodes CASCADE"
+                    "TRUNCATE buckets, object_blobs, s3_rate_buckets, storage_nodes, kms_keys CASCADE"
                 )
             )
             yield Backend(name, pg, statement_counting(pg, StatementCounter), {"dsn": dsn})
@@ -1482,42 +1483,90 @@ async def test_storage_node_list(store: MetadataStore) -> None:
     assert await store.storage_nodes() == [NodeEntry("node2", "http://10.0.0.2:7881")]
 
 
-@pytest.mark.parametrize("backend_name", BACKENDS)
-async def test_access_columns_migrate_onto_existing_rows(
-    request: pytest.FixtureRequest, tmp_path: Path, backend_name: str
-) -> None:
-    """Rows written before the access-control migration read back private, without policy or CORS."""
+async def test_kms_keys(store: MetadataStore) -> None:
+    """Keys of the built-in key service: create, find by id or alias, rotate, disable, list."""
+    assert await store.kms_keys() == [] and await store.get_kms_key("k1") is None
+    first = KmsKey("k1", NOW, ("m1",), "alias/app")
+    second = KmsKey("k2", NOW + timedelta(seconds=1), ("n1",))
+    await store.create_kms_key(first)
+    await store.create_kms_key(second)
+    assert await store.get_kms_key("k1") == first
+    assert await store.get_kms_key("alias/app") == first
+    assert await store.get_kms_key("app") is None
+    with pytest.raises(KmsAliasExistsError):
+        await store.create_kms_key(KmsKey("k3", NOW, ("o1",), "alias/app"))
+    assert await store.get_kms_key("k3") is None  # the refused key left nothing behind
+    assert await store.add_kms_key_version("k1", 2, "m2")
+    assert not await store.add_kms_key_version("k1", 2, "m2-racing")  # the version is taken
+    assert not await store.add_kms_key_version("k9", 1, "x")  # no such key
+    assert await store.set_kms_key_enabled("k2", False)
+    assert not await store.set_kms_key_enabled("k9", False)
+    rotated = KmsKey("k1", NOW, ("m1", "m2"), "alias/app")
+    assert await store.kms_keys() == [rotated, KmsKey("k2", second.created, ("n1",), None, False)]
+    assert await store.set_kms_key_enabled("k2", True)
+    got = await store.get_kms_key("k2")
+    assert got is not None and got.enabled
+
+
+async def _old_database(
+    request: pytest.FixtureRequest, tmp_path: Path, backend_name: str, sqlite_at: int, postgres_at: int
+) -> MetadataStore:
+    """A store (not yet opened) on a database left at an older schema version, with one bucket
+    'old' written then: what an upgrade finds."""
     if backend_name == "sqlite":
         from s3server.sqlitedb import Database, apply_migrations
 
         path = tmp_path / "old.db"
         db = Database(path)
         await db.open()
-        await db.write(lambda conn: apply_migrations(conn, MIGRATIONS[:2]))
+        await db.write(lambda conn: apply_migrations(conn, MIGRATIONS[:sqlite_at]))
         await db.write(
             lambda conn: conn.execute(
                 "INSERT INTO buckets (name, owner, region, created) VALUES ('old', 'alice', 'us-east-1', 0)"
             )
         )
         await db.close()
-        store: MetadataStore = SqliteMetadataStore(path)
-    else:
-        from s3server.metadata import postgres as pg
-        from s3server.pgdb import PgDatabase
-        from s3server.pgdb import apply_migrations as pg_migrations
+        return SqliteMetadataStore(path)
+    from s3server.metadata import postgres as pg
+    from s3server.pgdb import PgDatabase
+    from s3server.pgdb import apply_migrations as pg_migrations
 
-        dsn = request.getfixturevalue("postgres_cluster").create_database("migrate")
-        db = PgDatabase(dsn)
-        await db.open()
-        await db.run(lambda conn: pg_migrations(conn, pg.COMPONENT, pg.MIGRATIONS[:1]))
-        await db.run(
-            lambda conn: conn.execute(
-                "INSERT INTO buckets (name, owner, region, created) "
-                "VALUES ('old', 'alice', 'us-east-1', now())"
-            )
+    dsn = request.getfixturevalue("postgres_cluster").create_database("migrate")
+    db = PgDatabase(dsn)
+    await db.open()
+    await db.run(lambda conn: pg_migrations(conn, pg.COMPONENT, pg.MIGRATIONS[:postgres_at]))
+    await db.run(
+        lambda conn: conn.execute(
+            "INSERT INTO buckets (name, owner, region, created) VALUES ('old', 'alice', 'us-east-1', now())"
         )
-        await db.close()
-        store = PostgresMetadataStore(dsn)
+    )
+    await db.close()
+    return PostgresMetadataStore(dsn)
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+async def test_kms_tables_migrate_onto_an_existing_database(
+    request: pytest.FixtureRequest, tmp_path: Path, backend_name: str
+) -> None:
+    """A database made before the key service existed gains its tables and keeps its rows."""
+    from s3server.metadata import postgres as pg
+
+    store = await _old_database(request, tmp_path, backend_name, len(MIGRATIONS) - 1, len(pg.MIGRATIONS) - 1)
+    await store.open()
+    try:
+        assert await store.get_bucket("old") is not None
+        await store.create_kms_key(KmsKey("k1", NOW, ("m1",), "alias/after"))
+        assert [k.key_id for k in await store.kms_keys()] == ["k1"]
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+async def test_access_columns_migrate_onto_existing_rows(
+    request: pytest.FixtureRequest, tmp_path: Path, backend_name: str
+) -> None:
+    """Rows written before the access-control migration read back private, without policy or CORS."""
+    store = await _old_database(request, tmp_path, backend_name, 2, 1)
     await store.open()
     try:
         got = await store.get_bucket("old")

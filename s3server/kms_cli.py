@@ -13,7 +13,6 @@ Exit status: 0 done, 1 refused (no such key, alias taken) or the database unreac
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -23,9 +22,9 @@ from s3server.config import Settings, add_arguments
 from s3server.identity.keys import KmsError
 from s3server.identity.kms import BuiltinKeyService
 from s3server.identity.secrets import identity_material
-from s3server.metadata.backends import metadata_stores
-from s3server.metadata.base import KmsKey
-from s3server.metadata.errors import KmsAliasExistsError, MetadataError
+from s3server.metadata.base import KmsKey, MetadataStore
+from s3server.metadata.errors import KmsAliasExistsError
+from s3server.store_cli import run_on_store
 
 __all__ = ["add_parsers", "run"]
 
@@ -114,30 +113,9 @@ async def _change(service: BuiltinKeyService, args: argparse.Namespace, out: Tex
 ACTIONS = {"create": _create, "list": _list, "rotate": _change, "disable": _change, "enable": _change}
 
 
-async def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    if settings.metadata.strip() in ("", "sqlite"):
-        settings.data_path.mkdir(parents=True, exist_ok=True)
-    store = metadata_stores(settings).meta
-    service = BuiltinKeyService(store, identity_material(settings.data_path), settings.region)
-    await store.open()
-    try:
-        return await ACTIONS[args.kms_command](service, args, out)
-    finally:
-        await store.close()
-
-
 def run(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
-    try:
-        return asyncio.run(_run(settings, args, out or sys.stdout))
-    except ValueError as exc:  # a malformed alias, --metadata or identity key
-        print(f"s3server: {exc}", file=sys.stderr)
-        return 2
-    except KmsError as exc:
-        print(f"s3server: {exc.message}", file=sys.stderr)
-        return 1
-    except KmsAliasExistsError as exc:
-        print(f"s3server: {exc}", file=sys.stderr)
-        return 1
-    except MetadataError as exc:
-        print(f"s3server: {exc}", file=sys.stderr)
-        return 1
+    async def action(store: MetadataStore) -> int:
+        service = BuiltinKeyService(store, identity_material(settings.data_path), settings.region)
+        return await ACTIONS[args.kms_command](service, args, out or sys.stdout)
+
+    return run_on_store(settings, action, (KmsError, KmsAliasExistsError))

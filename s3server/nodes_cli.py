@@ -11,17 +11,15 @@ Exit status: 0 done, 1 refused or the database unreachable, 2 a usage error.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 from s3server.config import Settings, add_arguments
-from s3server.metadata.backends import metadata_stores
 from s3server.metadata.base import MetadataStore, NodeEntry
-from s3server.metadata.errors import MetadataError
 from s3server.node.client import parse_nodes
+from s3server.store_cli import run_on_store
 
 __all__ = ["add_parsers", "run"]
 
@@ -80,23 +78,8 @@ async def _list(store: MetadataStore, args: argparse.Namespace, out: TextIO) -> 
 ACTIONS = {"add": _add, "remove": _remove, "list": _list}
 
 
-async def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    if settings.metadata.strip() in ("", "sqlite"):
-        settings.data_path.mkdir(parents=True, exist_ok=True)
-    store = metadata_stores(settings).meta
-    await store.open()
-    try:
-        return await ACTIONS[args.nodes_command](store, args, out)
-    finally:
-        await store.close()
-
-
 def run(settings: Settings, args: argparse.Namespace, out: TextIO | None = None) -> int:
-    try:
-        return asyncio.run(_run(settings, args, out or sys.stdout))
-    except ValueError as exc:  # a malformed node or --metadata
-        print(f"s3server: {exc}", file=sys.stderr)
-        return 2
-    except MetadataError as exc:
-        print(f"s3server: {exc}", file=sys.stderr)
-        return 1
+    async def action(store: MetadataStore) -> int:
+        return await ACTIONS[args.nodes_command](store, args, out or sys.stdout)
+
+    return run_on_store(settings, action)

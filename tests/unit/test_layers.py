@@ -44,6 +44,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "s3server.admin_cli",
             "s3server.nodes_cli",
             "s3server.kms_cli",
+            "s3server.store_cli",
             "s3server.runner",
             "s3server.workers",
             "s3server.node.server",

@@ -56,6 +56,7 @@ __all__ = [
     "prefix_successor",
     "uploads_page",
     "walk_versions",
+    "walked",
 ]
 
 # No UTF-8 string contains the byte 0xFF, so b"\xff" is above every key: the open upper bound.
@@ -134,6 +135,12 @@ def list_page(bucket: str, entries: Sequence[Entry], max_keys: int, when: When) 
             objects.append(record)
             last = record.key
     return ListPage(objects, prefixes, len(entries) > max_keys, last)
+
+
+def walked(rows: Sequence[Sequence[Any]]) -> list[Entry]:
+    """The entries of a delimiter walk done in one statement: its first column is the common prefix
+    a row rolled up into (NULL for a row that stands for itself, the rest of its columns)."""
+    return [row[1:] if row[0] is None else bytes(row[0]) for row in rows]
 
 
 def uploads_page(bucket: str, entries: Sequence[Entry], max_uploads: int, when: When) -> UploadsPage:

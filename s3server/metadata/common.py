@@ -19,6 +19,7 @@ from s3server.metadata.base import (
     Completion,
     DeleteCondition,
     DeleteResult,
+    ListedRows,
     ListPage,
     ObjectRecord,
     PartsPage,
@@ -563,6 +564,24 @@ class SharedStore:
         if max_keys <= 0 or span.empty:
             return ListPage(objects=[], common_prefixes=[], is_truncated=False, next_marker=None)
         return list_page(bucket, await self._list_entries(bucket, span, max_keys + 1), max_keys, self.when)
+
+    async def list_object_rows(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        after: str = "",
+        max_keys: int = 1000,
+    ) -> ListedRows:
+        span = listing_range(prefix, delimiter, after)
+        if max_keys <= 0 or span.empty:
+            return ListedRows(entries=[], is_truncated=False, next_marker=None, when=self.when)
+        entries = await self._list_entries(bucket, span, max_keys + 1)
+        page = entries[:max_keys]
+        last = page[-1] if page else None
+        marker = None if last is None else (last if isinstance(last, bytes) else last[0]).decode("utf-8")
+        return ListedRows(page, len(entries) > max_keys, marker, self.when)
 
     async def list_uploads(
         self,

@@ -121,21 +121,16 @@ def as_utc(when: datetime) -> datetime:
 Entry = bytes | Sequence[Any]  # a common prefix, or a row
 
 
-def list_page(bucket: str, entries: Sequence[Entry], max_keys: int, when: When) -> ListPage:
-    """A ListObjects page of up to max_keys + 1 entries (rows of LIST_COLUMNS); one more than
-    returned says the listing is truncated."""
+def list_page(bucket: str, rows: ListedRows) -> ListPage:
+    """A ListObjects page of records, from the page of rows (LIST_COLUMNS) it was read as."""
     objects: list[ObjectRecord] = []
     prefixes: list[str] = []
-    last: str | None = None
-    for entry in entries[:max_keys]:
+    for entry in rows.entries:
         if isinstance(entry, bytes):
-            last = entry.decode("utf-8")
-            prefixes.append(last)
+            prefixes.append(entry.decode("utf-8"))
         else:
-            record = listed_from(bucket, entry, when)
-            objects.append(record)
-            last = record.key
-    return ListPage(objects, prefixes, len(entries) > max_keys, last)
+            objects.append(listed_from(bucket, entry, rows.when))
+    return ListPage(objects, prefixes, rows.is_truncated, rows.next_marker)
 
 
 def walked(rows: Sequence[Sequence[Any]]) -> list[Entry]:
@@ -560,10 +555,10 @@ class SharedStore:
         after: str = "",
         max_keys: int = 1000,
     ) -> ListPage:
-        span = listing_range(prefix, delimiter, after)
-        if max_keys <= 0 or span.empty:
-            return ListPage(objects=[], common_prefixes=[], is_truncated=False, next_marker=None)
-        return list_page(bucket, await self._list_entries(bucket, span, max_keys + 1), max_keys, self.when)
+        rows = await self.list_object_rows(
+            bucket, prefix=prefix, delimiter=delimiter, after=after, max_keys=max_keys
+        )
+        return list_page(bucket, rows)
 
     async def list_object_rows(
         self,

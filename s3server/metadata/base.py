@@ -1,4 +1,5 @@
-"""The MetadataStore protocol and the domain types it speaks (never rows).
+"""The MetadataStore protocol and the domain types it speaks (never rows, but for `ListedRows`: a
+listing's entries as read, for the handler that writes them out as text without a record per entry).
 
 Keys are `str` at this boundary and compare as their UTF-8 bytes: every backend must list in that order.
 The errors the stores raise (MetadataError and the DomainError tree) live in `metadata.errors`.
@@ -6,10 +7,10 @@ The errors the stores raise (MetadataError and the DomainError tree) live in `me
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from s3server.config import Rate
 from s3server.metadata.errors import (
@@ -21,6 +22,7 @@ from s3server.metadata.errors import (
 )
 
 __all__ = [
+    "LISTED_FIELDS",
     "NULL_VERSION",
     "Bucket",
     "BucketStats",
@@ -30,6 +32,7 @@ __all__ = [
     "Encryption",
     "KmsKey",
     "ListPage",
+    "ListedRows",
     "MetadataError",
     "MetadataStore",
     "NodeEntry",
@@ -352,6 +355,22 @@ class ListPage:
     next_marker: str | None
 
 
+@dataclass(slots=True)
+class ListedRows:
+    """One page of ListObjects as `ListPage`, its entries left as the store read them: each a common
+    prefix (UTF-8 bytes) or a key's row in LISTED_FIELDS order: key (UTF-8 bytes), size, etag, last
+    modified (as stored: `when` makes it a datetime), checksums (JSON text, None or "{}" when there
+    are none), storage class, owner. A page of 1,000 keys costs no record per key."""
+
+    entries: Sequence[bytes | Sequence[Any]]
+    is_truncated: bool
+    next_marker: str | None
+    when: Callable[[Any], datetime]
+
+
+LISTED_FIELDS = ("key", "size", "etag", "last_modified", "checksums", "storage_class", "owner")
+
+
 class MetadataStore(Protocol):
     """Buckets, objects and multipart uploads. Every method may raise MetadataError when the
     backend fails."""
@@ -496,6 +515,17 @@ class MetadataStore(Protocol):
         skipped past as a whole: the scan never reads the keys under it one by one. Listed records
         carry what a listing shows (key, size, etag, last_modified, checksums, storage_class, owner);
         their other fields are left at their defaults (segments empty)."""
+
+    async def list_object_rows(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        after: str = "",
+        max_keys: int = 1000,
+    ) -> ListedRows:
+        """`list_objects`, its keys left as rows (see ListedRows)."""
 
     async def referenced_blobs(self, blob_ids: Sequence[str]) -> set[str]:
         """Which of these blob ids some committed object or some part of an upload in progress

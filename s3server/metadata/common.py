@@ -19,6 +19,7 @@ from s3server.metadata.base import (
     Completion,
     DeleteCondition,
     DeleteResult,
+    ListedRows,
     ListPage,
     ObjectRecord,
     PartsPage,
@@ -56,6 +57,7 @@ __all__ = [
     "prefix_successor",
     "uploads_page",
     "walk_versions",
+    "walked",
 ]
 
 # No UTF-8 string contains the byte 0xFF, so b"\xff" is above every key: the open upper bound.
@@ -119,21 +121,22 @@ def as_utc(when: datetime) -> datetime:
 Entry = bytes | Sequence[Any]  # a common prefix, or a row
 
 
-def list_page(bucket: str, entries: Sequence[Entry], max_keys: int, when: When) -> ListPage:
-    """A ListObjects page of up to max_keys + 1 entries (rows of LIST_COLUMNS); one more than
-    returned says the listing is truncated."""
+def list_page(bucket: str, rows: ListedRows) -> ListPage:
+    """A ListObjects page of records, from the page of rows (LIST_COLUMNS) it was read as."""
     objects: list[ObjectRecord] = []
     prefixes: list[str] = []
-    last: str | None = None
-    for entry in entries[:max_keys]:
+    for entry in rows.entries:
         if isinstance(entry, bytes):
-            last = entry.decode("utf-8")
-            prefixes.append(last)
+            prefixes.append(entry.decode("utf-8"))
         else:
-            record = listed_from(bucket, entry, when)
-            objects.append(record)
-            last = record.key
-    return ListPage(objects, prefixes, len(entries) > max_keys, last)
+            objects.append(listed_from(bucket, entry, rows.when))
+    return ListPage(objects, prefixes, rows.is_truncated, rows.next_marker)
+
+
+def walked(rows: Sequence[Sequence[Any]]) -> list[Entry]:
+    """The entries of a delimiter walk done in one statement: its first column is the common prefix
+    a row rolled up into (NULL for a row that stands for itself, the rest of its columns)."""
+    return [row[1:] if row[0] is None else bytes(row[0]) for row in rows]
 
 
 def uploads_page(bucket: str, entries: Sequence[Entry], max_uploads: int, when: When) -> UploadsPage:
@@ -552,10 +555,28 @@ class SharedStore:
         after: str = "",
         max_keys: int = 1000,
     ) -> ListPage:
+        rows = await self.list_object_rows(
+            bucket, prefix=prefix, delimiter=delimiter, after=after, max_keys=max_keys
+        )
+        return list_page(bucket, rows)
+
+    async def list_object_rows(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        after: str = "",
+        max_keys: int = 1000,
+    ) -> ListedRows:
         span = listing_range(prefix, delimiter, after)
         if max_keys <= 0 or span.empty:
-            return ListPage(objects=[], common_prefixes=[], is_truncated=False, next_marker=None)
-        return list_page(bucket, await self._list_entries(bucket, span, max_keys + 1), max_keys, self.when)
+            return ListedRows(entries=[], is_truncated=False, next_marker=None, when=self.when)
+        entries = await self._list_entries(bucket, span, max_keys + 1)
+        page = entries[:max_keys]
+        last = page[-1] if page else None
+        marker = None if last is None else (last if isinstance(last, bytes) else last[0]).decode("utf-8")
+        return ListedRows(page, len(entries) > max_keys, marker, self.when)
 
     async def list_uploads(
         self,

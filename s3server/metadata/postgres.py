@@ -268,11 +268,6 @@ async def _require_upload(
         raise NoSuchUploadError(upload_id)
 
 
-def _walked(rows: Sequence[asyncpg.Record]) -> list[common.Entry]:
-    """The entries of a delimiter walk: its first column is the common prefix a row rolled up into."""
-    return [row[1:] if row[0] is None else bytes(row[0]) for row in rows]
-
-
 def _walk_args(bucket: str, span: common.ListRange, want: int) -> tuple[Any, ...]:
     return (bucket, span.lower, span.upper, span.delimiter, len(span.prefix) + 1, len(span.delimiter), want)
 
@@ -531,7 +526,7 @@ class PostgresMetadataStore(
     async def _list_entries(self, bucket: str, span: common.ListRange, want: int) -> Sequence[common.Entry]:
         async def run(conn: asyncpg.Connection) -> Sequence[common.Entry]:
             if span.delimiter:
-                return _walked(await conn.fetch(_LIST_DELIMITED, *_walk_args(bucket, span, want)))
+                return common.walked(await conn.fetch(_LIST_DELIMITED, *_walk_args(bucket, span, want)))
             return await conn.fetch(_LIST_FLAT, bucket, span.lower, span.upper, want)
 
         return await self._run(run)
@@ -651,7 +646,7 @@ class PostgresMetadataStore(
             if len(entries) < want and not span.empty:
                 if span.delimiter:
                     args = _walk_args(bucket, span, want - len(entries))
-                    entries += _walked(await conn.fetch(_LIST_UPLOADS_DELIMITED, *args))
+                    entries += common.walked(await conn.fetch(_LIST_UPLOADS_DELIMITED, *args))
                 else:
                     entries += await conn.fetch(
                         _LIST_UPLOADS_FLAT, bucket, span.lower, span.upper, want - len(entries)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from s3server.metadata.base import Bucket, Encryption, ObjectRecord, Part, Segment, Upload
+from s3server.metadata.base import LISTED_FIELDS, Bucket, Encryption, ObjectRecord, Part, Segment, Upload
 
 __all__ = [
     "ACCESS_CONTROL_MIGRATION",
@@ -229,7 +229,7 @@ OBJECT_WIDTH = 20  # how many OBJECT_COLUMNS there are (a row of VERSION_COLUMNS
 # A row of object_versions: an object's columns and whether it is a delete marker.
 VERSION_COLUMNS = f"{OBJECT_COLUMNS}, delete_marker"
 # A listing shows only these; decoding the rest (JSON) for a thousand rows costs more than the query.
-LIST_COLUMNS = "key, size, etag, last_modified, checksums, storage_class, owner"
+LIST_COLUMNS = ", ".join(LISTED_FIELDS)  # what a listing shows, as ListedRows has it
 UPLOAD_COLUMNS = (
     "key, upload_id, initiated, owner, content_type, headers, user_metadata, tags, storage_class, "
     "checksum_algorithm, checksum_type, acl, lock_mode, lock_until, legal_hold, encryption"

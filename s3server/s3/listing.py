@@ -7,7 +7,8 @@ import binascii
 from typing import Any
 from urllib.parse import quote_plus
 
-from s3server.metadata.base import ListPage, VersionsPage
+from s3server.metadata.base import ListedRows, VersionsPage
+from s3server.metadata.tables import load_dict
 from s3server.s3 import xml
 from s3server.s3.buckets import XML_HEADERS, require_bucket
 from s3server.s3.common import owner_id, valid_version_id
@@ -88,36 +89,47 @@ def decode_token(token: str) -> str:
     return marker
 
 
-def _contents(page: ListPage, enc, with_owner: bool) -> str:  # type: ignore[no-untyped-def]
-    """The Contents and CommonPrefixes entries, as markup for xml.render's tail."""
-    text = xml.text
+def _contents(page: ListedRows, enc, with_owner: bool) -> str:  # type: ignore[no-untyped-def]
+    """The Contents and then the CommonPrefixes entries, as markup for xml.render's tail, written
+    straight from the store's rows (see ListedRows)."""
+    text, when, iso8601 = xml.text, page.when, xml.iso8601
     out: list[str] = []
-    for rec in page.objects:
-        out.append(f"<Contents><Key>{text(enc(rec.key))}</Key>")
-        out.append(f"<LastModified>{xml.iso8601(rec.last_modified)}</LastModified>")
+    prefixes: list[str] = []
+    for entry in page.entries:
+        if isinstance(entry, bytes):
+            prefixes.append(
+                f"<CommonPrefixes><Prefix>{text(enc(entry.decode('utf-8')))}</Prefix></CommonPrefixes>"
+            )
+            continue
+        key, size, etag, modified, checksums, storage_class, owner = entry
         # etag, algorithm names, checksum type and storage class are ours: never need escaping
-        out.append(f'<ETag>"{rec.etag}"</ETag>')
-        checksums = rec.checksums
-        for algorithm in checksums:
-            if algorithm != "type":
-                out.append(f"<ChecksumAlgorithm>{algorithm}</ChecksumAlgorithm>")
-        if "type" in checksums:
-            out.append(f"<ChecksumType>{checksums['type']}</ChecksumType>")
-        out.append(f"<Size>{int(rec.size)}</Size>")
+        out.append(
+            f"<Contents><Key>{text(enc(key.decode('utf-8')))}</Key>"
+            f'<LastModified>{iso8601(when(modified))}</LastModified><ETag>"{etag}"</ETag>'
+        )
+        if checksums and checksums != "{}":
+            found = load_dict(checksums)
+            for algorithm in found:
+                if algorithm != "type":
+                    out.append(f"<ChecksumAlgorithm>{algorithm}</ChecksumAlgorithm>")
+            if "type" in found:
+                out.append(f"<ChecksumType>{found['type']}</ChecksumType>")
         if with_owner:
             out.append(
-                f"<Owner><ID>{owner_id(rec.owner)}</ID><DisplayName>{text(rec.owner)}</DisplayName></Owner>"
+                f"<Size>{int(size)}</Size><Owner><ID>{owner_id(owner)}</ID>"
+                f"<DisplayName>{text(owner)}</DisplayName></Owner>"
+                f"<StorageClass>{storage_class}</StorageClass></Contents>"
             )
-        out.append(f"<StorageClass>{rec.storage_class}</StorageClass></Contents>")
-    for cp in page.common_prefixes:
-        out.append(f"<CommonPrefixes><Prefix>{text(enc(cp))}</Prefix></CommonPrefixes>")
+        else:
+            out.append(f"<Size>{int(size)}</Size><StorageClass>{storage_class}</StorageClass></Contents>")
+    out += prefixes
     return "".join(out)
 
 
-async def _page(req: S3Request, after: str, max_keys: int) -> ListPage:
+async def _page(req: S3Request, after: str, max_keys: int) -> ListedRows:
     assert req.bucket is not None
     await require_bucket(req)
-    return await req.services.meta.list_objects(
+    return await req.services.meta.list_object_rows(
         req.bucket,
         prefix=req.query.get("prefix", ""),
         delimiter=req.query.get("delimiter", ""),
@@ -167,7 +179,7 @@ async def list_objects_v2(req: S3Request) -> S3Response:
     xml.sub(root, "Name", req.bucket)
     xml.sub(root, "Prefix", enc(prefix))
     xml.sub(root, "MaxKeys", max_keys)
-    xml.sub(root, "KeyCount", len(page.objects) + len(page.common_prefixes))
+    xml.sub(root, "KeyCount", len(page.entries))
     if delimiter:
         xml.sub(root, "Delimiter", enc(delimiter))
     xml.sub(root, "IsTruncated", page.is_truncated)

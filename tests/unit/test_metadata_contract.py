@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -668,19 +667,16 @@ async def test_delimiter_listing_skips_common_prefixes(backend: Backend) -> None
         ({"delimiter": "/", "prefix": "big/"}, None),
     ]
     for kwargs, exact in cases:
-        started = time.perf_counter()
         if backend.counting is not None:
             with backend.counting() as counter:
                 page = await store.list_objects("photos", **kwargs)  # type: ignore[arg-type]
         else:
             counter = None
             page = await store.list_objects("photos", **kwargs)  # type: ignore[arg-type]
-        elapsed = time.perf_counter() - started
         entries = len(page.objects) + len(page.common_prefixes)
         assert summary(page) == reference_list(big + others, **kwargs)  # type: ignore[arg-type]
         if exact is not None:
             assert ([o.key for o in page.objects], page.common_prefixes) == exact
-        assert elapsed < 1.0, f"{kwargs}: {elapsed:.3f}s"
         if counter is not None:
             # The walk is one statement, whatever the number of entries (plus a constant: transaction).
             assert counter.count <= 4, f"{kwargs}: {counter.count} statements for {entries} entries"

@@ -1,5 +1,6 @@
 """`python -m bench WORKLOAD [options]`: the workloads in this folder (`--help` after a workload name
-describes it): large, storage, listing, ops, compare, versions, lifecycle, cluster, sse.
+describes it): large, storage, listing, ops, compare, versions, lifecycle, cluster, sse,
+instructions.
 
 Only the chosen workload's module is imported, so one workload's dependencies never weigh on another."""
 
@@ -18,6 +19,7 @@ WORKLOADS = {
     "lifecycle": "bench.lifecycle",
     "cluster": "bench.cluster",
     "sse": "bench.sse",
+    "instructions": "bench.instructions",
 }
 
 

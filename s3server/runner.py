@@ -17,11 +17,22 @@ import ssl
 import time
 from collections.abc import Callable
 
-from aiohttp import web
+from aiohttp import web, web_protocol
 
 from s3server.gateway.protocol import S3AppRunner
 
 log = logging.getLogger("s3server")
+
+
+def serving_stack(loop: asyncio.AbstractEventLoop) -> str:
+    """Which HTTP parser and event loop this process serves with: aiohttp silently falls back to its
+    pure-Python parser (no C extension, or AIOHTTP_NO_EXTENSIONS set) and the loop to asyncio's own,
+    either of which costs small requests much of their speed, so the start-up log says which."""
+    parser = web_protocol.HttpRequestParser.__module__
+    kind = "Python" if parser == "aiohttp.http_parser" else "C"
+    module = type(loop).__module__
+    event_loop = "uvloop" if module.startswith("uvloop") else f"asyncio ({type(loop).__name__})"
+    return f"http parser: {kind} ({parser}), event loop: {event_loop}"
 
 
 async def serve_until_signalled(
@@ -49,7 +60,7 @@ async def serve_until_signalled(
         else:
             site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_port=reuse_port or None)
         await site.start()
-        log.info("process %d serving", os.getpid())
+        log.info("process %d serving; %s", os.getpid(), serving_stack(loop))
         await stop.wait()
         for running_site in list(runner.sites):
             await running_site.stop()

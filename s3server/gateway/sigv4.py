@@ -110,15 +110,6 @@ def parse_query(raw_query: str) -> QueryPairs:
     return pairs
 
 
-def header_values(headers: Mapping[str, str], name: str) -> list[str]:
-    """Every value of a header, in arrival order (repeated headers are joined with ',' when signed)."""
-    getall = getattr(headers, "getall", None)
-    if getall is not None:
-        return list(getall(name, ()))
-    value = headers.get(name)
-    return [] if value is None else [value]
-
-
 @lru_cache(maxsize=4096)  # a client repeats these on every request; the result is immutable
 def parse_amz_date(value: str) -> datetime | None:
     """ISO 8601 basic format (20260101T000000Z) as an aware UTC datetime; None if malformed."""
@@ -189,7 +180,7 @@ def xml_safe(text: str) -> str:
 
 
 def _hmac(key: bytes, message: str) -> bytes:
-    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, message.encode("utf-8"), "sha256")
 
 
 @lru_cache(maxsize=1024)
@@ -203,9 +194,7 @@ def derive_signing_key(secret: str, date: str, region: str, service: str) -> byt
 
 def sign(signing_key: bytes, string_to_sign: str) -> str:
     """Hex HMAC-SHA256 of a string to sign; surrogate escapes map back to the bytes that came in."""
-    return hmac.new(
-        signing_key, string_to_sign.encode("utf-8", "surrogateescape"), hashlib.sha256
-    ).hexdigest()
+    return hmac.digest(signing_key, string_to_sign.encode("utf-8", "surrogateescape"), "sha256").hex()
 
 
 def chunk_string_to_sign(amz_date: str, scope: str, previous_signature: str, chunk_sha256_hex: str) -> str:
@@ -230,10 +219,16 @@ def canonical_query(pairs: Sequence[tuple[str, str | None]], skip: str | None = 
 
 def canonical_headers(headers: Mapping[str, str], signed_headers: Sequence[str]) -> str:
     """One "name:value\\n" line per signed header: values trimmed, inner whitespace runs collapsed."""
+    getall = getattr(headers, "getall", None)
+    if getall is None:  # a plain mapping (tests, the admin client): one value per name
+        return "".join(f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed_headers)
     lines = []
     for name in signed_headers:
-        values = header_values(headers, name)
-        lines.append(f"{name}:{','.join(' '.join(v.split()) for v in values)}\n")
+        values = getall(name, ())
+        if len(values) == 1:
+            lines.append(f"{name}:{' '.join(values[0].split())}\n")
+        else:
+            lines.append(f"{name}:{','.join(' '.join(v.split()) for v in values)}\n")
     return "".join(lines)
 
 
@@ -262,10 +257,8 @@ class V4Request:
     payload_hash: str
     canonical_query: str
     presigned: bool
-
-    @property
-    def scope(self) -> str:
-        return f"{self.date}/{self.region}/{self.service}/{TERMINATOR}"
+    scope: str  # "20260101/us-east-1/s3/aws4_request"
+    signed_list: str  # the signed header names as the canonical request lists them ("host;x-amz-date")
 
 
 @lru_cache(maxsize=4096)  # a client repeats these on every request; the result is immutable
@@ -299,16 +292,24 @@ def _check_payload_hash(value: str) -> None:
         )
 
 
-def _check_all_signed(headers: Mapping[str, str], signed_headers: Sequence[str]) -> None:
+def _check_all_signed(headers: Mapping[str, str], signed_headers: tuple[str, ...]) -> None:
     """S3 refuses x-amz-* headers (and Host) that the signature does not cover.
 
     x-amz-content-sha256 is tolerated unsigned, as S3 does: the body reader verifies it anyway.
     """
+    missing = _unsigned_headers(tuple(headers), signed_headers)
+    if missing:
+        raise S3Error("AccessDenied", _UNSIGNED_HEADERS, HeadersNotSigned=missing)
+
+
+@lru_cache(maxsize=4096)  # a client sends the same header names, signed the same way, every time
+def _unsigned_headers(names: tuple[str, ...], signed_headers: tuple[str, ...]) -> str:
+    """The names among `names` that must be signed and are not, ", "-joined ("" when none)."""
     signed = frozenset(signed_headers)
     missing: list[str] = []
-    if "host" not in signed and "host" in headers:
+    if "host" not in signed and any(name.lower() == "host" for name in names):
         missing.append("host")
-    for name in headers:
+    for name in names:
         lname = name.lower()
         if (
             lname.startswith("x-amz-")
@@ -317,8 +318,7 @@ def _check_all_signed(headers: Mapping[str, str], signed_headers: Sequence[str])
             and lname not in missing
         ):
             missing.append(lname)
-    if missing:
-        raise S3Error("AccessDenied", _UNSIGNED_HEADERS, HeadersNotSigned=", ".join(missing))
+    return ", ".join(missing)
 
 
 def _request_time(headers: Mapping[str, str]) -> tuple[str, str, datetime]:
@@ -337,8 +337,26 @@ def _request_time(headers: Mapping[str, str]) -> tuple[str, str, datetime]:
     return raw, moment.strftime("%Y%m%dT%H%M%SZ"), moment
 
 
-def parse_header_auth(req: RequestView, authorization: str, pairs: QueryPairs, now: datetime) -> V4Request:
-    """Parse ``AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`` and check date and skew."""
+@dataclass(frozen=True, slots=True)
+class _HeaderScheme:
+    """What an Authorization header says besides its signature, already checked: a client repeats it
+    on every request (until its date changes), so it is parsed once per distinct header."""
+
+    access_key: str
+    date: str
+    region: str
+    service: str
+    scope: str
+    signed_headers: tuple[str, ...]
+    signed_list: str
+
+
+_SIGNATURE_ITEM = "Signature="
+_SIGNATURE_HEX = 64
+
+
+def _auth_items(authorization: str) -> dict[str, str]:
+    """The Key=value items after the scheme (the first of a repeated key wins)."""
     _, _, rest = authorization.strip().partition(" ")
     items: dict[str, str] = {}
     for item in _AUTH_ITEM_SPLIT.split(rest.strip()):
@@ -348,11 +366,67 @@ def parse_header_auth(req: RequestView, authorization: str, pairs: QueryPairs, n
         if not sep:
             raise S3Error("AuthorizationHeaderMalformed", _THREE_COMPONENTS)
         items.setdefault(key, value)
-    credential = items.get("Credential")
-    signed = items.get("SignedHeaders")
-    signature = items.get("Signature")
-    if not (credential and signed and signature):
-        raise S3Error("AuthorizationHeaderMalformed", _THREE_COMPONENTS)
+    return items
+
+
+def _scheme(credential: str, signed: str) -> _HeaderScheme:
+    access_key, date, region, service = parse_credential(
+        credential, "AuthorizationHeaderMalformed", _HEADER_MALFORMED
+    )
+    signed_headers = _parse_signed_headers(signed, "AuthorizationHeaderMalformed", _THREE_COMPONENTS)
+    return _HeaderScheme(
+        access_key,
+        date,
+        region,
+        service,
+        f"{date}/{region}/{service}/{TERMINATOR}",
+        signed_headers,
+        ";".join(signed_headers),
+    )
+
+
+@lru_cache(maxsize=4096)  # the header up to its signature; bounded like the other per-client caches
+def _known_scheme(prefix: str) -> _HeaderScheme | None:
+    """The scheme of a well-formed header ending in ``Signature=``, or None when anything about it is
+    unusual (then the full parse below runs and raises the right error in the right order)."""
+    try:
+        items = _auth_items(prefix + "0")
+    except S3Error:
+        return None
+    credential, signed = items.get("Credential"), items.get("SignedHeaders")
+    if items.get("Signature") != "0" or not (credential and signed):
+        return None
+    try:
+        return _scheme(credential, signed)
+    except S3Error:
+        return None
+
+
+def _split_signature(authorization: str) -> tuple[_HeaderScheme, str] | None:
+    """(scheme, signature) of a header whose last item is a 64-hex-digit Signature, from the cache."""
+    cut = len(authorization) - _SIGNATURE_HEX
+    start = cut - len(_SIGNATURE_ITEM)
+    if start <= 0 or not authorization.startswith(_SIGNATURE_ITEM, start):
+        return None
+    if authorization[start - 1] not in ", \t" or authorization.count(_SIGNATURE_ITEM) != 1:
+        return None
+    signature = authorization[cut:]
+    if not _HEX64.fullmatch(signature):
+        return None
+    scheme = _known_scheme(authorization[:cut])
+    return None if scheme is None else (scheme, signature)
+
+
+def parse_header_auth(req: RequestView, authorization: str, pairs: QueryPairs, now: datetime) -> V4Request:
+    """Parse ``AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`` and check date and skew."""
+    known = _split_signature(authorization)
+    if known is None:
+        items = _auth_items(authorization)
+        credential = items.get("Credential")
+        signed = items.get("SignedHeaders")
+        signature = items.get("Signature")
+        if not (credential and signed and signature):
+            raise S3Error("AuthorizationHeaderMalformed", _THREE_COMPONENTS)
 
     headers = req.headers
     payload_hash = headers.get("x-amz-content-sha256")
@@ -360,9 +434,11 @@ def parse_header_auth(req: RequestView, authorization: str, pairs: QueryPairs, n
         raise S3Error("InvalidRequest", "Missing required header for this request: x-amz-content-sha256")
     _check_payload_hash(payload_hash)
 
-    access_key, date, region, service = parse_credential(
-        credential, "AuthorizationHeaderMalformed", _HEADER_MALFORMED
-    )
+    if known is None:
+        date = parse_credential(credential, "AuthorizationHeaderMalformed", _HEADER_MALFORMED)[1]
+    else:
+        scheme, signature = known
+        date = scheme.date
     raw_time, amz_date, moment = _request_time(headers)
     if date != amz_date[:8]:
         raise S3Error(
@@ -370,19 +446,22 @@ def parse_header_auth(req: RequestView, authorization: str, pairs: QueryPairs, n
             _HEADER_MALFORMED + "Invalid credential date. Date is not the same as X-Amz-Date.",
         )
     check_skew(moment, raw_time, now)
-    signed_headers = _parse_signed_headers(signed, "AuthorizationHeaderMalformed", _THREE_COMPONENTS)
-    _check_all_signed(headers, signed_headers)
+    if known is None:
+        scheme = _scheme(credential, signed)
+    _check_all_signed(headers, scheme.signed_headers)
     return V4Request(
-        access_key=access_key,
+        access_key=scheme.access_key,
         date=date,
-        region=region,
-        service=service,
+        region=scheme.region,
+        service=scheme.service,
         amz_date=amz_date,
-        signed_headers=signed_headers,
+        signed_headers=scheme.signed_headers,
         signature=signature,
         payload_hash=payload_hash,
-        canonical_query=canonical_query(pairs),
+        canonical_query=canonical_query(pairs) if pairs else "",
         presigned=False,
+        scope=scheme.scope,
+        signed_list=scheme.signed_list,
     )
 
 
@@ -465,6 +544,8 @@ def parse_query_auth(req: RequestView, pairs: QueryPairs, now: datetime) -> V4Re
         payload_hash=payload_hash,
         canonical_query=canonical_query(pairs, skip=P_SIGNATURE),
         presigned=True,
+        scope=f"{date}/{region}/{service}/{TERMINATOR}",
+        signed_list=";".join(signed_headers),
     )
 
 
@@ -491,7 +572,7 @@ def verify(req: RequestView, parsed: V4Request, secret: str) -> bytes:
     signing_key = derive_signing_key(secret, parsed.date, parsed.region, parsed.service)
     scope = parsed.scope
     headers_block = canonical_headers(req.headers, parsed.signed_headers)
-    tail = f"{headers_block}\n{';'.join(parsed.signed_headers)}\n{parsed.payload_hash}"
+    tail = f"{headers_block}\n{parsed.signed_list}\n{parsed.payload_hash}"
     provided = parsed.signature.encode("utf-8", "surrogateescape")
     attempts: list[tuple[str, str]] = []
     for uri in canonical_uris(req.raw_path):

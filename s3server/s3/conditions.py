@@ -31,14 +31,14 @@ def check_preconditions(
 
     `prefix` selects the copy-source variants (x-amz-copy-source-if-match …), which fail with 412 only.
     """
-    modified = last_modified.replace(microsecond=0)
+    # HTTP dates have whole seconds; the truncated time is made only when a date is compared.
     if_match = headers.get(prefix + "If-Match")
     if if_match is not None:
         if not etag_matches(if_match, etag):
             raise S3Error("PreconditionFailed", Condition=prefix + "If-Match")
     else:
         since = parse_http_date(headers.get(prefix + "If-Unmodified-Since"))
-        if since is not None and modified > since:
+        if since is not None and last_modified.replace(microsecond=0) > since:
             raise S3Error("PreconditionFailed", Condition=prefix + "If-Unmodified-Since")
     if_none_match = headers.get(prefix + "If-None-Match")
     if if_none_match is not None:
@@ -48,7 +48,7 @@ def check_preconditions(
             raise S3Error("PreconditionFailed", Condition=prefix + "If-None-Match")
     else:
         since = parse_http_date(headers.get(prefix + "If-Modified-Since"))
-        if since is not None and modified <= since:
+        if since is not None and last_modified.replace(microsecond=0) <= since:
             if read and not prefix:
                 raise S3Error("NotModified", headers={"ETag": f'"{etag}"'})
             raise S3Error("PreconditionFailed", Condition=prefix + "If-Modified-Since")

@@ -232,14 +232,16 @@ def _read_headers(req: S3Request, record: ObjectRecord) -> tuple[dict[str, str],
     part = _part_span(req, record)
     check_preconditions(req.headers, record.etag, record.last_modified)
     headers = object_headers(record)
-    headers.update(sse.read_headers(req, record.encryption))
+    if record.encryption is not None:
+        headers.update(sse.read_headers(req, record.encryption))
     if record.version_id != NULL_VERSION:
         headers["x-amz-version-id"] = record.version_id
     if record.lock_mode or record.legal_hold:
         headers.update(lock_headers(record))
-    for param, header in RESPONSE_OVERRIDES.items():
-        if param in req.query:
-            headers[header] = req.query[param]
+    if req.query:  # most reads have no query: skip the overrides' lookups
+        for param, header in RESPONSE_OVERRIDES.items():
+            if param in req.query:
+                headers[header] = req.query[param]
     if part is not None or "partNumber" in req.query:
         if record.parts_count:
             headers["x-amz-mp-parts-count"] = str(record.parts_count)

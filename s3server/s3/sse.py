@@ -87,6 +87,9 @@ def _invalid(message: str, name: str, value: str = "") -> S3Error:
     return S3Error("InvalidArgument", message, ArgumentName=name, ArgumentValue=value)
 
 
+_CUSTOMER_HEADERS = (CUSTOMER_ALGORITHM, CUSTOMER_KEY, CUSTOMER_KEY_MD5)
+
+
 def customer_key(
     req: S3Request, prefix: str = "", headers: Mapping[str, str] | None = None
 ) -> CustomerKey | None:
@@ -94,10 +97,7 @@ def customer_key(
     upload's form fields), validated as AWS does."""
     headers = req.headers if headers is None else headers
     # x-amz-server-side-encryption-customer-* → x-amz-copy-source-server-side-encryption-customer-*
-    names = [
-        n.replace("x-amz-", prefix or "x-amz-", 1)
-        for n in (CUSTOMER_ALGORITHM, CUSTOMER_KEY, CUSTOMER_KEY_MD5)
-    ]
+    names = _CUSTOMER_HEADERS if not prefix else [n.replace("x-amz-", prefix, 1) for n in _CUSTOMER_HEADERS]
     algorithm, key, md5 = (headers.get(n) for n in names)
     if algorithm is None and key is None and md5 is None:
         return None

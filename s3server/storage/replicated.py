@@ -316,6 +316,11 @@ class _Reader:
 
     def range(self, offset: int, length: int) -> bytes:
         bs = self.info.block_size
+        b = offset // bs
+        if (offset + length - 1) // bs == b:  # one block (every small object): one pread, no copies
+            data = self.block(b)
+            start = offset - b * bs
+            return data if start == 0 and length == len(data) else data[start : start + length]
         out = bytearray()
         pos, end = offset, offset + length
         while pos < end:

@@ -60,3 +60,18 @@ def test_compare_smoke(tmp_path: Path) -> None:
         assert figure and float(figure.group(1).replace(",", "")) > 0, lines[title]
     assert re.search(r"bare aiohttp GET 4 KiB, c=32: \*\*[\d,]+ requests/s\*\*", table)
     assert re.search(r"MD5 \+ write \+ fsync of \d+ MiB in 1 MiB pieces: \*\*[\d,]+ MB/s\*\*", table)
+
+
+def test_instructions_smoke() -> None:
+    """`python -m bench instructions` runs the server under callgrind and reports all three figures."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "instructions", "--requests", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    found = re.findall(r"^(GET|HEAD|DELETE) 4 KiB: ([\d,]+)k instructions a request$", done.stdout, re.M)
+    assert [name for name, _ in found] == ["GET", "HEAD", "DELETE"], done.stdout
+    assert all(int(count.replace(",", "")) > 0 for _, count in found), done.stdout

@@ -165,7 +165,7 @@ def test_head_errors_through_boto3(s3, with_object: str) -> None:
 UNSUPPORTED = [
     pytest.param(lambda s3, b: s3.get_bucket_replication(Bucket=b), id="GetBucketReplication"),
     pytest.param(lambda s3, b: s3.get_bucket_website(Bucket=b), id="GetBucketWebsite"),
-    pytest.param(lambda s3, b: s3.get_bucket_encryption(Bucket=b), id="GetBucketEncryption"),
+    pytest.param(lambda s3, b: s3.get_bucket_logging(Bucket=b), id="GetBucketLogging"),
     pytest.param(
         lambda s3, b: s3.get_bucket_analytics_configuration(Bucket=b, Id="a"), id="GetBucketAnalytics"
     ),

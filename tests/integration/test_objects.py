@@ -22,6 +22,7 @@ from tests.integration.helpers import (
     send,
     sign,
 )
+from tests.support.blobs import stored_blobs
 from tests.support.server import RunningServer
 
 
@@ -314,3 +315,25 @@ def test_content_md5_malformed_through_boto3(s3, bucket: str) -> None:
     with pytest.raises(ClientError) as info:
         s3.put_object(Bucket=bucket, Key="md5", Body=b"digest me", ContentMD5="not base64!!")
     assert client_error(info.value) == ("InvalidDigest", 400)
+
+
+def test_head_never_opens_the_blob(server: RunningServer, s3, bucket: str) -> None:
+    """HEAD answers from the object's record alone: with its blob file moved away it still answers
+    (a plain and a ranged HEAD), while a GET, which must read it, fails."""
+    before = stored_blobs(server)
+    data = os.urandom(4096)
+    s3.put_object(Bucket=bucket, Key="headless", Body=data)
+    (blob_id,) = stored_blobs(server) - before
+    (path,) = [p for p in server.data_dir.rglob(blob_id) if "blobs" in {q.name for q in p.parents}]
+    aside = path.with_name(path.name + ".aside")
+    path.rename(aside)
+    try:
+        head = s3.head_object(Bucket=bucket, Key="headless")
+        assert (head["ContentLength"], head["ETag"]) == (4096, f'"{hashlib.md5(data).hexdigest()}"')
+        ranged = s3.head_object(Bucket=bucket, Key="headless", Range="bytes=10-19")
+        assert (ranged["ContentLength"], ranged["ContentRange"]) == (10, "bytes 10-19/4096")
+        with pytest.raises(ClientError):
+            s3.get_object(Bucket=bucket, Key="headless")["Body"].read()
+    finally:
+        aside.rename(path)
+    assert s3.get_object(Bucket=bucket, Key="headless")["Body"].read() == data

@@ -173,3 +173,38 @@ def test_sigterm_exits_cleanly_when_idle(tmp_path: Path) -> None:
     started = time.monotonic()
     assert server.stop() == 0
     assert time.monotonic() - started < 10
+
+
+_SERVING_LINE = re.compile(r"process (\d+) serving; http parser: (\S+) \((\S+)\), event loop: (\S+)")
+
+
+def _serving_lines(server: RunningServer, processes: int) -> list[tuple[str, ...]]:
+    """The start-up line of each serving process (workers may log a moment after the first answers)."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = [match.groups() for match in _SERVING_LINE.finditer(server.log())]
+        if len(found) >= processes or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_process_serves_with_c_parser_and_uvloop(tmp_path: Path, workers: int) -> None:
+    server = start_server(tmp_path / "data", workers=workers)
+    try:
+        lines = _serving_lines(server, workers)
+        assert len({pid for pid, *_ in lines}) == workers, server.log()
+        for _pid, parser, module, loop in lines:
+            assert (parser, module, loop) == ("C", "aiohttp._http_parser", "uvloop"), server.log()
+    finally:
+        assert server.stop() == 0
+
+
+def test_start_up_line_reports_the_python_parser(tmp_path: Path) -> None:
+    """The line reflects what is in use: with aiohttp's extensions switched off, it says so."""
+    server = start_server(tmp_path / "data", env={"AIOHTTP_NO_EXTENSIONS": "1"})
+    try:
+        lines = _serving_lines(server, 1)
+        assert [line[1:3] for line in lines] == [("Python", "aiohttp.http_parser")], server.log()
+    finally:
+        assert server.stop() == 0

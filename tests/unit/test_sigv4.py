@@ -627,6 +627,70 @@ async def test_header_auth_malformed(authorization: str, fragment: str) -> None:
     assert fragment in error.message
 
 
+FULL_SIGNATURE = "Signature=" + "0" * 64
+
+
+@pytest.mark.parametrize(
+    ("authorization", "code", "fragment"),
+    [
+        ("AWS4-HMAC-SHA256 Credential={ak}/20260101/us-east-1/aws4_request, {rest}", "", "mal-formed"),
+        ("AWS4-HMAC-SHA256 Credential={ak}/2026011/us-east-1/s3/aws4_request, {rest}", "", "mal-formed"),
+        ("AWS4-HMAC-SHA256 Credential={ak}/20260101/us-east-1/ec2/aws4_request, {rest}", "", '"ec2"'),
+        ("AWS4-HMAC-SHA256 Credential={ak}/20260101/us-east-1/s3/aws5_request, {rest}", "", "terminal"),
+        ("AWS4-HMAC-SHA256 Credential={ak}/20260102/us-east-1/s3/aws4_request, {rest}", "", "date"),
+        ("AWS4-HMAC-SHA256 Credential={ak}/20260101/us-east-1/s3/aws4_request, SignedHeaders=;host, {sig}",
+         "", "three"),
+        ("AWS4-HMAC-SHA256 Credential={ak}/20260101/us-east-1/s3/aws4_request, {sig}", "", "three"),
+        ("AWS4-HMAC-SHA256 SignedHeaders=host;x-amz-date, {sig}", "", "three"),
+        ("AWS4-HMAC-SHA256 Credential={ak}/20260101/us-east-1/s3/aws4_request, {rest} junk", "", "three"),
+        ("AWS4-HMAC-SHA256 Credential={ak}/20260101/us-east-1/s3/aws4_request, Oops {rest}", "", "three"),
+        ("AWS4-HMAC-SHA256 Credential=/20260101/us-east-1/s3/aws4_request, {rest}", "", "mal-formed"),
+        ("AWS4-HMAC-SHA256 Credential={ak}/20260101/us-east-1/s3/aws4_request, {rest}",
+         "SignatureDoesNotMatch", ""),
+    ],
+)  # fmt: skip
+async def test_header_auth_with_a_full_length_signature(authorization: str, code: str, fragment: str) -> None:
+    """A header ending in 64 hex digits takes the cached parse: it refuses exactly what the full one does,
+    the first time and when the same header comes again."""
+    rest = f"SignedHeaders=host;x-amz-content-sha256;x-amz-date, {FULL_SIGNATURE}"
+    value = authorization.format(ak=AK, rest=rest, sig=FULL_SIGNATURE)
+    view = with_header(wire_view(sign_header("GET", s3_url("bkt", "k"))), "Authorization", value)
+    for _ in range(2):
+        error = await reject(view)
+        assert error.code == (code or "AuthorizationHeaderMalformed")
+        assert fragment in error.message
+
+
+async def test_header_auth_first_of_repeated_signatures_counts() -> None:
+    request = sign_header("GET", s3_url("bkt", "k"))
+    good = request.headers["Authorization"]
+    signature = good.rsplit("Signature=", 1)[1]
+    view = wire_view(request)
+    await accept(with_header(view, "Authorization", f"{good}, {FULL_SIGNATURE}"))
+    error = await reject(
+        with_header(view, "Authorization", good.replace(signature, "0" * 64) + f", Signature={signature}")
+    )
+    assert error.code == "SignatureDoesNotMatch"
+
+
+async def test_header_auth_cached_scheme_still_checks_each_request() -> None:
+    """The second request with the same Authorization prefix is checked afresh: its headers, its date
+    and its signature."""
+    view = wire_view(sign_header("GET", s3_url("bkt", "k")))
+    await accept(view)
+    await accept(view)
+    error = await reject(with_header(view, "x-amz-acl", "public-read"))
+    assert error.fields["HeadersNotSigned"] == "x-amz-acl"
+    error = await reject(with_header(view, "x-amz-date", "20260102T120000Z"))
+    assert (error.code, "credential date" in error.message) == ("AuthorizationHeaderMalformed", True)
+    error = await reject(with_header(view, "Host", "elsewhere:7841"))
+    assert error.code == "SignatureDoesNotMatch"
+    upper = view.headers["Authorization"].rsplit("=", 1)
+    error = await reject(with_header(view, "Authorization", f"{upper[0]}={upper[1].upper()}"))
+    assert error.code == "SignatureDoesNotMatch"
+    await accept(view)
+
+
 async def test_header_auth_unsigned_amz_header_refused() -> None:
     view = with_header(wire_view(sign_header("GET", s3_url("bkt", "k"))), "x-amz-acl", "public-read")
     error = await reject(view)

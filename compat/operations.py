@@ -59,11 +59,11 @@ SUPPORTED: dict[str, str] = {
     "GetObjectAcl": "as GetBucketAcl",
     "PutObjectAcl": "as PutBucketAcl",
     "GetBucketPolicy": "the document as it was put",
-    "PutBucketPolicy": "Allow/Deny, Principal \"*\" or users, Action/NotAction, Resource/NotResource "
+    "PutBucketPolicy": 'Allow/Deny, Principal "*" or users, Action/NotAction, Resource/NotResource '
     "with wildcards, String*, Numeric*, Bool, IpAddress, Null and …IfExists conditions; anything else "
     "is MalformedPolicy",
     "DeleteBucketPolicy": "",
-    "GetBucketPolicyStatus": "public when an Allow statement admits \"*\" without a condition pinning "
+    "GetBucketPolicyStatus": 'public when an Allow statement admits "*" without a condition pinning '
     "the caller (source address range, user, account)",
     "PutBucketOwnershipControls": "BucketOwnerEnforced (ACLs disabled, AccessControlListNotSupported), "
     "BucketOwnerPreferred, ObjectWriter; also x-amz-object-ownership on CreateBucket; new buckets have "

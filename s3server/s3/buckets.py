@@ -130,11 +130,19 @@ def _int_param(req: S3Request, name: str, default: int, low: int, high: int) -> 
     try:
         value = int(raw)
     except ValueError as exc:
-        raise S3Error("InvalidArgument", f"Provided {name} not an integer or within integer range",
-                      ArgumentName=name, ArgumentValue=raw) from exc
+        raise S3Error(
+            "InvalidArgument",
+            f"Provided {name} not an integer or within integer range",
+            ArgumentName=name,
+            ArgumentValue=raw,
+        ) from exc
     if value < low:
-        raise S3Error("InvalidArgument", f"Argument {name} must be an integer between {low} and {high}",
-                      ArgumentName=name, ArgumentValue=raw)
+        raise S3Error(
+            "InvalidArgument",
+            f"Argument {name} must be an integer between {low} and {high}",
+            ArgumentName=name,
+            ArgumentValue=raw,
+        )
     return min(value, high)
 
 

@@ -25,7 +25,6 @@ def _write_blobs(settings_env: dict[str, str], blobs: list[bytes]) -> tuple[list
         try:
             ids: list[str] = []
             for data in blobs:
-
                 writer = store.new_writer()
                 writer.write(data)
                 writer.seal()

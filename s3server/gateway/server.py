@@ -378,6 +378,7 @@ class Gateway:
                 services=self.services,
                 resource=ex.resource,
                 secure=request.secure,
+                bucket_row=config.bucket if config is not None else None,
                 authorize=functools.partial(
                     self._also_authorize, principal, self._context(request, target, principal)
                 ),

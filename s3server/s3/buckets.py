@@ -39,6 +39,9 @@ def validate_bucket_name(name: str) -> None:
 async def require_bucket(req: S3Request) -> Bucket:
     """The request's bucket, or NoSuchBucket."""
     assert req.bucket is not None
+    known = req.bucket_row
+    if known is not None and known.name == req.bucket:
+        return known
     bucket = await req.services.meta.get_bucket(req.bucket)
     if bucket is None:
         raise S3Error("NoSuchBucket", BucketName=req.bucket)

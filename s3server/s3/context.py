@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from s3server.identity.keys import Keys
     from s3server.identity.model import Credential
     from s3server.identity.store import IdentityStore
-    from s3server.metadata.base import MetadataStore
+    from s3server.metadata.base import Bucket, MetadataStore
     from s3server.saga import Saga
     from s3server.storage.base import BlobStore
 
@@ -59,6 +59,9 @@ class S3Request:
     services: Services
     resource: str  # "/bucket/key" for error bodies
     secure: bool = False  # arrived over TLS (SSE-C keys may only travel so)
+    # The bucket's row as the gateway read it for this request's access decision (None: not read,
+    # or no such bucket); require_bucket answers from it instead of reading the row again.
+    bucket_row: Bucket | None = None
     # The gateway's access check for a second resource an operation touches (a copy's source, each
     # key of DeleteObjects): (IAM action, bucket, key) → raises AccessDenied. None: no check.
     authorize: Callable[[str, str, str | None], Awaitable[None]] | None = None

@@ -120,6 +120,10 @@ class FaultyDrive(Drive):
         self._check(False)
         return super().pread(fd, length, offset)
 
+    def pread_into(self, fd: int, buf: memoryview, offset: int) -> int:
+        self._check(False)
+        return super().pread_into(fd, buf, offset)
+
 
 class FaultyMetadataStore:
     """Forwards to the real store, failing writes (or everything) with MetadataError on demand."""

@@ -35,7 +35,7 @@ import aiohttp
 
 from s3server.config import Settings
 from s3server.node.client import UNREACHABLE, StorageNode, parse_nodes
-from s3server.storage.base import BlobNotFound, BlobUnreadable, StorageError
+from s3server.storage.base import BlobNotFound, BlobUnreadable, Opener, StorageError
 from s3server.storage.drives import rendezvous
 from s3server.storage.index import BlockHasher
 
@@ -388,9 +388,16 @@ class RemoteBlobStore:
         return RemoteWriter(self, blob_id, self.ranked(blob_id))
 
     async def read(
-        self, blob_id: str, offset: int, length: int, nodes: list[StorageNode] | None = None
+        self,
+        blob_id: str,
+        offset: int,
+        length: int,
+        nodes: list[StorageNode] | None = None,
+        *,
+        then: Opener | None = None,
     ) -> AsyncIterator[bytes]:
-        """`nodes`: ask only these (default: every node, in the blob's hash order)."""
+        """`nodes`: ask only these (default: every node, in the blob's hash order); `then` runs over
+        each piece as it arrives."""
         pos, end = offset, offset + length
         problems: list[str] = []
         missing = 0
@@ -408,7 +415,7 @@ class RemoteBlobStore:
                         continue
                     async for piece in resp.content.iter_chunked(READ_PIECE):
                         pos += len(piece)
-                        yield piece
+                        yield piece if then is None else then(memoryview(piece))
                     if pos >= end:
                         return
                     problems.append(f"{node.name}: the answer stopped at byte {pos - offset} of {length}")

@@ -13,8 +13,11 @@ has not verified against the checksums recorded when the blob was written.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Protocol
+
+# What a reader may run over each piece it reads (decryption): a piece in, the bytes to stream out.
+Opener = Callable[[memoryview], bytes]
 
 
 class StorageError(Exception):
@@ -59,8 +62,12 @@ class BlobStore(Protocol):
 
     def new_writer(self) -> BlobWriter: ...
 
-    def read(self, blob_id: str, offset: int, length: int) -> AsyncIterator[bytes]:
-        """Stream `length` bytes of the blob from `offset`, in pieces of bounded size."""
+    def read(
+        self, blob_id: str, offset: int, length: int, *, then: Opener | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream `length` bytes of the blob from `offset`, in pieces of bounded size; with `then`,
+        each piece goes through it, in order, and what it returns is streamed instead. The piece
+        handed to `then` is valid only during the call (the store may reuse its buffer)."""
 
     async def read_small(self, blob_id: str, offset: int, length: int) -> bytes:
         """Read a small range in one go (one thread hop); for short objects."""

@@ -158,6 +158,10 @@ class Drive:
     def pread(self, fd: int, length: int, offset: int) -> bytes:
         return os.pread(fd, length, offset)
 
+    def pread_into(self, fd: int, buf: memoryview, offset: int) -> int:
+        """pread into the caller's buffer: a reader that consumes each block at once reuses one."""
+        return os.preadv(fd, [buf], offset)
+
     def unlink(self, blob_id: str) -> None:
         """Remove the replica; a missing one is not an error."""
         with contextlib.suppress(FileNotFoundError):

@@ -185,6 +185,26 @@ def test_a_corrupt_replica_is_never_served_and_verify_replaces_it(cluster) -> No
     assert holders(nodes)[blob_id] == {"node1", "node2", "node3"}
 
 
+def test_encrypted_objects_on_nodes_are_ciphertext_and_read_back(cluster) -> None:  # type: ignore[no-untyped-def]
+    nodes, gateway = cluster
+    s3 = make_client(gateway)
+    s3.create_bucket(Bucket="sealed")
+    before = holders(nodes)
+    data = os.urandom(3 * MiB + 4321)  # several storage pieces, so cipher blocks straddle them
+    s3.put_object(Bucket="sealed", Key="k", Body=data, ServerSideEncryption="AES256")
+    (blob_id,) = new_blobs(nodes, before)
+    for node in nodes:
+        stored = replica_file(node, blob_id).read_bytes()
+        assert len(stored) > len(data)
+        assert data[MiB : MiB + 64] not in stored
+    got = s3.get_object(Bucket="sealed", Key="k")
+    assert got["ServerSideEncryption"] == "AES256"
+    assert got["Body"].read() == data
+    ranged = s3.get_object(Bucket="sealed", Key="k", Range=f"bytes={MiB - 5}-{2 * MiB + 5}")["Body"].read()
+    assert ranged == data[MiB - 5 : 2 * MiB + 6]
+    s3.delete_object(Bucket="sealed", Key="k")
+
+
 # -- a node down
 
 

@@ -120,3 +120,73 @@ def test_opaque_etag_is_not_the_plaintext_md5() -> None:
     key = secrets.token_bytes(32)
     assert opaque_etag(key, md5) == opaque_etag(key, md5) != md5
     assert len(opaque_etag(key, md5)) == 32
+
+
+# -- objects over several storage blocks: a cipher block cut by the 1 MiB storage piece boundary
+
+MiB = 1024 * 1024
+LARGE = 3 * MiB + 12345
+
+
+@pytest.fixture
+async def large(store: ReplicatedBlobStore) -> tuple[bytes, bytes, str]:
+    key = secrets.token_bytes(32)
+    data = os.urandom(LARGE)
+    writer = await put(store, key, data, MiB)
+    return key, data, writer.blob_id
+
+
+@pytest.mark.parametrize(
+    ("offset", "length"),
+    [
+        (0, LARGE),
+        (16 * BLOCK - 7, 20),  # the block cut by the first storage boundary, and the one after it
+        (15 * BLOCK, 2 * BLOCK),
+        (BLOCK + 1, 2 * MiB),
+        (MiB - 1, MiB + 2),
+        (LARGE - 1, 1),
+        (3 * MiB, 12345),
+    ],
+)
+async def test_large_ranges_across_storage_pieces(
+    store: ReplicatedBlobStore, large: tuple[bytes, bytes, str], offset: int, length: int
+) -> None:
+    key, data, blob_id = large
+    pieces = [p async for p in read_plain(store, key, blob_id, LARGE, offset, length)]
+    assert b"".join(pieces) == data[offset : offset + length]
+    # Pieces follow the storage blocks (a megabyte each), not the 64 KiB cipher blocks.
+    assert len(pieces) <= -(-stored_size(LARGE) // MiB)
+
+
+async def test_a_tampered_block_past_the_first_piece_fails_over_or_fails(
+    store: ReplicatedBlobStore, large: tuple[bytes, bytes, str]
+) -> None:
+    key, data, blob_id = large
+    files = replica_files(store, blob_id)
+    assert len(files) == 2
+    spot = MiB + 5  # inside the cipher block cut by the first storage boundary
+    with open(files[0], "r+b") as fh:
+        fh.seek(spot)
+        byte = fh.read(1)
+        fh.seek(spot)
+        fh.write(bytes([byte[0] ^ 1]))
+    assert await plain(store, key, blob_id, LARGE, 0, LARGE) == data  # the other replica serves
+    with open(files[1], "r+b") as fh:
+        fh.seek(spot)
+        fh.write(bytes([byte[0] ^ 1]))
+    got = bytearray()
+    with pytest.raises(BlobUnreadable):
+        async for piece in read_plain(store, key, blob_id, LARGE, 0, LARGE):
+            got += piece
+    assert len(got) < MiB and bytes(got) == data[: len(got)]  # nothing after the damage, nothing wrong
+
+
+async def test_an_abandoned_read_closes_its_files(store: ReplicatedBlobStore, large: tuple[bytes, bytes, str]) -> None:
+    key, data, blob_id = large
+    before = len(os.listdir("/proc/self/fd"))
+    for opened in (read_plain(store, key, blob_id, LARGE, 0, LARGE), store.read(blob_id, 0, LARGE)):
+        stream = aiter(opened)
+        assert len(await anext(stream)) > 0
+        await stream.aclose()  # type: ignore[attr-defined]
+    await asyncio.sleep(0.2)  # a fetch still running when the stream was closed closes them as it ends
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -181,8 +181,10 @@ async def test_a_tampered_block_past_the_first_piece_fails_over_or_fails(
     assert len(got) < MiB and bytes(got) == data[: len(got)]  # nothing after the damage, nothing wrong
 
 
-async def test_an_abandoned_read_closes_its_files(store: ReplicatedBlobStore, large: tuple[bytes, bytes, str]) -> None:
-    key, data, blob_id = large
+async def test_an_abandoned_read_closes_its_files(
+    store: ReplicatedBlobStore, large: tuple[bytes, bytes, str]
+) -> None:
+    key, _, blob_id = large
     before = len(os.listdir("/proc/self/fd"))
     for opened in (read_plain(store, key, blob_id, LARGE, 0, LARGE), store.read(blob_id, 0, LARGE)):
         stream = aiter(opened)

@@ -1,14 +1,16 @@
 """`python -m bench compare`: s3server, moto, rclone and s3rver side by side, with two ceilings.
 
 Each server runs pinned to one core and the load generator (`bench.loadgen`, its own process) to
-another. Repetitions are interleaved (rep 1: every server, rep 2: every server, …), each with a fresh
-server process and data directory, so that a slow minute of the machine hurts all servers alike.
+another; with `--workers N`, s3server runs N worker processes and nothing is pinned (the second
+table of docs/PERFORMANCE.md: what several processes make of the whole machine). Repetitions are
+interleaved (rep 1: every server, rep 2: every server, …), each with a fresh server process and
+data directory, so that a slow minute of the machine hurts all servers alike.
 The table holds, per workload and server, the median over the repetitions and the spread (min-max) of
 the main figure; a run in which the generator used ≥ 90 % of its core is marked client-bound (it then
 measured the generator, not the server). Any verification error fails the run (exit status 1).
 
     python -m bench compare [--servers s3server,moto,rclone,s3rver] [--workloads put-4k-c1,…]
-        [--duration 3] [--reps 3] [--large-sizes 256,1024] [--output results.md]
+        [--duration 3] [--reps 3] [--large-sizes 256,1024] [--workers N] [--output results.md]
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def run_server(
 ) -> None:
     data_dir = workdir / f"{name}-{rep}"
     try:
-        peer = peers.start(name, data_dir, args.server_core)
+        peer = peers.start(name, data_dir, args.server_core, args.workers)
     except peers.Unavailable as exc:
         log(f"{name}: unavailable: {exc}")
         results.unavailable[name].append(str(exc))
@@ -246,13 +248,17 @@ def report(results: Results, args: argparse.Namespace, servers: list[str], workl
     sizes = [int(s) for s in args.large_sizes.split(",") if s]
     warmup = min(1.0, args.duration / 4) if args.warmup is None else args.warmup
     versions = ", ".join(f"{n} {peers.version(n) or '?'}" for n in servers)
-    pinning = (
-        f"servers on core {args.server_core}, load generator on core {args.client_core}"
-        if args.server_core is not None
-        else "not pinned (taskset missing)"
-    )
+    if args.workers is not None:
+        pinning = f"s3server with --workers {args.workers}; servers and load generator not pinned"
+    elif args.server_core is not None:
+        pinning = f"servers on core {args.server_core}, load generator on core {args.client_core}"
+    else:
+        pinning = "not pinned (taskset missing)"
+    heading = "## s3server and its peers, side by side"
+    if args.workers is not None:
+        heading += f", s3server with {args.workers} worker processes"
     out = [
-        "## s3server and its peers, side by side",
+        heading,
         "",
         f"{time.strftime('%Y-%m-%d %H:%M %Z')}; {machine()}; {pinning}.  ",
         f"{args.duration:g} s per workload after {warmup:g} s of warm-up; {args.reps} interleaved reps, "
@@ -282,7 +288,9 @@ def report(results: Results, args: argparse.Namespace, servers: list[str], workl
 
 
 def ceilings(results: Results, args: argparse.Namespace) -> list[str]:
-    lines = [f"Ceilings, measured on core {args.server_core} in the same run:", ""]
+    where = f"on core {args.server_core}" if args.server_core is not None else "unpinned"
+    scope = "on this core" if args.server_core is not None else "on this machine"
+    lines = [f"Ceilings, measured {where} in the same run:", ""]
     bare = results.outcomes.get(peers.BARE, {}).get("bare-get-4k-c32")
     if bare:
         rate = median(bare, "ops_per_s") or 0.0
@@ -299,7 +307,7 @@ def ceilings(results: Results, args: argparse.Namespace) -> list[str]:
             + " (errors: "
             + str(sum(int(o["errors"]) for o in bare))
             + "). The most small requests/s any"  # type: ignore[arg-type]
-            f" aiohttp server can answer on this core{share}."
+            f" single aiohttp process can answer {scope}{share}."
         )
     else:
         reasons = "; ".join(results.unavailable.get(peers.BARE, [])) or "see the failures"
@@ -317,7 +325,7 @@ def ceilings(results: Results, args: argparse.Namespace) -> list[str]:
             )
         lines.append(
             f"- MD5 + write + fsync of {args.ceiling_mib} MiB in 1 MiB pieces: **{mbps:,.0f} MB/s**{span}. "
-            f"The most a durable single PUT can take on this core and disk{share}."
+            f"The most a durable single PUT can take {scope} and disk{share}."
         )
     else:
         lines.append("- MD5 + write + fsync: no result.")
@@ -346,7 +354,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=os.environ.get("BENCH_TMP"),
                         help="parent of the data dirs (default: $BENCH_TMP or the temp dir)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds one server's run may take")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="s3server --workers N; pins nothing (default: one core each)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be at least 1")
 
     servers = [s for s in args.servers.split(",") if s]
     unknown = set(servers) - set(peers.PEERS)
@@ -355,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
     cores = sorted(os.sched_getaffinity(0))
-    if shutil.which("taskset"):
+    if shutil.which("taskset") and args.workers is None:
         args.server_core, args.client_core = cores[0], cores[1 % len(cores)]
     else:
         args.server_core = args.client_core = None

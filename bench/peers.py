@@ -72,12 +72,16 @@ def s3rver_script() -> Path:
     return script
 
 
-def command(name: str, port: int, data_dir: Path) -> tuple[list[str], dict[str, str], str, str]:
-    """(argv, environment, access key, secret key) of one server."""
+def command(
+    name: str, port: int, data_dir: Path, workers: int | None = None
+) -> tuple[list[str], dict[str, str], str, str]:
+    """(argv, environment, access key, secret key) of one server; `workers`: s3server's --workers
+    (default: its own, one per core it may use)."""
     env = clean_env("RCLONE_", "MOTO_")
     address = "127.0.0.1"
     if name == "s3server":
-        argv, env = serve_command(port, data_dir, ["--no-console"])
+        flags = ["--no-console"] + ([] if workers is None else ["--workers", str(workers)])
+        argv, env = serve_command(port, data_dir, flags)
         return argv, env, ACCESS_KEY, SECRET_KEY
     if name == "moto":
         binary = shutil.which("moto_server")
@@ -107,11 +111,11 @@ def command(name: str, port: int, data_dir: Path) -> tuple[list[str], dict[str, 
     raise ValueError(f"unknown server {name!r}; known: {', '.join(PEERS)}")
 
 
-def start(name: str, data_dir: Path, core: int | None) -> Peer:
+def start(name: str, data_dir: Path, core: int | None, workers: int | None = None) -> Peer:
     """Start one server on a free loopback port and wait until it answers HTTP."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    argv, env, access_key, secret_key = command(name, port, data_dir)
+    argv, env, access_key, secret_key = command(name, port, data_dir, workers)
     log_path = data_dir.parent / f"{data_dir.name}.log"
     with open(log_path, "wb") as log:
         try:

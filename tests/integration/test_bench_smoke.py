@@ -75,3 +75,25 @@ def test_instructions_smoke() -> None:
     found = re.findall(r"^(GET|HEAD|DELETE) 4 KiB: ([\d,]+)k instructions a request$", done.stdout, re.M)
     assert [name for name, _ in found] == ["GET", "HEAD", "DELETE"], done.stdout
     assert all(int(count.replace(",", "")) > 0 for _, count in found), done.stdout
+
+
+def test_compare_with_workers_is_unpinned_and_says_so(tmp_path: Path) -> None:
+    """`--workers N`: s3server serves with N processes, nothing is pinned, and the table says both."""
+    from bench import peers
+
+    argv, _, _, _ = peers.command("s3server", 1, tmp_path / "d", 2)
+    assert argv[argv.index("--workers") + 1] == "2"
+    assert "--workers" not in peers.command("s3server", 1, tmp_path / "d")[0]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "compare", "--servers", "s3server", "--workers", "2", "--reps", "1",
+         "--duration", "0.2", "--workloads", "get-4k-c32,head-4k-c1", "--data-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    table = done.stdout
+    assert "## s3server and its peers, side by side, s3server with 2 worker processes" in table
+    assert "s3server with --workers 2; servers and load generator not pinned" in table
+    assert "Ceilings, measured unpinned in the same run:" in table
+    for title in (TITLES["get-4k-c32"], TITLES["head-4k-c1"]):
+        row = next(line for line in table.splitlines() if line.startswith(f"| {title} |"))
+        assert re.match(r"\*\*[\d,.]+ ops/s\*\*", row.split(" | ")[1]), row

@@ -599,6 +599,23 @@ TITLES = {
 }
 
 
+async def run_one(bench: Bench, name: str, large_sizes: list[int]) -> list[Outcome]:
+    """The outcomes of one workload (the large one gives a PUT and a GET per size)."""
+    if name == "large":
+        return [o for size in large_sizes for o in await bench.large_workload(size)]
+    if name == "put-4k-c32-signed":
+        return [await bench.small_workload("PUT", 32, signed=True)]
+    if name in SMALL_WORKLOADS:
+        return [await bench.small_workload(*SMALL_WORKLOADS[name])]
+    if name in ("put-1m-c8", "get-1m-c8"):
+        return [await bench.medium_workload(name[:3].upper(), 8)]
+    if name.startswith("list-"):
+        return [await bench.list_workload(delimiter="delimiter" in name)]
+    if name == "mixed-4k-c32":
+        return [await bench.mixed_workload()]
+    raise ValueError(f"unknown workload {name!r}")
+
+
 async def run_workloads(bench: Bench, workloads: list[str], large_sizes: list[int]) -> list[Outcome]:
     outcomes: list[Outcome] = []
     for name in WORKLOADS:
@@ -606,19 +623,14 @@ async def run_workloads(bench: Bench, workloads: list[str], large_sizes: list[in
             continue
         print(f"  {name} …", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        if name == "large":
-            for size in large_sizes:
-                outcomes.extend(await bench.large_workload(size))
-        elif name == "put-4k-c32-signed":
-            outcomes.append(await bench.small_workload("PUT", 32, signed=True))
-        elif name in SMALL_WORKLOADS:
-            outcomes.append(await bench.small_workload(*SMALL_WORKLOADS[name]))
-        elif name in ("put-1m-c8", "get-1m-c8"):
-            outcomes.append(await bench.medium_workload(name[:3].upper(), 8))
-        elif name.startswith("list-"):
-            outcomes.append(await bench.list_workload(delimiter="delimiter" in name))
-        elif name == "mixed-4k-c32":
-            outcomes.append(await bench.mixed_workload())
+        try:
+            outcomes.extend(await run_one(bench, name, large_sizes))
+        except VerifyError as exc:
+            # A server that fails a workload's preparation (say, a PUT filling the listed bucket)
+            # gets that workload counted as an error; the workloads after it still run.
+            failed = Outcome(name, 0)
+            failed.error(f"preparation failed: {exc}")
+            outcomes.append(failed)
         last, seconds = outcomes[-1], max(outcomes[-1].seconds, 1e-9)
         print(
             f"    {last.workload}: {last.ops_per_s:,.0f} ops/s, {last.bytes / seconds / 1e6:,.1f} MB/s,"

@@ -40,6 +40,7 @@ from s3server.metadata.errors import (
     NoSuchBucketError,
     NoSuchUploadError,
 )
+from s3server.metadata.hotrows import HotRows, clone_record
 from s3server.metadata.kms import KMS_MIGRATION_SQLITE, SqliteKmsKeys
 from s3server.metadata.leases import LIFECYCLE_MIGRATION_SQLITE, SqliteLeases
 from s3server.metadata.nodes import NODES_MIGRATION_SQLITE, SqliteNodes
@@ -142,6 +143,8 @@ _SELECT_RANGE = (
 )
 
 
+_MISSING = object()  # not among the kept lookups (None is kept too: a bucket or key that is not there)
+
 # One placeholder per column of BUCKET_COLUMNS.
 _BUCKET_VALUES = ", ".join("?" * (tables.BUCKET_COLUMNS.count(",") + 1))
 
@@ -156,6 +159,7 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
         self.path = Path(path)
         self.db = Database(self.path, readers=readers, busy_timeout=busy_timeout)
         self.token_buckets = SqliteTokenBuckets(self.path)
+        self.hot = HotRows()  # bucket and object lookups kept while nothing is committed
 
     # -- plumbing
 
@@ -229,10 +233,16 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
 
     async def get_bucket(self, name: str) -> Bucket | None:
         def run(conn: sqlite3.Connection) -> Bucket | None:
+            kept = self.hot.on(conn)
+            found = kept.get(("b", name), _MISSING)
+            if found is not _MISSING:
+                return found  # type: ignore[no-any-return]
             row = conn.execute(
                 f"SELECT {tables.BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,)
             ).fetchone()
-            return None if row is None else tables.bucket_from(row, _from_micros)
+            bucket = None if row is None else tables.bucket_from(row, _from_micros)
+            kept[("b", name)] = bucket
+            return bucket
 
         return await self._lookup(run)
 
@@ -308,8 +318,13 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
         raw = key.encode("utf-8")
 
         def run(conn: sqlite3.Connection) -> ObjectRecord | None:
-            row = conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone()
-            current = None if row is None else tables.record_from(bucket, row, _from_micros)
+            kept = self.hot.on(conn)
+            found = kept.get(("o", bucket, raw), _MISSING)
+            if found is _MISSING:
+                row = conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone()
+                found = None if row is None else tables.record_from(bucket, row, _from_micros)
+                kept[("o", bucket, raw)] = found
+            current = None if found is None else clone_record(found)
             if version_id is None or (current is not None and current.version_id == version_id):
                 return current
             found = conn.execute(_SELECT_VERSION, (bucket, raw, version_id)).fetchone()

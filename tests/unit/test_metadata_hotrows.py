@@ -62,7 +62,9 @@ async def test_writes_elsewhere_are_seen_on_the_next_lookup(
     assert await one.get_bucket("b") is None
 
 
-async def test_a_callers_changes_stay_its_own(stores: tuple[SqliteMetadataStore, SqliteMetadataStore]) -> None:
+async def test_a_callers_changes_stay_its_own(
+    stores: tuple[SqliteMetadataStore, SqliteMetadataStore],
+) -> None:
     one, _ = stores
     await one.put_object(record("k", "a" * 32))
     first = await one.get_object("b", "k")

@@ -209,9 +209,8 @@ class _Opener:
     def pending(self) -> bool:
         return bool(self._cut)
 
-    def __call__(self, piece: bytes) -> bytearray:
+    def __call__(self, view: memoryview) -> bytearray:
         size, index = self._size, self.index
-        view = memoryview(piece)
         sealed: list[bytearray | memoryview] = []
         pos = 0
         if self._cut:
@@ -276,16 +275,10 @@ async def read_plain_small(
     """read_plain in one storage call, for short ranges."""
     if length <= 0:
         return b""
-    cipher = BlobCipher(data_key, blob_id)
-    last = blocks(size) - 1
     index, start, stored = _span(size, offset, length)
-    data = memoryview(await blobs.read_small(blob_id, start, stored))
-    out = bytearray()
-    pos = 0
-    while pos < len(data):
-        need = _stored_len(size, index)
-        out += cipher.open(index, data[pos : pos + need], index == last)
-        pos += need
-        index += 1
-    skip = offset - (offset // BLOCK) * BLOCK
+    opener = _Opener(BlobCipher(data_key, blob_id), size, index)
+    out = opener(memoryview(await blobs.read_small(blob_id, start, stored)))
+    if opener.pending:
+        raise BlobUnreadable(f"blob {blob_id}: shorter than its record")
+    skip = offset - index * BLOCK
     return bytes(out[skip : skip + length])

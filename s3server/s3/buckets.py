@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Awaitable, Callable
 
 from s3server.access import acl, ownership
-from s3server.metadata.base import Bucket, ObjectRecord
+from s3server.metadata.base import Bucket, MetadataStore, ObjectRecord
 from s3server.s3 import xml
 from s3server.s3.common import http_date, now, owner_id, requested_version
 from s3server.s3.context import S3Request, S3Response
@@ -46,6 +47,16 @@ async def require_bucket(req: S3Request) -> Bucket:
     if bucket is None:
         raise S3Error("NoSuchBucket", BucketName=req.bucket)
     return bucket
+
+
+async def clear_bucket_setting(
+    req: S3Request, clear: Callable[[MetadataStore, str], Awaitable[None]]
+) -> S3Response:
+    """DeleteBucket<Setting> (policy, CORS, encryption, …): NoSuchBucket first, else the setting
+    removed and 204, whether or not one was set (as on AWS)."""
+    bucket = await require_bucket(req)
+    await clear(req.services.meta, bucket.name)
+    return S3Response(status=204)
 
 
 async def require_object(req: S3Request) -> ObjectRecord:

@@ -10,7 +10,7 @@ from s3server.access import public_block
 from s3server.access.policy import MAX_POLICY_BYTES, malformed, parse_policy
 from s3server.s3 import xml
 from s3server.s3.bodies import read_verified_body
-from s3server.s3.buckets import XML_HEADERS, require_bucket
+from s3server.s3.buckets import XML_HEADERS, clear_bucket_setting, require_bucket
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
 
@@ -45,10 +45,7 @@ async def get_bucket_policy(req: S3Request) -> S3Response:
 
 
 async def delete_bucket_policy(req: S3Request) -> S3Response:
-    assert req.bucket is not None
-    await require_bucket(req)
-    await req.services.meta.set_bucket_policy(req.bucket, None)
-    return S3Response(status=204)
+    return await clear_bucket_setting(req, lambda meta, name: meta.set_bucket_policy(name, None))
 
 
 async def get_bucket_policy_status(req: S3Request) -> S3Response:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from s3server.access import public_block
 from s3server.s3.bodies import read_verified_body
-from s3server.s3.buckets import XML_HEADERS, require_bucket
+from s3server.s3.buckets import XML_HEADERS, clear_bucket_setting, require_bucket
 from s3server.s3.context import S3Request, S3Response
 from s3server.s3.errors import S3Error
 
@@ -33,10 +33,7 @@ async def get_public_access_block(req: S3Request) -> S3Response:
 
 
 async def delete_public_access_block(req: S3Request) -> S3Response:
-    assert req.bucket is not None
-    await require_bucket(req)
-    await req.services.meta.set_public_access_block(req.bucket, None)
-    return S3Response(status=204)
+    return await clear_bucket_setting(req, lambda meta, name: meta.set_public_access_block(name, None))
 
 
 HANDLERS = {

@@ -31,7 +31,6 @@ from s3server.metadata.common import (
     drive,
     key_successor,
     prefix_successor,
-    walked,
 )
 from s3server.metadata.errors import (
     BucketExistsError,
@@ -552,13 +551,14 @@ def _walk(
 # prefix, 0 if nowhere), and the length of the common prefix it rolls up into.
 _CUT = "instr(substr(w.key, ?5), ?4)"
 _COMMON_LENGTH = f"(?5 + {_CUT} + ?6 - 2)"
-# A delimiter listing in one statement, so that a common prefix costs one index probe inside SQLite
-# instead of one query from Python. ?1 bucket, ?2 lower, ?3 upper, ?4 delimiter, ?5 where the
-# delimiter search starts (the prefix length + 1), ?6 delimiter length, ?7 entries wanted. The walk
-# reads keys only; after a key that rolls up, the next probe starts above every key under its common
-# prefix (`common || x'ff'`: no UTF-8 key holds the byte 0xFF), after one that stands for itself just
-# above it. Only the keys that stand for themselves are joined with their listed columns.
-_LIST_DELIMITED = f"""
+# The keys a delimiter listing visits, walked in one statement so that a common prefix costs one index
+# probe inside SQLite instead of one query from Python. ?1 bucket, ?2 lower, ?3 upper, ?4 delimiter,
+# ?5 where the delimiter search starts (the prefix length + 1), ?6 delimiter length, ?7 entries
+# wanted. After a key that rolls up, the next probe starts above every key under its common prefix
+# (`common || x'ff'`: no UTF-8 key holds the byte 0xFF), after one that stands for itself just above
+# it. The walk yields keys only: joining every step with its listed columns, and cutting the common
+# prefix in SQL, had cost more than the walk itself.
+_WALK_DELIMITED = f"""
 WITH RECURSIVE walk(n, key) AS (
     SELECT 1, (SELECT key FROM objects WHERE bucket = ?1 AND key >= ?2 AND key < ?3 ORDER BY key LIMIT 1)
     UNION ALL
@@ -571,18 +571,52 @@ WITH RECURSIVE walk(n, key) AS (
     FROM walk AS w
     WHERE w.key IS NOT NULL AND w.n < ?7
 )
-SELECT CASE WHEN {_CUT} > 0 THEN substr(w.key, 1, {_COMMON_LENGTH}) END,
-       {", ".join(f"o.{column.strip()}" for column in tables.LIST_COLUMNS.split(","))}
-FROM walk AS w
-LEFT JOIN objects AS o ON {_CUT} = 0 AND o.bucket = ?1 AND o.key = w.key
-WHERE w.key IS NOT NULL
-ORDER BY w.n
+SELECT key FROM walk WHERE key IS NOT NULL ORDER BY n
 """
+_SELECT_RUN = (
+    f"SELECT {tables.LIST_COLUMNS} FROM objects WHERE bucket = ? AND key >= ? AND key <= ? ORDER BY key"
+)
+_SELECT_KEYS = f"SELECT {tables.LIST_COLUMNS} FROM objects WHERE bucket = ? AND key IN"
+_RANGE_READS = 4  # runs always read as ranges
+_RUN_LENGTH = 4  # more runs are read as ranges when they average at least this many keys
 
 
 def _list_delimited(conn: sqlite3.Connection, bucket: str, span: ListRange, want: int) -> list[Entry]:
-    args = (bucket, span.lower, span.upper, span.delimiter, len(span.prefix) + 1, len(span.delimiter), want)
-    return walked(conn.execute(_LIST_DELIMITED, args).fetchall())
+    """The walk's keys, each cut to its common prefix or read with its listed columns (one read
+    transaction: the walk and the reads see one snapshot). A page of common prefixes reads no rows."""
+    delim, start = span.delimiter, len(span.prefix)
+    args = (bucket, span.lower, span.upper, delim, start + 1, len(delim), want)
+    entries: list[Entry | None] = []  # None: a key that stands for itself, its row read below
+    own: list[bytes] = []
+    runs: list[list[bytes]] = []  # [first, last] of each run of such keys with no entry between
+    for (key,) in conn.execute(_WALK_DELIMITED, args).fetchall():
+        cut = key.find(delim, start)
+        if cut >= 0:
+            entries.append(key[: cut + len(delim)])
+            continue
+        if entries and entries[-1] is None:
+            runs[-1][1] = key
+        else:
+            runs.append([key, key])
+        entries.append(None)
+        own.append(key)
+    if not own:
+        return entries  # type: ignore[return-value]
+    # No other key lies inside a run (the walk stepped from each to the next), so a run is one range
+    # read; many short runs are read by key instead, a statement per run costing more.
+    if len(runs) <= _RANGE_READS or len(runs) * _RUN_LENGTH <= len(own):
+        rows = [row for first, last in runs for row in conn.execute(_SELECT_RUN, (bucket, first, last))]
+    else:
+        found: dict[bytes, Any] = {}
+        for i in range(0, len(own), _IN_CHUNK):
+            chunk = own[i : i + _IN_CHUNK]
+            select = f"{_SELECT_KEYS} ({','.join('?' * len(chunk))})"
+            found.update((row[0], row) for row in conn.execute(select, (bucket, *chunk)))
+        rows = [found[key] for key in own if key in found]
+    if len(rows) != len(own):
+        raise sqlite3.DatabaseError(f"listing {bucket!r}: {len(own)} keys walked, {len(rows)} read")
+    read = iter(rows)
+    return [next(read) if entry is None else entry for entry in entries]
 
 
 def _list_uploads(conn: sqlite3.Connection, bucket: str, where: UploadsRange, want: int) -> list[Entry]:

@@ -226,7 +226,5 @@ def build_app(settings: Settings, *, housekeeping: bool = True) -> web.Applicati
             gateway.access_log.close()
 
     app.cleanup_ctx.append(lifecycle)
-    # [\s\S] rather than ".": decoded keys may hold newlines, and no request may fall through to
-    # aiohttp's plain-text 404.
-    app.router.add_route("*", r"/{tail:[\s\S]*}", gateway.handle, expect_handler=gateway.expect)
+    # No routes: the runner hands every request to gateway.handle itself (runner.serve_until_signalled).
     return app

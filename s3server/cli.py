@@ -147,6 +147,7 @@ def _serve_one(
             shutdown_timeout=settings.shutdown_timeout,
             reuse_port=reuse_port,
             in_flight=lambda: app[GATEWAY_KEY].in_flight,
+            handler=app[GATEWAY_KEY].handle,
         )
     )
     return 0

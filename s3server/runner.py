@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from aiohttp import web, web_protocol
 
-from s3server.gateway.protocol import S3AppRunner
+from s3server.gateway.protocol import Handler, S3AppRunner
 
 log = logging.getLogger("s3server")
 
@@ -45,13 +45,17 @@ async def serve_until_signalled(
     shutdown_timeout: float = 60.0,
     reuse_port: bool = False,
     in_flight: Callable[[], int] = lambda: 0,
+    handler: Handler | None = None,
 ) -> None:
-    """Listen on host:port (or an already bound socket) until a signal; then drain and clean up."""
+    """Listen on host:port (or an already bound socket) until a signal; then drain and clean up.
+    `handler`: the one handler of every request, in place of the application's router."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = S3AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout, handle_signals=False)
+    runner = S3AppRunner(
+        app, handler=handler, access_log=None, shutdown_timeout=shutdown_timeout, handle_signals=False
+    )
     await runner.setup()
     try:
         site: web.BaseSite

@@ -8,6 +8,9 @@ with a request id, like every other answer; the connection still closes, as aioh
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
 from aiohttp.streams import StreamReader
@@ -17,6 +20,8 @@ from aiohttp.web_request import BaseRequest
 from s3server.gateway.ids import new_host_id, new_request_id
 from s3server.gateway.server import error_body
 from s3server.s3.errors import S3Error
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _UNPARSEABLE = "An error occurred when parsing the HTTP request."
 
@@ -88,9 +93,17 @@ class S3Server(web.Server):
 
 
 class S3AppRunner(web.AppRunner):
-    """web.AppRunner whose connections answer parse errors as S3 errors."""
+    """web.AppRunner whose connections answer parse errors as S3 errors; with `handler`, every
+    request goes straight to it, past the application's router (the gateway has one catch-all
+    route, and resolving it cost a small request about 5 % of its CPU)."""
+
+    def __init__(self, app: web.Application, *, handler: Handler | None = None, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._handler = handler
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         server.__class__ = S3Server  # the same server, with S3Server's connection factory
+        if self._handler is not None:
+            server.request_handler = self._handler  # type: ignore[assignment]
         return server

@@ -1,4 +1,6 @@
-"""The front door: one aiohttp catch-all route that resolves, authenticates, dispatches and renders.
+"""The front door: the handler of every request (the runner hands each to it, no router between),
+which resolves, authenticates, dispatches and renders. A 100 Continue goes out only when a handler
+first reads the body (gateway.body.send_continue); other expectations are refused in the pipeline.
 
 The stages run in a fixed order for every request: request id → target (bucket/key from host or
 path) → operation (router table) → signature (identity, or anonymous) → rate limit → access decision
@@ -158,7 +160,7 @@ class MetricsSink(Protocol):
 
 
 class Gateway:
-    """Owns the request pipeline; `handle` is the aiohttp handler for every path and method."""
+    """Owns the request pipeline; `handle` is the handler of every path and method."""
 
     def __init__(self, settings: Settings) -> None:
         self.domain = settings.domain.lower()
@@ -190,11 +192,6 @@ class Gateway:
         self.authorizer = Authorizer(self.configs, services.meta)
         if isinstance(self.limiter, SharedRateLimiter):
             self.limiter.store = services.meta
-
-    async def expect(self, request: web.Request) -> None:
-        """aiohttp's Expect hook: nothing yet. The 100 Continue goes out when a handler first reads the
-        body (gateway.body.send_continue), and other expectations are refused in the pipeline."""
-        return None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1

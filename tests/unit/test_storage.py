@@ -234,6 +234,36 @@ async def test_delete_removes_files_and_rows(make_store: MakeStore, tmp_path: Pa
         await store.info(ids[0])
 
 
+async def test_deletes_arriving_together_share_one_pass(make_store: MakeStore) -> None:
+    """Concurrent deletes are one index pass, and each caller hears only of its own blobs."""
+    store = await make_store()
+    ids = [await put(store, os.urandom(100)) for _ in range(8)]
+    # One replica of the last blob cannot be removed: a directory stands where its file was.
+    stuck = Path(store.drives[0].path_of(ids[-1]))
+    stuck.unlink()
+    stuck.mkdir()
+    (stuck / "x").touch()
+    passes = 0
+    begin = store.index.begin_delete
+
+    async def counted(blob_ids: list[str]) -> dict[str, object]:
+        nonlocal passes
+        passes += 1
+        return await begin(blob_ids)  # type: ignore[return-value]
+
+    store.index.begin_delete = counted  # type: ignore[method-assign,assignment]
+    results = await asyncio.gather(*(store.delete([blob_id]) for blob_id in ids), return_exceptions=True)
+    assert results[:-1] == [None] * 7
+    assert isinstance(results[-1], StorageError)
+    assert passes == 1
+    assert await store.index.get_many(ids[:-1]) == {}
+    row = await store.index.get(ids[-1])
+    assert row is not None and row.state == "deleting"
+    # A delete arriving after the pass gets a pass of its own.
+    await store.delete([await put(store, b"later")])
+    assert passes == 2
+
+
 async def test_failing_drive_writes_are_dropped_while_a_majority_remains(make_store: MakeStore) -> None:
     faults = Faults()
     store = await make_store(drive_factory=faults.drive_factory())

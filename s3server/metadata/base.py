@@ -359,13 +359,15 @@ class ListPage:
 class ListedRows:
     """One page of ListObjects as `ListPage`, its entries left as the store read them: each a common
     prefix (UTF-8 bytes) or a key's row in LISTED_FIELDS order: key (UTF-8 bytes), size, etag, last
-    modified (as stored: `when` makes it a datetime), checksums (JSON text, None or "{}" when there
-    are none), storage class, owner. A page of 1,000 keys costs no record per key."""
+    modified (as stored: `when` makes it a datetime, `micros` microseconds since the Unix epoch),
+    checksums (JSON text, None or "{}" when there are none), storage class, owner. A page of 1,000
+    keys costs no record per key."""
 
     entries: Sequence[bytes | Sequence[Any]]
     is_truncated: bool
     next_marker: str | None
     when: Callable[[Any], datetime]
+    micros: Callable[[Any], int]
 
 
 LISTED_FIELDS = ("key", "size", "etag", "last_modified", "checksums", "storage_class", "owner")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from s3server.metadata.base import (
@@ -30,7 +30,7 @@ from s3server.metadata.base import (
     WriteCondition,
 )
 from s3server.metadata.errors import InvalidPartError
-from s3server.metadata.tables import Stamp, When, dump_json, listed_from, part_from, upload_from
+from s3server.metadata.tables import Micros, Stamp, When, dump_json, listed_from, part_from, upload_from
 
 Columns = Callable[[ObjectRecord], dict[str, Any]]  # a version's record → the column values to set
 
@@ -49,6 +49,7 @@ __all__ = [
     "VersionQuery",
     "as_utc",
     "delete_marker",
+    "epoch_micros",
     "key_successor",
     "list_page",
     "listing_range",
@@ -107,6 +108,15 @@ def listing_range(prefix: str, delimiter: str, after: str) -> ListRange:
         if cut >= 0:
             lower = max(lower, prefix_successor(marker[: cut + len(delim)]) or ABOVE_ALL_KEYS)
     return ListRange(prefix=pfx, delimiter=delim, lower=lower, upper=upper)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_micros(when: datetime) -> int:
+    """Microseconds since the Unix epoch (a naive timestamp is taken to be UTC)."""
+    return (as_utc(when) - _EPOCH) // _MICROSECOND
 
 
 def as_utc(when: datetime) -> datetime:
@@ -390,10 +400,11 @@ def delete_marker(bucket: str, key: str, version_id: str, owner: str, at: dateti
 
 class SharedStore:
     """The MetadataStore methods that are the same for every backend around its SQL; a backend
-    provides the hooks below and its `when` converter."""
+    provides the hooks below and its timestamp converters."""
 
     when: When
     stamp: Stamp
+    micros: Micros  # what a listing formats, skipping the datetime
 
     async def _set_bucket_column(self, name: str, column: str, value: str | None) -> None:
         """Change one column of a bucket's row; NoSuchBucketError if there is none."""
@@ -571,12 +582,12 @@ class SharedStore:
     ) -> ListedRows:
         span = listing_range(prefix, delimiter, after)
         if max_keys <= 0 or span.empty:
-            return ListedRows(entries=[], is_truncated=False, next_marker=None, when=self.when)
+            return ListedRows([], False, None, self.when, self.micros)
         entries = await self._list_entries(bucket, span, max_keys + 1)
         page = entries[:max_keys]
         last = page[-1] if page else None
         marker = None if last is None else (last if isinstance(last, bytes) else last[0]).decode("utf-8")
-        return ListedRows(page, len(entries) > max_keys, marker, self.when)
+        return ListedRows(page, len(entries) > max_keys, marker, self.when, self.micros)
 
     async def list_uploads(
         self,

@@ -283,6 +283,7 @@ class PostgresMetadataStore(
 
     when = staticmethod(_same)
     stamp = staticmethod(common.as_utc)
+    micros = staticmethod(common.epoch_micros)
     unavailable = MetadataError
     label = "postgresql metadata"
 

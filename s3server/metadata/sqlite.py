@@ -153,6 +153,7 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
 
     when = staticmethod(_from_micros)
     stamp = staticmethod(_to_micros)
+    micros = staticmethod(int)  # stored as microseconds since the epoch already
 
     def __init__(self, path: Path, *, readers: int = 3, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)

@@ -21,8 +21,8 @@ from s3server.metadata.common import (
     MarkerSeq,
     NextKey,
     VersionQuery,
-    as_utc,
     delete_marker,
+    epoch_micros,
     plan_delete,
     plan_put,
 )
@@ -32,7 +32,6 @@ from s3server.metadata.errors import (
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 _SELECT_OBJECT = f"SELECT {tables.OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
 _UPSERT_OBJECT = (
@@ -59,8 +58,7 @@ _ADD_STATS = (
 _VERSION_ID, _DELETE_MARKER, _SEQ = 15, tables.OBJECT_WIDTH, tables.OBJECT_WIDTH + 1
 
 
-def _to_micros(when: datetime) -> int:
-    return (as_utc(when) - _EPOCH) // _MICROSECOND
+_to_micros = epoch_micros
 
 
 def _from_micros(micros: int) -> datetime:

@@ -28,6 +28,7 @@ __all__ = [
     "UPLOAD_COLUMNS",
     "UPLOAD_FIELDS_DDL",
     "VERSION_COLUMNS",
+    "Micros",
     "Stamp",
     "When",
     "bucket_from",
@@ -242,6 +243,7 @@ BUCKET_COLUMNS = (
 
 Stamp = Callable[[datetime], Any]  # a datetime as the backend stores it
 When = Callable[[Any], datetime]  # and back
+Micros = Callable[[Any], int]  # a stored timestamp as microseconds since the Unix epoch
 
 
 def object_params(record: ObjectRecord, key: bytes, stamp: Stamp) -> tuple[Any, ...]:

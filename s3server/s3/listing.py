@@ -92,7 +92,7 @@ def decode_token(token: str) -> str:
 def _contents(page: ListedRows, enc, with_owner: bool) -> str:  # type: ignore[no-untyped-def]
     """The Contents and then the CommonPrefixes entries, as markup for xml.render's tail, written
     straight from the store's rows (see ListedRows)."""
-    text, when, iso8601 = xml.text, page.when, xml.iso8601
+    text, micros, stamp = xml.text, page.micros, xml.iso8601_micros
     out: list[str] = []
     prefixes: list[str] = []
     for entry in page.entries:
@@ -105,7 +105,7 @@ def _contents(page: ListedRows, enc, with_owner: bool) -> str:  # type: ignore[n
         # etag, algorithm names, checksum type and storage class are ours: never need escaping
         out.append(
             f"<Contents><Key>{text(enc(key.decode('utf-8')))}</Key>"
-            f'<LastModified>{iso8601(when(modified))}</LastModified><ETag>"{etag}"</ETag>'
+            f'<LastModified>{stamp(micros(modified))}</LastModified><ETag>"{etag}"</ETag>'
         )
         if checksums and checksums != "{}":
             found = load_dict(checksums)

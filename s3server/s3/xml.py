@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from lxml import etree
 
@@ -12,6 +13,7 @@ from s3server.s3.errors import S3Error
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 MAX_XML_BODY = 2 * 1024 * 1024  # DeleteObjects with 1000 long keys fits well inside
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _PARSER = etree.XMLParser(
     resolve_entities=False,
@@ -78,6 +80,18 @@ def iso8601(when: datetime) -> str:
         f"{when.year:04d}-{when.month:02d}-{when.day:02d}T{when.hour:02d}:{when.minute:02d}:"
         f"{when.second:02d}.{when.microsecond // 1000:03d}Z"
     )
+
+
+@lru_cache(maxsize=4096)
+def _whole_second(epoch_second: int) -> str:
+    return iso8601(_EPOCH + timedelta(seconds=epoch_second))[:-5]
+
+
+def iso8601_micros(micros: int) -> str:
+    """iso8601 of a time given as microseconds since the Unix epoch, without building a datetime:
+    a listing writes a thousand, and objects written together share their second."""
+    second, micro = divmod(micros, 1_000_000)
+    return f"{_whole_second(second)}.{micro // 1000:03d}Z"
 
 
 def parse(body: bytes) -> etree._Element:

@@ -406,3 +406,16 @@ def test_empty_continuation_token_is_invalid_argument(server: RunningServer, buc
     reply = send(server, "GET", f"/{bucket}", query="list-type=2&continuation-token=")
     assert (reply.status, reply.error_code()) == (400, "InvalidArgument")
     assert reply.xml().findtext("ArgumentName") == "continuation-token"
+
+
+def test_listed_last_modified_is_the_objects_own(s3, bucket: str) -> None:
+    """A listing's LastModified is the object's, for keys listed flat and for keys standing beside a
+    common prefix (HEAD's Last-Modified is an HTTP date: whole seconds)."""
+    for key in ["top-1", "top-2", "dir/inner", "zz"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    heads = {key: s3.head_object(Bucket=bucket, Key=key)["LastModified"] for key in ["top-1", "top-2", "zz"]}
+    for delimiter in ("", "/"):
+        page = s3.list_objects_v2(Bucket=bucket, Delimiter=delimiter)
+        listed = {obj["Key"]: obj["LastModified"] for obj in page["Contents"]}
+        for key, head in heads.items():
+            assert listed[key].replace(microsecond=0) == head, (key, listed[key], head)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -40,3 +41,13 @@ def test_timestamps_are_utc_with_milliseconds() -> None:
     moment = datetime(2026, 11, 25, 12, 3, 4, 567891, tzinfo=UTC)
     assert xml.iso8601(moment) == "2026-11-25T12:03:04.567Z"
     assert xml.iso8601(moment.astimezone(timezone(timedelta(hours=2)))) == "2026-11-25T12:03:04.567Z"
+
+
+@pytest.mark.parametrize(
+    "micros",
+    [0, 999, 1_000, 999_999, 1_000_000, -1, -1_000_001, 1_764_072_184_567_891, 253_402_300_799_999_999]
+    + [random.Random(seed).randrange(-2_000_000_000_000_000, 253_402_300_799_999_999) for seed in range(50)],
+)
+def test_timestamps_from_epoch_microseconds_match_the_datetime_form(micros: int) -> None:
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    assert xml.iso8601_micros(micros) == xml.iso8601(moment)

@@ -165,8 +165,9 @@ class Database:
         """Run fn(conn) in a read transaction on a reader connection (a consistent snapshot)."""
         return await self._submit(self._read_q, fn)
 
-    def read_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run fn(conn) in a read transaction right here, on this thread's own connection.
+    def read_now(self, fn: Callable[[sqlite3.Connection], T], *, transaction: bool = True) -> T:
+        """Run fn(conn) in a read transaction right here, on this thread's own connection
+        (`transaction=False`: without one, for a single statement, which is its own snapshot).
 
         For point lookups from the event loop: in WAL mode a reader never waits for the writer, and
         a query of a few microseconds costs less than the two thread switches of `read`. A busy
@@ -179,6 +180,8 @@ class Database:
         if conn is None:
             conn = self._connect(writer=False, busy_ms=LOOP_BUSY_MS)
             self._local.conn = conn
+        if not transaction:
+            return fn(conn)
         conn.execute("BEGIN")
         try:
             return fn(conn)

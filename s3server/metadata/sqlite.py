@@ -180,10 +180,13 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._call(self.db.read, fn)
 
-    async def _lookup(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """A point lookup, run on the event loop (see Database.read_now); a reader thread if busy."""
+    async def _lookup(self, fn: Callable[[sqlite3.Connection], T], *, transaction: bool = True) -> T:
+        """A point lookup, run on the event loop (see Database.read_now); a reader thread if busy.
+        `transaction=False` for a lookup of one query after the kept-lookup check: each statement is
+        its own snapshot, and a row read after the check is at least as new as the version it is
+        kept under (see hotrows), so BEGIN and COMMIT would only add two statements."""
         try:
-            return self.db.read_now(fn)
+            return self.db.read_now(fn, transaction=transaction)
         except sqlite3.OperationalError:
             return await self._read(fn)
         except sqlite3.Error as exc:
@@ -244,7 +247,7 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
             kept[("b", name)] = bucket
             return bucket
 
-        return await self._lookup(run)
+        return await self._lookup(run, transaction=False)
 
     async def list_buckets(self, owner: str | None = None) -> list[Bucket]:
         def run(conn: sqlite3.Connection) -> list[Bucket]:
@@ -336,7 +339,7 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
                 record.is_latest = newest is not None and newest[_VERSION_ID] == version_id
             return record
 
-        return await self._lookup(run)
+        return await self._lookup(run, transaction=version_id is not None)
 
     async def get_delete_marker(self, bucket: str, key: str) -> ObjectRecord | None:
         raw = key.encode("utf-8")

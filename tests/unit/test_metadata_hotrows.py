@@ -75,3 +75,22 @@ async def test_a_callers_changes_stay_its_own(
     assert second is not None and second is not first
     assert second.etag == "a" * 32 and second.is_latest
     assert second.headers == {"Cache-Control": "max-age=1"}
+
+
+async def test_a_kept_lookup_is_one_statement(
+    stores: tuple[SqliteMetadataStore, SqliteMetadataStore],
+) -> None:
+    """While nothing is committed, a kept bucket or object lookup asks only PRAGMA data_version: no
+    BEGIN and COMMIT around it, and no query."""
+    one, _ = stores
+    await one.put_object(record("k", "a" * 32))
+    await one.get_object("b", "k")
+    await one.get_bucket("b")
+    statements: list[str] = []
+    one.db.set_trace_callback(statements.append)
+    try:
+        assert (await one.get_object("b", "k")).etag == "a" * 32  # type: ignore[union-attr]
+        assert (await one.get_bucket("b")) is not None
+    finally:
+        one.db.set_trace_callback(None)
+    assert [s.strip().upper() for s in statements] == ["PRAGMA DATA_VERSION"] * 2, statements

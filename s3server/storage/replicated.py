@@ -393,6 +393,7 @@ class ReplicatedBlobStore:
         self._tasks: set[asyncio.Task[None]] = set()
         self._deleting: list[tuple[list[str], asyncio.Future[int]]] = []  # waiting for a delete pass
         self._delete_task: asyncio.Task[None] | None = None
+        self._passing = False  # a delete pass is running (a caller's own, or the task's)
         self._repair_slots = asyncio.Semaphore(REPAIRS_AT_ONCE)
         self.fanout = ThreadPoolExecutor(
             max_workers=min(64, 8 * len(drive_paths)), thread_name_prefix="s3rep"
@@ -630,9 +631,9 @@ class ReplicatedBlobStore:
 
     async def delete(self, blob_ids: Iterable[str]) -> None:
         """Remove blobs: marked 'deleting' in the index, their files unlinked, their rows dropped,
-        all before this returns. Deletes that arrive together share one pass (one index commit
-        each side, one trip to a worker thread): DeleteObject at c=32 removes a blob per request,
-        and the pass per blob had cost more than the rest of the request."""
+        all before this returns. Deletes that arrive while a pass runs share the next one (one
+        index commit each side, one trip to a worker thread): DeleteObject at c=32 removes a blob
+        per request, and the pass per blob had cost more than the rest of the request."""
         ids = list(dict.fromkeys(blob_ids))
         if not ids:
             return
@@ -641,35 +642,48 @@ class ReplicatedBlobStore:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[int] = loop.create_future()
         self._deleting.append((ids, done))
-        if self._delete_task is None:
-            self._delete_task = loop.create_task(self._delete_passes())
+        if not self._passing:
+            # No pass running: this caller runs one itself (a delete alone costs no task), then
+            # hands the deletes that arrived meanwhile to a task that passes until none waits.
+            self._passing = True
+            try:
+                await self._delete_pass()
+            finally:
+                if self._deleting:
+                    self._delete_task = loop.create_task(self._delete_passes())
+                else:
+                    self._passing = False
         left = await done
         if left:
             raise StorageError(f"{left} blob(s) could not be removed from every drive yet")
 
+    async def _delete_pass(self) -> None:
+        """One pass over every delete waiting; each waiter learns how many of its blobs are left."""
+        batch, self._deleting = self._deleting, []
+        ids = list(dict.fromkeys(blob_id for wanted, _ in batch for blob_id in wanted))
+        try:
+            infos = await self.index.begin_delete(ids)
+            removed, pending = await self.run(self._unlink_replicas, ids, infos)
+            await self.index.drop(removed)
+        except BaseException as exc:
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        left = set(pending)
+        for wanted, done in batch:
+            if not done.done():
+                done.set_result(sum(1 for blob_id in wanted if blob_id in left))
+
     async def _delete_passes(self) -> None:
-        """One pass over every delete waiting, again until none waits (a delete arriving during a
-        pass waits for the next); each waiter learns how many of its blobs are left behind."""
+        """Passes until no delete waits (one arriving during a pass waits for the next)."""
         try:
             while self._deleting:
-                batch, self._deleting = self._deleting, []
-                ids = list(dict.fromkeys(blob_id for wanted, _ in batch for blob_id in wanted))
-                try:
-                    infos = await self.index.begin_delete(ids)
-                    removed, pending = await self.run(self._unlink_replicas, ids, infos)
-                    await self.index.drop(removed)
-                except BaseException as exc:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                left = set(pending)
-                for wanted, done in batch:
-                    if not done.done():
-                        done.set_result(sum(1 for blob_id in wanted if blob_id in left))
+                await self._delete_pass()
         finally:
+            self._passing = False
             self._delete_task = None
             stranded, self._deleting = self._deleting, []  # only when a pass was cancelled
             for _, done in stranded:

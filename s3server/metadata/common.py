@@ -50,6 +50,7 @@ __all__ = [
     "as_utc",
     "delete_marker",
     "epoch_micros",
+    "from_epoch_micros",
     "key_successor",
     "list_page",
     "listing_range",
@@ -117,6 +118,11 @@ _MICROSECOND = timedelta(microseconds=1)
 def epoch_micros(when: datetime) -> int:
     """Microseconds since the Unix epoch (a naive timestamp is taken to be UTC)."""
     return (as_utc(when) - _EPOCH) // _MICROSECOND
+
+
+def from_epoch_micros(micros: int) -> datetime:
+    """epoch_micros, undone (an aware UTC datetime)."""
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 def as_utc(when: datetime) -> datetime:

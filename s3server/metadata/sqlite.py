@@ -29,6 +29,8 @@ from s3server.metadata.common import (
     UploadsRange,
     VersionQuery,
     drive,
+    epoch_micros,
+    from_epoch_micros,
     key_successor,
     prefix_successor,
 )
@@ -52,9 +54,7 @@ from s3server.metadata.sqlite_objects import (
     _VERSION_ID,
     _answer,
     _delete_object,
-    _from_micros,
     _store_object,
-    _to_micros,
 )
 from s3server.sqlitedb import Database, apply_migrations
 from s3server.sqlitedb import schema_version as read_schema_version
@@ -151,8 +151,8 @@ _BUCKET_VALUES = ", ".join("?" * (tables.BUCKET_COLUMNS.count(",") + 1))
 class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore):
     """MetadataStore on an embedded SQLite database (the single-machine default)."""
 
-    when = staticmethod(_from_micros)
-    stamp = staticmethod(_to_micros)
+    when = staticmethod(from_epoch_micros)
+    stamp = staticmethod(epoch_micros)
     micros = staticmethod(int)  # stored as microseconds since the epoch already
 
     def __init__(self, path: Path, *, readers: int = 3, busy_timeout: float = 10.0) -> None:
@@ -229,7 +229,7 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
                 raise BucketExistsError(bucket.name, owned_by_you=row[0] == bucket.owner)
             conn.execute(
                 f"INSERT INTO buckets ({tables.BUCKET_COLUMNS}) VALUES ({_BUCKET_VALUES})",
-                tables.bucket_params(bucket, _to_micros),
+                tables.bucket_params(bucket, epoch_micros),
             )
 
         await self._write(run)
@@ -243,7 +243,7 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
             row = conn.execute(
                 f"SELECT {tables.BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,)
             ).fetchone()
-            bucket = None if row is None else tables.bucket_from(row, _from_micros)
+            bucket = None if row is None else tables.bucket_from(row, from_epoch_micros)
             kept[("b", name)] = bucket
             return bucket
 
@@ -257,7 +257,7 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
                 rows = conn.execute(
                     f"SELECT {tables.BUCKET_COLUMNS} FROM buckets WHERE owner = ? ORDER BY name", (owner,)
                 )
-            return [tables.bucket_from(row, _from_micros) for row in rows]
+            return [tables.bucket_from(row, from_epoch_micros) for row in rows]
 
         return await self._read(run)
 
@@ -325,7 +325,7 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
             found = kept.get(("o", bucket, raw), _MISSING)
             if found is _MISSING:
                 row = conn.execute(_SELECT_OBJECT, (bucket, raw)).fetchone()
-                found = None if row is None else tables.record_from(bucket, row, _from_micros)
+                found = None if row is None else tables.record_from(bucket, row, from_epoch_micros)
                 kept[("o", bucket, raw)] = found
             current = None if found is None else clone_record(found)
             if version_id is None or (current is not None and current.version_id == version_id):
@@ -333,7 +333,7 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
             found = conn.execute(_SELECT_VERSION, (bucket, raw, version_id)).fetchone()
             if found is None:
                 return None
-            record = tables.version_from(bucket, found, _from_micros)
+            record = tables.version_from(bucket, found, from_epoch_micros)
             if current is None:
                 newest = conn.execute(_NEWEST_VERSION, (bucket, raw)).fetchone()
                 record.is_latest = newest is not None and newest[_VERSION_ID] == version_id
@@ -348,7 +348,7 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
             if conn.execute("SELECT 1 FROM objects WHERE bucket = ? AND key = ?", (bucket, raw)).fetchone():
                 return None
             return tables.latest_marker(
-                bucket, conn.execute(_NEWEST_VERSION, (bucket, raw)).fetchone(), _from_micros
+                bucket, conn.execute(_NEWEST_VERSION, (bucket, raw)).fetchone(), from_epoch_micros
             )
 
         return await self._lookup(run)
@@ -369,10 +369,10 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
                     return None
                 table, where = "object_versions", "bucket = ? AND key = ? AND version_id = ?"
                 args, select, load = (bucket, key, version_id), _SELECT_VERSION, tables.version_from
-            changes = columns(load(bucket, row, _from_micros))
+            changes = columns(load(bucket, row, from_epoch_micros))
             assignments = ", ".join(f"{name} = ?" for name in changes)
             conn.execute(f"UPDATE {table} SET {assignments} WHERE {where}", (*changes.values(), *args))
-            return load(bucket, conn.execute(select, args).fetchone(), _from_micros)
+            return load(bucket, conn.execute(select, args).fetchone(), from_epoch_micros)
 
         return await self._write(run)
 
@@ -416,7 +416,7 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
     # -- multipart uploads
 
     async def create_upload(self, upload: Upload) -> None:
-        params = tables.upload_params(upload, _to_micros)
+        params = tables.upload_params(upload, epoch_micros)
 
         def run(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (upload.bucket,)).fetchone() is None:
@@ -436,13 +436,13 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
                 f"SELECT {tables.UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key = ? AND upload_id = ?",
                 (bucket, raw, upload_id),
             ).fetchone()
-            return None if row is None else tables.upload_from(bucket, row, _from_micros)
+            return None if row is None else tables.upload_from(bucket, row, from_epoch_micros)
 
         return await self._read(run)
 
     async def put_part(self, bucket: str, key: str, upload_id: str, part: Part) -> Part | None:
         raw = key.encode("utf-8")
-        params = tables.part_params(upload_id, part, _to_micros)
+        params = tables.part_params(upload_id, part, epoch_micros)
 
         def run(conn: sqlite3.Connection) -> Part | None:
             _require_upload(conn, bucket, raw, upload_id)
@@ -455,7 +455,7 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 params,
             )
-            return None if row is None else tables.part_from(row, _from_micros)
+            return None if row is None else tables.part_from(row, from_epoch_micros)
 
         return await self._write(run)
 
@@ -500,9 +500,9 @@ class SqliteMetadataStore(SqliteLeases, SqliteNodes, SqliteKmsKeys, SharedStore)
             rows = conn.execute(
                 f"SELECT bucket, {tables.UPLOAD_COLUMNS} FROM uploads WHERE initiated < ? "
                 "ORDER BY initiated LIMIT ?",
-                (_to_micros(initiated_before), limit),
+                (epoch_micros(initiated_before), limit),
             )
-            return [tables.upload_from(row[0], row[1:], _from_micros) for row in rows]
+            return [tables.upload_from(row[0], row[1:], from_epoch_micros) for row in rows]
 
         return await self._read(run)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from s3server.metadata import tables
@@ -23,6 +23,7 @@ from s3server.metadata.common import (
     VersionQuery,
     delete_marker,
     epoch_micros,
+    from_epoch_micros,
     plan_delete,
     plan_put,
 )
@@ -30,8 +31,6 @@ from s3server.metadata.errors import (
     NoSuchBucketError,
     ObjectLockedError,
 )
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _SELECT_OBJECT = f"SELECT {tables.OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
 _UPSERT_OBJECT = (
@@ -58,13 +57,6 @@ _ADD_STATS = (
 _VERSION_ID, _DELETE_MARKER, _SEQ = 15, tables.OBJECT_WIDTH, tables.OBJECT_WIDTH + 1
 
 
-_to_micros = epoch_micros
-
-
-def _from_micros(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
-
-
 def _store_object(
     conn: sqlite3.Connection,
     record: ObjectRecord,
@@ -81,7 +73,7 @@ def _store_object(
     if state is None:
         raise NoSuchBucketError(record.bucket)
     row = conn.execute(_SELECT_OBJECT, (record.bucket, key)).fetchone()
-    old = None if row is None else tables.record_from(record.bucket, row, _from_micros)
+    old = None if row is None else tables.record_from(record.bucket, row, from_epoch_micros)
     if condition is not None:
         condition.check(old, record.key)
     plan = plan_put(state, old, record.version_id)
@@ -94,7 +86,7 @@ def _store_object(
         freed = _drop_version(conn, record.bucket, key, NULL_VERSION)
     added = (0, record.size - old.size) if old is not None else (1, record.size)
     conn.execute(_ADD_STATS, (*added, record.bucket))
-    conn.execute(_UPSERT_OBJECT, tables.object_params(record, key, _to_micros))
+    conn.execute(_UPSERT_OBJECT, tables.object_params(record, key, epoch_micros))
     if old is not None:
         _unlink_blobs(conn, old, key)
         freed = old
@@ -128,7 +120,7 @@ def _add_version(conn: sqlite3.Connection, record: ObjectRecord, key: bytes) -> 
     conn.execute(
         _INSERT_VERSION,
         (
-            *tables.object_params(record, key, _to_micros),
+            *tables.object_params(record, key, epoch_micros),
             int(record.delete_marker),
             _next_seq(conn, record.bucket, key),
         ),
@@ -148,7 +140,7 @@ def _drop_version(conn: sqlite3.Connection, bucket: str, key: bytes, version_id:
     row = conn.execute(_SELECT_VERSION, (bucket, key, version_id)).fetchone()
     if row is None:
         return None
-    old = tables.version_from(bucket, row, _from_micros)
+    old = tables.version_from(bucket, row, from_epoch_micros)
     conn.execute(
         "DELETE FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?",
         (bucket, key, version_id),
@@ -171,7 +163,7 @@ def _delete_object(conn: sqlite3.Connection, job: Deletion) -> DeleteResult:
     if state is None:
         return DeleteResult(None)
     row = conn.execute(_SELECT_OBJECT, (bucket, key)).fetchone()
-    current = None if row is None else tables.record_from(bucket, row, _from_micros)
+    current = None if row is None else tables.record_from(bucket, row, from_epoch_micros)
     if version_id is None:
         plan = plan_delete(state, current, job)
         freed: ObjectRecord | None = None
@@ -200,7 +192,7 @@ def _delete_object(conn: sqlite3.Connection, job: Deletion) -> DeleteResult:
     if row is None:
         job.check(None)
         return DeleteResult(None, version_id, False)
-    target = tables.version_from(bucket, row, _from_micros)
+    target = tables.version_from(bucket, row, from_epoch_micros)
     job.check(target)
     if target.locked(now, job.bypass):
         raise ObjectLockedError(target.key, version_id)
@@ -216,13 +208,13 @@ def _promote(conn: sqlite3.Connection, bucket: str, key: bytes) -> None:
     newest = conn.execute(_NEWEST_VERSION, (bucket, key)).fetchone()
     if newest is None or newest[_DELETE_MARKER]:
         return
-    promoted = tables.version_from(bucket, newest, _from_micros)
+    promoted = tables.version_from(bucket, newest, from_epoch_micros)
     conn.execute(
         "DELETE FROM object_versions WHERE bucket = ? AND key = ? AND seq = ?", (bucket, key, newest[_SEQ])
     )
     conn.execute(_ADD_VERSION_STATS, (-1, -promoted.size, bucket))
     conn.execute(_ADD_STATS, (1, promoted.size, bucket))
-    conn.execute(_UPSERT_OBJECT, tables.object_params(promoted, key, _to_micros))
+    conn.execute(_UPSERT_OBJECT, tables.object_params(promoted, key, epoch_micros))
 
 
 def _bucket_owner(conn: sqlite3.Connection, bucket: str) -> str:
@@ -258,7 +250,7 @@ def _answer(conn: sqlite3.Connection, bucket: str, query: VersionQuery) -> Any:
     if query.below is None:
         row = conn.execute(_SELECT_OBJECT, (bucket, query.key)).fetchone()
         if row is not None:
-            records.append(tables.record_from(bucket, row, _from_micros))
+            records.append(tables.record_from(bucket, row, from_epoch_micros))
     below = query.below if query.below is not None and query.below != math.inf else None
     rows = conn.execute(
         f"SELECT {tables.VERSION_COLUMNS} FROM object_versions WHERE bucket = ? AND key = ?"
@@ -266,7 +258,7 @@ def _answer(conn: sqlite3.Connection, bucket: str, query: VersionQuery) -> Any:
         + " ORDER BY seq DESC LIMIT ?",
         (bucket, query.key, *(() if below is None else (int(below),)), query.limit - len(records)),
     ).fetchall()
-    records.extend(tables.version_from(bucket, r, _from_micros) for r in rows)
+    records.extend(tables.version_from(bucket, r, from_epoch_micros) for r in rows)
     if records and query.below is None:
         records[0].is_latest = True
     return records[: query.limit]

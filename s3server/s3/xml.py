@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from lxml import etree
@@ -13,7 +13,6 @@ from s3server.s3.errors import S3Error
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 MAX_XML_BODY = 2 * 1024 * 1024  # DeleteObjects with 1000 long keys fits well inside
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _PARSER = etree.XMLParser(
     resolve_entities=False,
@@ -84,7 +83,7 @@ def iso8601(when: datetime) -> str:
 
 @lru_cache(maxsize=4096)
 def _whole_second(epoch_second: int) -> str:
-    return iso8601(_EPOCH + timedelta(seconds=epoch_second))[:-5]
+    return iso8601(datetime.fromtimestamp(epoch_second, UTC))[:-5]
 
 
 def iso8601_micros(micros: int) -> str:
